@@ -1,0 +1,209 @@
+"""Command-line parsing only: every command hands off to a module under pgqtop/commands/."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from pgqtop import __version__
+from pgqtop.config import DEFAULT_PREFIX, redact, resolve_dsn
+from pgqtop.errors import PgqtopError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection")
+    group.add_argument(
+        "--dsn",
+        default=argparse.SUPPRESS,
+        help="libpq connection string or URL; default: $PGQTOP_DSN, else $DATABASE_URL, "
+        "else libpq's PG* variables",
+    )
+    group.add_argument(
+        "--prefix",
+        default=argparse.SUPPRESS,
+        help=f"name prefix of pgqtop's tables and channel (default: {DEFAULT_PREFIX}, "
+        "or $PGQTOP_PREFIX)",
+    )
+
+
+def _engine_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("worker engine")
+    group.add_argument(
+        "--factory",
+        metavar="MODULE:FUNCTION",
+        help="function that registers entrypoints on the QueueManager it receives "
+        "(may be async); the module is imported from the current directory or sys.path",
+    )
+    group.add_argument("--batch-size", type=int, help="jobs taken per dequeue (default 100)")
+    group.add_argument(
+        "--concurrency", type=int, help="jobs running at once in this process (default 200)"
+    )
+    group.add_argument(
+        "--entrypoint",
+        action="append",
+        metavar="NAME",
+        help="only run these entrypoints of the factory (repeatable)",
+    )
+    group.add_argument(
+        "--retry-timer",
+        type=float,
+        metavar="SECONDS",
+        help="re-take a picked job whose heartbeat is older than this (default 30; 0 disables)",
+    )
+    group.add_argument(
+        "--dequeue-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="poll at least this often even without notifications (default 5)",
+    )
+    group.add_argument(
+        "--shutdown-grace",
+        type=float,
+        metavar="SECONDS",
+        help="on SIGTERM, let running jobs finish for this long (default 30)",
+    )
+    group.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="log line format"
+    )
+    group.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="log verbosity",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pgqtop",
+        description="A PostgreSQL job queue with a live operator console. Without a command, "
+        "opens the console; with --headless, runs a worker without a UI.",
+    )
+    parser.add_argument("--version", action="version", version=f"pgqtop {__version__}")
+    _connection_options(parser)
+    parser.add_argument(
+        "--headless", action="store_true", help="run the worker engine without the console"
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="run a built-in demo workload (on an embedded PostgreSQL when no DSN is given)",
+    )
+    parser.add_argument("--theme", help="console colour theme (see themes/)")
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="console: disable every action that writes; the session itself is read-only",
+    )
+    parser.add_argument(
+        "--refresh",
+        type=float,
+        metavar="SECONDS",
+        help="console: seconds between reconciliation queries (default adapts to load)",
+    )
+    _engine_options(parser)
+    parser.set_defaults(handler="pgqtop.commands.run:main")
+
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, handler: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        _connection_options(sub)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    for name, help_text in (
+        ("install", "create pgqtop's tables, type, indexes and trigger (idempotent)"),
+        ("upgrade", "bring an older pgqtop install forward to this version"),
+        ("uninstall", "drop every pgqtop object at this prefix, jobs included"),
+        ("verify", "report what is missing or different; exit 1 if anything is"),
+    ):
+        sub = command(name, f"pgqtop.commands.admin:{name}", help_text)
+        sub.add_argument("--dry-run", action="store_true", help="print the SQL without connecting")
+        if name == "uninstall":
+            sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    enqueue = command("enqueue", "pgqtop.commands.jobs:enqueue", "add jobs to the queue")
+    enqueue.add_argument("entrypoint", help="entrypoint name the job is for")
+    source = enqueue.add_mutually_exclusive_group()
+    source.add_argument("--payload", help="payload text (UTF-8)")
+    source.add_argument("--payload-file", metavar="PATH", help="payload from a file; - is stdin")
+    enqueue.add_argument("--count", type=int, default=1, help="enqueue N identical jobs")
+    enqueue.add_argument("--priority", type=int, default=0, help="higher runs first")
+    enqueue.add_argument(
+        "--after", type=float, default=0.0, metavar="SECONDS", help="delay before it may run"
+    )
+    enqueue.add_argument("--dedupe-key", metavar="KEY", help="at most one waiting job per key")
+    enqueue.add_argument(
+        "--on-duplicate",
+        choices=("error", "skip", "keep-higher-priority"),
+        default="error",
+        help="what to do when the dedupe key is taken",
+    )
+    enqueue.add_argument("--header", action="append", metavar="KEY=VALUE", help="job header")
+
+    status = command("status", "pgqtop.commands.jobs:status", "one snapshot of every entrypoint")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    purge = command("purge", "pgqtop.commands.jobs:purge", "delete waiting jobs")
+    purge.add_argument("entrypoint", nargs="?", help="only this entrypoint (default: all)")
+    purge.add_argument(
+        "--status",
+        action="append",
+        metavar="STATUS",
+        help="queued (default) or picked; repeatable",
+    )
+    purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    pause = command(
+        "pause", "pgqtop.commands.fleet:pause", "stop every worker taking an entrypoint"
+    )
+    pause.add_argument("entrypoint", nargs="?", help="entrypoint to pause")
+    pause.add_argument("--all", action="store_true", help="pause every entrypoint")
+    pause.add_argument("--for", dest="duration", metavar="DURATION", help="e.g. 90s, 15m, 2h")
+    pause.add_argument("--reason", default="", help="shown to other operators")
+
+    resume = command("resume", "pgqtop.commands.fleet:resume", "let workers take it again")
+    resume.add_argument("entrypoint", nargs="?", help="entrypoint to resume")
+    resume.add_argument("--all", action="store_true", help="resume everything paused")
+
+    workers = command("workers", "pgqtop.commands.fleet:workers", "list registered workers")
+    workers.add_argument("--json", action="store_true", help="machine-readable output")
+
+    grants = command("grants", "pgqtop.commands.admin:grants", "print the GRANTs a role needs")
+    grants.add_argument("--role", required=True, help="the role to grant to")
+    grants.add_argument(
+        "--for", dest="purpose", required=True, choices=("worker", "producer", "console")
+    )
+    return parser
+
+
+def _load_handler(path: str) -> Handler:
+    module_name, _, function = path.partition(":")
+    module = importlib.import_module(module_name)
+    handler: Handler = getattr(module, function)
+    return handler
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "dsn"):
+        args.dsn = None
+    if not hasattr(args, "prefix"):
+        args.prefix = None
+    try:
+        return _load_handler(args.handler)(args)
+    except PgqtopError as exc:
+        print(f"pgqtop: error: {redact(str(exc), resolve_dsn(args.dsn))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

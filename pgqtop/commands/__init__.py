@@ -1,0 +1,1 @@
+"""What each CLI command does; `cli.py` only parses arguments and calls into here."""

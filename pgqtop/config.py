@@ -1,0 +1,210 @@
+"""Settings: where the database is, what our objects are called, and how the engine behaves.
+
+Every database object name is derived from one prefix, so several independent queues (or test
+runs) can share a database without touching each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import psycopg.conninfo
+import tomli_w
+
+from pgqtop.errors import ConfigError
+
+APP_NAME = "pgqtop"
+DEFAULT_PREFIX = "pgqtop"
+_PREFIX_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
+DSN_ENVIRONMENT = ("PGQTOP_DSN", "DATABASE_URL")
+
+
+def validate_prefix(prefix: str) -> str:
+    """Refuse a prefix that would not make plain, unquoted-safe identifiers."""
+    if not _PREFIX_PATTERN.fullmatch(prefix):
+        raise ConfigError(
+            f"invalid prefix {prefix!r}: use lower-case letters, digits and underscores "
+            "(at most 40, not starting with a digit)"
+        )
+    return prefix
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ObjectNames:
+    """The name of every database object pgqtop owns, derived from one prefix."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def __post_init__(self) -> None:
+        validate_prefix(self.prefix)
+
+    @property
+    def jobs(self) -> str:
+        return f"{self.prefix}_jobs"
+
+    @property
+    def statistics(self) -> str:
+        return f"{self.prefix}_statistics"
+
+    @property
+    def failures(self) -> str:
+        return f"{self.prefix}_failures"
+
+    @property
+    def control(self) -> str:
+        return f"{self.prefix}_control"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.prefix}_workers"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.prefix}_meta"
+
+    @property
+    def status_type(self) -> str:
+        return f"{self.prefix}_status"
+
+    @property
+    def channel(self) -> str:
+        return f"{self.prefix}_events"
+
+    @property
+    def notify_function(self) -> str:
+        return f"{self.prefix}_notify_changes"
+
+    @property
+    def prune_function(self) -> str:
+        return f"{self.prefix}_prune"
+
+    def index(self, name: str) -> str:
+        return f"{self.prefix}_{name}"
+
+
+@dataclasses.dataclass(slots=True)
+class EngineSettings:
+    """Knobs of the worker engine; defaults favour throughput without starving latency."""
+
+    batch_size: int = 100
+    concurrency: int = 200
+    dequeue_timeout: float = 5.0
+    retry_timer: float = 30.0
+    heartbeat_interval: float = 5.0
+    flush_size: int = 200
+    flush_interval: float = 0.01
+    shutdown_grace: float = 30.0
+    worker_stale_after: float = 30.0
+
+
+@dataclasses.dataclass(slots=True)
+class Settings:
+    """Everything a command needs to reach the database and name its objects."""
+
+    dsn: str = ""
+    names: ObjectNames = dataclasses.field(default_factory=ObjectNames)
+    engine: EngineSettings = dataclasses.field(default_factory=EngineSettings)
+    max_payload_bytes: int = 1024 * 1024
+    failure_retention_days: float = 7.0
+    failure_retention_rows: int = 100_000
+    statistics_retention_days: float = 14.0
+    read_only: bool = False
+
+    @classmethod
+    def create(cls, dsn: str | None = None, prefix: str | None = None, **kwargs: Any) -> Settings:
+        return cls(
+            dsn=resolve_dsn(dsn),
+            names=ObjectNames(prefix or os.environ.get("PGQTOP_PREFIX") or DEFAULT_PREFIX),
+            **kwargs,
+        )
+
+
+def resolve_dsn(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """`--dsn`, else PGQTOP_DSN, else DATABASE_URL, else "" (libpq then reads its PG* variables)."""
+    environ = os.environ if env is None else env
+    if explicit:
+        return explicit
+    for name in DSN_ENVIRONMENT:
+        value = environ.get(name)
+        if value:
+            return value
+    return ""
+
+
+def dsn_given(env: Mapping[str, str] | None = None) -> bool:
+    """True when the user pointed us at a database in any of the ways libpq or we understand."""
+    environ = os.environ if env is None else env
+    return any(environ.get(name) for name in (*DSN_ENVIRONMENT, "PGHOST", "PGDATABASE"))
+
+
+def describe_dsn(dsn: str) -> str:
+    """A display form of a DSN: host, port, database and user, never the password."""
+    try:
+        params = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "(unparsable connection string)"
+    host = str(params.get("host") or os.environ.get("PGHOST") or "local socket")
+    if host.startswith("/"):
+        host = "local socket"
+    port = str(params.get("port") or os.environ.get("PGPORT") or "5432")
+    dbname = str(params.get("dbname") or os.environ.get("PGDATABASE") or "")
+    user = str(params.get("user") or os.environ.get("PGUSER") or "")
+    who = f"{user}@" if user else ""
+    return f"{who}{host}:{port}/{dbname}" if dbname else f"{who}{host}:{port}"
+
+
+def redact(text: str, dsn: str) -> str:
+    """Remove a DSN's password from a message before it is shown or logged."""
+    try:
+        password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
+    except psycopg.ProgrammingError:
+        password = None
+    if password:
+        text = text.replace(str(password), "***")
+    return re.sub(
+        r"(password\s*=\s*)\S+", r"\1***", re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", text)
+    )
+
+
+# --- user files -------------------------------------------------------------------------------
+
+
+def config_dir() -> Path:
+    override = os.environ.get("PGQTOP_CONFIG_DIR")
+    return Path(override) if override else Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def state_dir() -> Path:
+    override = os.environ.get("PGQTOP_STATE_DIR")
+    return Path(override) if override else Path(platformdirs.user_state_dir(APP_NAME))
+
+
+def data_dir() -> Path:
+    override = os.environ.get("PGQTOP_DATA_DIR")
+    return Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file; a malformed one raises ConfigError naming the file and the problem."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: malformed TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def write_toml(path: Path, data: Mapping[str, Any]) -> None:
+    """Write machine-owned state atomically so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(tomli_w.dumps(dict(data)), encoding="utf-8")
+    temporary.replace(path)

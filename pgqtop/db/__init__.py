@@ -1,0 +1,1 @@
+"""Everything that talks SQL: schema objects, statements, connections."""

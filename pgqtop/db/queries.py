@@ -1,0 +1,881 @@
+"""Every SQL statement pgqtop runs, composed once per object prefix.
+
+Batch work always travels as arrays (`unnest`, `= ANY`), one statement per batch: one to enqueue
+many jobs, one to take a batch, one to finish a batch (delete + statistics + failures + retries).
+`Queries` runs them on an async connection; `SyncQueries` offers the producer side to sync code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import functools
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any, LiteralString, cast
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from pgqtop.config import ObjectNames
+from pgqtop.engine.job import JOB_COLUMNS, Job, Outcome, Status, job_from_row
+from pgqtop.errors import PayloadTooLarge, PgqtopError, UsageError
+
+
+class DuplicateJob(PgqtopError):
+    """An enqueue with the `error` dedupe policy met a waiting job with the same key."""
+
+
+class OnDuplicate(enum.StrEnum):
+    """What to do when a dedupe key is already waiting or running."""
+
+    ERROR = "error"
+    SKIP = "skip"
+    KEEP_HIGHER_PRIORITY = "keep-higher-priority"
+
+
+PayloadLike = bytes | str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewJob:
+    """One job to enqueue."""
+
+    entrypoint: str
+    payload: PayloadLike = None
+    priority: int = 0
+    headers: dict[str, Any] | None = None
+    execute_after: float = 0.0
+    """Delay in seconds from now."""
+    dedupe_key: str | None = None
+
+
+def _identifiers(names: ObjectNames) -> dict[str, sql.Identifier]:
+    return {
+        "jobs": sql.Identifier(names.jobs),
+        "statistics": sql.Identifier(names.statistics),
+        "failures": sql.Identifier(names.failures),
+        "control": sql.Identifier(names.control),
+        "workers": sql.Identifier(names.workers),
+        "status": sql.Identifier(names.status_type),
+    }
+
+
+def _compose(text: LiteralString, names: ObjectNames) -> sql.Composed:
+    return sql.SQL(text).format(**_identifiers(names))
+
+
+_JOB_SELECT = ", ".join(JOB_COLUMNS)
+_JOB_SELECT_J = ", ".join(f"j.{c}" for c in JOB_COLUMNS)
+
+
+class Statements:
+    """The composed statements for one prefix; built once, reused for every call."""
+
+    def __init__(self, names: ObjectNames) -> None:
+        self.names = names
+        c = functools.partial(_compose, names=names)
+        insert_head: LiteralString = (
+            "INSERT INTO {jobs} AS j (priority, entrypoint, payload, headers, execute_after, "
+            "dedupe_key) SELECT p, e, pl, h, now() + make_interval(secs => d), k "
+            "FROM unnest(%(priorities)s::int[], %(entrypoints)s::text[], %(payloads)s::bytea[], "
+            "%(headers)s::jsonb[], %(delays)s::float8[], %(keys)s::text[]) AS t(p, e, pl, h, d, k) "
+        )
+        conflict: LiteralString = (
+            "ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL "
+            "AND status IN ('queued', 'picked') "
+        )
+        self.enqueue = {
+            OnDuplicate.ERROR: c(insert_head + "RETURNING j.id"),
+            OnDuplicate.SKIP: c(insert_head + conflict + "DO NOTHING RETURNING j.id"),
+            OnDuplicate.KEEP_HIGHER_PRIORITY: c(
+                insert_head
+                + conflict
+                + "DO UPDATE SET priority = greatest(j.priority, EXCLUDED.priority), "
+                "updated = now() RETURNING j.id"
+            ),
+        }
+        self.copy_jobs = c(
+            "COPY {jobs} (priority, entrypoint, payload, headers, execute_after, dedupe_key) "
+            "FROM STDIN"
+        )
+        # Take a batch. Per entrypoint (only those with room, minus paused ones) the best queued
+        # rows and the stalled picked rows are locked with SKIP LOCKED; a window function keeps
+        # each entrypoint within its room, the batch limit keeps priority-then-FIFO order.
+        self.dequeue = c(
+            "WITH ready AS ("
+            " SELECT r.name, r.room FROM unnest(%(entrypoints)s::text[], %(rooms)s::int[])"
+            " AS r(name, room) WHERE r.room > 0 AND NOT EXISTS ("
+            "  SELECT 1 FROM {control} c WHERE c.entrypoint IN (r.name, '*')"
+            "  AND (c.paused_until IS NULL OR c.paused_until > now()))"
+            "), queued AS ("
+            " SELECT q.id, q.priority, r.name, r.room, 1 AS fresh FROM ready r"
+            " CROSS JOIN LATERAL (SELECT id, priority FROM {jobs}"
+            "  WHERE entrypoint = r.name AND status = 'queued' AND execute_after <= now()"
+            "  ORDER BY priority DESC, id LIMIT least(r.room, %(batch)s)"
+            "  FOR UPDATE SKIP LOCKED) q"
+            "), stalled AS ("
+            " SELECT s.id, s.priority, r.name, r.room, 0 AS fresh FROM ready r"
+            " CROSS JOIN LATERAL (SELECT id, priority FROM {jobs}"
+            "  WHERE %(retry_seconds)s::float8 > 0 AND status = 'picked'"
+            "  AND heartbeat < now() - make_interval(secs => %(retry_seconds)s::float8)"
+            "  AND entrypoint = r.name ORDER BY heartbeat LIMIT least(r.room, %(batch)s)"
+            "  FOR UPDATE SKIP LOCKED) s"
+            "), ranked AS ("
+            " SELECT id, priority, room, row_number() OVER ("
+            "  PARTITION BY name ORDER BY fresh, priority DESC, id) AS n"
+            " FROM (SELECT * FROM stalled UNION ALL SELECT * FROM queued) u"
+            "), chosen AS ("
+            " SELECT id FROM ranked WHERE n <= room ORDER BY priority DESC, id LIMIT %(batch)s"
+            ") UPDATE {jobs} j SET status = 'picked', updated = now(), heartbeat = now(),"
+            " worker_id = %(worker)s, attempts = j.attempts + 1"
+            " FROM chosen WHERE j.id = chosen.id RETURNING " + _JOB_SELECT_J
+        )
+        # Finish a batch in one statement: delete what ended, put retries back, record failures,
+        # and upsert per-second statistics with rows sorted by the unique key so that concurrent
+        # flushes lock statistics rows in the same order and cannot deadlock.
+        self.complete = c(
+            "WITH outcome AS ("
+            " SELECT * FROM unnest(%(ids)s::bigint[], %(statuses)s::text[],"
+            " %(run_seconds)s::float8[], %(errors)s::text[], %(tracebacks)s::text[],"
+            " %(retry_in)s::float8[]) AS o(id, status, run_seconds, error, traceback, retry_in)"
+            "), finished AS ("
+            " DELETE FROM {jobs} j USING outcome o"
+            " WHERE j.id = o.id AND o.retry_in IS NULL AND j.status = 'picked'"
+            " AND j.worker_id IS NOT DISTINCT FROM %(worker)s"
+            " RETURNING j.id, j.entrypoint, j.priority, j.payload, j.headers, j.attempts,"
+            " j.created, greatest(extract(epoch FROM j.updated - greatest(j.created,"
+            " j.execute_after)), 0)::float8 AS queue_seconds,"
+            " o.status::{status} AS status, o.run_seconds, o.error, o.traceback"
+            "), retried AS ("
+            " UPDATE {jobs} j SET status = 'queued', updated = now(), worker_id = NULL,"
+            " execute_after = now() + make_interval(secs => o.retry_in)"
+            " FROM outcome o WHERE j.id = o.id AND o.retry_in IS NOT NULL"
+            " AND j.status = 'picked' AND j.worker_id IS NOT DISTINCT FROM %(worker)s"
+            " RETURNING j.id, j.entrypoint, j.priority, j.payload, j.headers, j.attempts,"
+            " j.created, o.error, o.traceback"
+            "), failed AS ("
+            " INSERT INTO {failures} (job_id, entrypoint, priority, payload, headers, attempts,"
+            " status, final, error, traceback, job_created, worker_id)"
+            " SELECT id, entrypoint, priority, payload, headers, attempts, status, true, error,"
+            " traceback, created, %(worker)s FROM finished WHERE status <> 'successful'"
+            " UNION ALL"
+            " SELECT id, entrypoint, priority, payload, headers, attempts, 'exception', false,"
+            " error, traceback, created, %(worker)s FROM retried"
+            " RETURNING 1"
+            "), counted AS ("
+            " INSERT INTO {statistics} AS s (created, entrypoint, status, priority, count,"
+            " queue_seconds_sum, queue_seconds_max, run_seconds_sum, run_seconds_max)"
+            " SELECT date_trunc('second', now()), entrypoint, status, priority, count(*),"
+            " sum(queue_seconds), max(queue_seconds), sum(run_seconds), max(run_seconds)"
+            " FROM finished GROUP BY entrypoint, status, priority"
+            " ORDER BY 1, 2, 3, 4"
+            " ON CONFLICT (created, entrypoint, status, priority) DO UPDATE SET"
+            " count = s.count + EXCLUDED.count,"
+            " queue_seconds_sum = s.queue_seconds_sum + EXCLUDED.queue_seconds_sum,"
+            " queue_seconds_max = greatest(s.queue_seconds_max, EXCLUDED.queue_seconds_max),"
+            " run_seconds_sum = s.run_seconds_sum + EXCLUDED.run_seconds_sum,"
+            " run_seconds_max = greatest(s.run_seconds_max, EXCLUDED.run_seconds_max)"
+            " RETURNING 1"
+            ") SELECT (SELECT count(*) FROM finished), (SELECT count(*) FROM retried),"
+            " (SELECT count(*) FROM failed), (SELECT count(*) FROM counted)"
+        )
+        self.heartbeat = c(
+            "WITH beat AS ("
+            " UPDATE {jobs} SET heartbeat = now() WHERE id = ANY(%(ids)s::bigint[])"
+            " AND status = 'picked' AND worker_id = %(worker)s RETURNING 1"
+            ") INSERT INTO {workers} AS w (id, host, pid, version, entrypoints, concurrency,"
+            " in_flight, processed, failed, state) VALUES (%(worker)s, %(host)s, %(pid)s,"
+            " %(version)s, %(entrypoints)s, %(concurrency)s, %(in_flight)s, %(processed)s,"
+            " %(failed)s, %(state)s)"
+            " ON CONFLICT (id) DO UPDATE SET heartbeat = now(), in_flight = EXCLUDED.in_flight,"
+            " processed = EXCLUDED.processed, failed = EXCLUDED.failed,"
+            " concurrency = EXCLUDED.concurrency, entrypoints = EXCLUDED.entrypoints,"
+            " state = EXCLUDED.state"
+            " RETURNING (SELECT count(*) FROM beat)"
+        )
+        self.deregister = c("DELETE FROM {workers} WHERE id = %(worker)s")
+        self.workers = c(
+            "SELECT id, host, pid, version, entrypoints, concurrency, started, heartbeat,"
+            " in_flight, processed, failed, state,"
+            " extract(epoch FROM now() - heartbeat)::float8 AS heartbeat_age"
+            " FROM {workers} ORDER BY host, pid, started"
+        )
+        self.queue_counts = c(
+            "SELECT entrypoint, status::text, count(*),"
+            " extract(epoch FROM now() - min(created))::float8"
+            " FROM {jobs} GROUP BY entrypoint, status ORDER BY entrypoint, status"
+        )
+        self.recent_outcomes = c(
+            "SELECT entrypoint, status::text, sum(count)::bigint FROM {statistics}"
+            " WHERE created >= now() - make_interval(secs => %(seconds)s::float8)"
+            " GROUP BY entrypoint, status"
+        )
+        self.statistics_series = c(
+            "SELECT date_bin(make_interval(secs => %(bucket)s::float8), created,"
+            " timestamptz '2000-01-01') AS bucket, entrypoint, status::text,"
+            " sum(count)::bigint, sum(queue_seconds_sum), max(queue_seconds_max),"
+            " sum(run_seconds_sum), max(run_seconds_max)"
+            " FROM {statistics}"
+            " WHERE created >= now() - make_interval(secs => %(window)s::float8)"
+            " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        )
+        self.count_matching = c(
+            "SELECT count(*) FROM {jobs} WHERE status::text = ANY(%(statuses)s::text[])"
+            " AND (%(entrypoints)s::text[] IS NULL OR entrypoint = ANY(%(entrypoints)s::text[]))"
+        )
+        self.purge = c(
+            "WITH gone AS ("
+            " DELETE FROM {jobs} WHERE status::text = ANY(%(statuses)s::text[])"
+            " AND (%(entrypoints)s::text[] IS NULL OR entrypoint = ANY(%(entrypoints)s::text[]))"
+            " RETURNING entrypoint, priority"
+            "), counted AS ("
+            " INSERT INTO {statistics} AS s (created, entrypoint, status, priority, count)"
+            " SELECT date_trunc('second', now()), entrypoint, 'deleted'::{status}, priority,"
+            " count(*)"
+            " FROM gone GROUP BY entrypoint, priority ORDER BY 1, 2, 3, 4"
+            " ON CONFLICT (created, entrypoint, status, priority) DO UPDATE"
+            " SET count = s.count + EXCLUDED.count RETURNING count"
+            ") SELECT count(*) FROM gone"
+        )
+        self.recent_failures = c(
+            "SELECT id, job_id, entrypoint, priority, attempts, status::text, final, error,"
+            " failed_at, requeued_at FROM {failures}"
+            " WHERE (%(entrypoint)s::text IS NULL OR entrypoint = %(entrypoint)s)"
+            " ORDER BY id DESC LIMIT %(limit)s"
+        )
+        self.failure_detail = c(
+            "SELECT id, job_id, entrypoint, priority, payload, headers, attempts, status::text,"
+            " final, error, traceback, job_created, failed_at, worker_id, requeued_at"
+            " FROM {failures} WHERE id = %(id)s"
+        )
+        self.failures_since = c(
+            "SELECT entrypoint, count(*) FROM {failures}"
+            " WHERE final AND failed_at >= now() - make_interval(secs => %(seconds)s::float8)"
+            " GROUP BY entrypoint"
+        )
+        self.requeue_failures = c(
+            "WITH picked AS ("
+            " UPDATE {failures} SET requeued_at = now()"
+            " WHERE final AND requeued_at IS NULL"
+            " AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))"
+            " AND (%(entrypoint)s::text IS NULL OR entrypoint = %(entrypoint)s)"
+            " RETURNING entrypoint, priority, payload, headers"
+            "), inserted AS ("
+            " INSERT INTO {jobs} (entrypoint, priority, payload, headers)"
+            " SELECT entrypoint, priority, payload, headers FROM picked RETURNING 1"
+            ") SELECT count(*) FROM inserted"
+        )
+        self.job_detail = c("SELECT " + _JOB_SELECT + " FROM {jobs} WHERE id = %(id)s")
+        self.browse_jobs = c(
+            "SELECT " + _JOB_SELECT + " FROM {jobs}"
+            " WHERE id > %(after)s"
+            " AND (%(entrypoint)s::text IS NULL OR entrypoint = %(entrypoint)s)"
+            " AND (%(status)s::text IS NULL OR status::text = %(status)s)"
+            " ORDER BY id LIMIT %(limit)s"
+        )
+        self.pause = c(
+            "WITH paused AS ("
+            " INSERT INTO {control} AS c (entrypoint, paused_at, paused_until, paused_by, reason)"
+            " SELECT e, now(), CASE WHEN %(seconds)s::float8 IS NULL THEN NULL"
+            " ELSE now() + make_interval(secs => %(seconds)s::float8) END, %(by)s, %(reason)s"
+            " FROM unnest(%(entrypoints)s::text[]) AS e"
+            " ON CONFLICT (entrypoint) DO UPDATE SET paused_at = EXCLUDED.paused_at,"
+            " paused_until = EXCLUDED.paused_until, paused_by = EXCLUDED.paused_by,"
+            " reason = EXCLUDED.reason RETURNING entrypoint"
+            ") SELECT count(*), pg_notify(%(channel)s, %(message)s)::text FROM paused"
+        )
+        self.resume = c(
+            "WITH resumed AS ("
+            " DELETE FROM {control} WHERE entrypoint = ANY(%(entrypoints)s::text[])"
+            " AND (paused_until IS NULL OR paused_until > now()) RETURNING entrypoint"
+            "), expired AS ("
+            " DELETE FROM {control} WHERE entrypoint = ANY(%(entrypoints)s::text[])"
+            " AND paused_until <= now() RETURNING entrypoint"
+            ") SELECT (SELECT count(*) FROM resumed), pg_notify(%(channel)s, %(message)s)::text"
+        )
+        self.paused = c(
+            "SELECT entrypoint, paused_at, paused_until, paused_by, reason,"
+            " extract(epoch FROM paused_until - now())::float8"
+            " FROM {control} WHERE paused_until IS NULL OR paused_until > now()"
+            " ORDER BY entrypoint"
+        )
+        self.notify = sql.SQL("SELECT pg_notify(%(channel)s, %(message)s)")
+        self.prune = c(
+            "WITH old_failures AS ("
+            " DELETE FROM {failures} WHERE failed_at < now() - make_interval("
+            " secs => %(failure_seconds)s::float8) OR id <= (SELECT max(id) FROM {failures})"
+            " - %(failure_rows)s RETURNING 1"
+            "), old_statistics AS ("
+            " DELETE FROM {statistics} WHERE created < now() - make_interval("
+            " secs => %(statistics_seconds)s::float8) RETURNING 1"
+            "), expired AS ("
+            " DELETE FROM {control} WHERE paused_until <= now() RETURNING 1"
+            "), gone_workers AS ("
+            " DELETE FROM {workers} WHERE heartbeat < now() - interval '1 day' RETURNING 1"
+            ") SELECT (SELECT count(*) FROM old_failures), (SELECT count(*) FROM old_statistics),"
+            " (SELECT count(*) FROM expired), (SELECT count(*) FROM gone_workers)"
+        )
+        self.server_version = sql.SQL("SELECT current_setting('server_version')")
+
+
+@functools.lru_cache(maxsize=64)
+def statements(names: ObjectNames) -> Statements:
+    return Statements(names)
+
+
+# --- parameter building, shared by the async and sync runners ---------------------------------
+
+
+def payload_bytes(payload: PayloadLike) -> bytes | None:
+    if payload is None or isinstance(payload, bytes):
+        return payload
+    return payload.encode("utf-8")
+
+
+def enqueue_parameters(jobs: Sequence[NewJob], max_payload_bytes: int) -> dict[str, Any]:
+    """Column arrays for the enqueue statement; refuses oversize payloads before any write."""
+    priorities: list[int] = []
+    entrypoints: list[str] = []
+    payloads: list[bytes | None] = []
+    headers: list[Jsonb | None] = []
+    delays: list[float] = []
+    keys: list[str | None] = []
+    for job in jobs:
+        if not job.entrypoint or job.entrypoint == "*":
+            raise UsageError(f"invalid entrypoint name {job.entrypoint!r}")
+        data = payload_bytes(job.payload)
+        if data is not None and len(data) > max_payload_bytes:
+            raise PayloadTooLarge(
+                f"payload of {len(data)} bytes for {job.entrypoint!r} exceeds the maximum of "
+                f"{max_payload_bytes} bytes"
+            )
+        priorities.append(job.priority)
+        entrypoints.append(job.entrypoint)
+        payloads.append(data)
+        headers.append(Jsonb(job.headers) if job.headers is not None else None)
+        delays.append(float(job.execute_after))
+        keys.append(job.dedupe_key)
+    return {
+        "priorities": priorities,
+        "entrypoints": entrypoints,
+        "payloads": payloads,
+        "headers": headers,
+        "delays": delays,
+        "keys": keys,
+    }
+
+
+def dedupe_within_batch(jobs: Sequence[NewJob], policy: OnDuplicate) -> list[NewJob]:
+    """One row per dedupe key inside a batch (PostgreSQL cannot upsert a row twice)."""
+    if policy is OnDuplicate.ERROR:
+        seen: set[str] = set()
+        for job in jobs:
+            if job.dedupe_key is not None:
+                if job.dedupe_key in seen:
+                    raise DuplicateJob(f"dedupe key {job.dedupe_key!r} appears twice in one batch")
+                seen.add(job.dedupe_key)
+        return list(jobs)
+    kept: dict[str, NewJob] = {}
+    result: list[NewJob] = []
+    for job in jobs:
+        if job.dedupe_key is None:
+            result.append(job)
+            continue
+        current = kept.get(job.dedupe_key)
+        if current is None or (
+            policy is OnDuplicate.KEEP_HIGHER_PRIORITY and job.priority > current.priority
+        ):
+            kept[job.dedupe_key] = job
+    return result + list(kept.values())
+
+
+def as_new_jobs(
+    entrypoint: str | Sequence[str],
+    payload: PayloadLike | Sequence[PayloadLike],
+    priority: int | Sequence[int],
+    headers: dict[str, Any] | Sequence[dict[str, Any] | None] | None,
+    execute_after: float | Sequence[float],
+    dedupe_key: str | Sequence[str | None] | None,
+) -> list[NewJob]:
+    """Accept single values or parallel lists, like a driver accepts a row or a batch."""
+    if isinstance(entrypoint, str):
+        return [
+            NewJob(
+                entrypoint,
+                cast(PayloadLike, payload),
+                cast(int, priority),
+                cast("dict[str, Any] | None", headers),
+                cast(float, execute_after),
+                cast("str | None", dedupe_key),
+            )
+        ]
+    count = len(entrypoint)
+
+    def spread(value: Any, scalar_types: tuple[type, ...]) -> list[Any]:
+        if value is None or isinstance(value, scalar_types):
+            return [value] * count
+        values = list(value)
+        if len(values) != count:
+            raise UsageError("enqueue lists must all have the same length")
+        return values
+
+    payloads = spread(payload, (bytes, str))
+    priorities = spread(priority, (int,))
+    header_list = spread(headers, (dict,))
+    delays = spread(execute_after, (int, float))
+    keys = spread(dedupe_key, (str,))
+    return [
+        NewJob(e, p, pr, h, d, k)
+        for e, p, pr, h, d, k in zip(
+            entrypoint, payloads, priorities, header_list, delays, keys, strict=True
+        )
+    ]
+
+
+def complete_parameters(outcomes: Sequence[Outcome], worker: uuid.UUID) -> dict[str, Any]:
+    return {
+        "ids": [o.job_id for o in outcomes],
+        "statuses": [o.status.value for o in outcomes],
+        "run_seconds": [o.run_seconds for o in outcomes],
+        "errors": [o.error for o in outcomes],
+        "tracebacks": [o.traceback for o in outcomes],
+        "retry_in": [o.retry_in for o in outcomes],
+        "worker": worker,
+    }
+
+
+def control_message(op: str, entrypoints: Iterable[str]) -> str:
+    return json.dumps({"op": op, "entrypoints": sorted(set(entrypoints))})
+
+
+def purge_statuses(statuses: Iterable[str] | None) -> list[str]:
+    chosen = list(statuses) if statuses else [Status.QUEUED.value]
+    allowed = {Status.QUEUED.value, Status.PICKED.value}
+    for status in chosen:
+        if status not in allowed:
+            raise UsageError(f"cannot purge status {status!r}: choose from queued, picked")
+    return chosen
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CompletionResult:
+    finished: int
+    retried: int
+    failures_recorded: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class QueueCount:
+    entrypoint: str
+    status: str
+    count: int
+    oldest_seconds: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PauseInfo:
+    entrypoint: str
+    paused_at: dt.datetime
+    paused_until: dt.datetime | None
+    paused_by: str
+    reason: str
+    remaining_seconds: float | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    id: uuid.UUID
+    host: str
+    pid: int
+    version: str
+    entrypoints: list[str]
+    concurrency: int
+    started: dt.datetime
+    heartbeat: dt.datetime
+    in_flight: int
+    processed: int
+    failed: int
+    state: str
+    heartbeat_age: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FailureSummary:
+    id: int
+    job_id: int
+    entrypoint: str
+    priority: int
+    attempts: int
+    status: str
+    final: bool
+    error: str
+    failed_at: dt.datetime
+    requeued_at: dt.datetime | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FailureDetail:
+    id: int
+    job_id: int
+    entrypoint: str
+    priority: int
+    payload: bytes | None
+    headers: dict[str, Any] | None
+    attempts: int
+    status: str
+    final: bool
+    error: str
+    traceback: str
+    job_created: dt.datetime | None
+    failed_at: dt.datetime
+    worker_id: uuid.UUID | None
+    requeued_at: dt.datetime | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    bucket: dt.datetime
+    entrypoint: str
+    status: str
+    count: int
+    queue_seconds_sum: float
+    queue_seconds_max: float
+    run_seconds_sum: float
+    run_seconds_max: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkerIdentity:
+    """What a worker tells the registry about itself at every heartbeat."""
+
+    id: uuid.UUID
+    host: str
+    pid: int
+    version: str
+    entrypoints: list[str]
+    concurrency: int
+
+
+def _failure_detail(row: tuple[Any, ...]) -> FailureDetail:
+    values = list(row)
+    if values[4] is not None:
+        values[4] = bytes(values[4])
+    return FailureDetail(*values)
+
+
+class Queries:
+    """The statements run on one async autocommit connection."""
+
+    def __init__(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        names: ObjectNames | None = None,
+        max_payload_bytes: int = 1024 * 1024,
+    ) -> None:
+        self.conn = conn
+        self.names = names or ObjectNames()
+        self.sql = statements(self.names)
+        self.max_payload_bytes = max_payload_bytes
+
+    async def _rows(
+        self, query: sql.Composed | sql.SQL, params: dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        cur = await self.conn.execute(query, params)
+        rows: list[tuple[Any, ...]] = await cur.fetchall()
+        return rows
+
+    async def _one(self, query: sql.Composed | sql.SQL, params: dict[str, Any]) -> tuple[Any, ...]:
+        cur = await self.conn.execute(query, params)
+        row: tuple[Any, ...] | None = await cur.fetchone()
+        assert row is not None
+        return row
+
+    # producer side
+
+    async def enqueue(
+        self,
+        entrypoint: str | Sequence[str],
+        payload: PayloadLike | Sequence[PayloadLike] = None,
+        priority: int | Sequence[int] = 0,
+        *,
+        headers: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None,
+        execute_after: float | Sequence[float] = 0.0,
+        dedupe_key: str | Sequence[str | None] | None = None,
+        on_duplicate: OnDuplicate = OnDuplicate.ERROR,
+    ) -> list[int]:
+        """Enqueue one job or parallel lists of jobs in one statement; returns the new ids."""
+        jobs = as_new_jobs(entrypoint, payload, priority, headers, execute_after, dedupe_key)
+        return await self.enqueue_jobs(jobs, on_duplicate=on_duplicate)
+
+    async def enqueue_jobs(
+        self, jobs: Sequence[NewJob], *, on_duplicate: OnDuplicate = OnDuplicate.ERROR
+    ) -> list[int]:
+        jobs = dedupe_within_batch(jobs, on_duplicate)
+        params = enqueue_parameters(jobs, self.max_payload_bytes)
+        try:
+            rows = await self._rows(self.sql.enqueue[on_duplicate], params)
+        except psycopg.errors.UniqueViolation:
+            raise DuplicateJob("a job with this dedupe key is already queued or running") from None
+        return [r[0] for r in rows]
+
+    async def enqueue_bulk(self, jobs: Iterable[NewJob]) -> int:
+        """COPY many jobs in: the fastest path for large loads (no dedupe policy)."""
+        count = 0
+        async with self.conn.cursor() as cur, cur.copy(self.sql.copy_jobs) as copy:
+            for job in jobs:
+                params = enqueue_parameters([job], self.max_payload_bytes)
+                await copy.write_row(
+                    (
+                        job.priority,
+                        job.entrypoint,
+                        params["payloads"][0],
+                        params["headers"][0],
+                        dt.datetime.now(dt.UTC) + dt.timedelta(seconds=job.execute_after),
+                        job.dedupe_key,
+                    )
+                )
+                count += 1
+        return count
+
+    # worker side
+
+    async def dequeue(
+        self,
+        rooms: dict[str, int],
+        batch_size: int,
+        worker: uuid.UUID,
+        retry_seconds: float,
+    ) -> list[Job]:
+        """Take up to batch_size jobs, at most rooms[e] of entrypoint e; marks them picked."""
+        params = {
+            "entrypoints": list(rooms),
+            "rooms": list(rooms.values()),
+            "batch": batch_size,
+            "worker": worker,
+            "retry_seconds": retry_seconds,
+        }
+        rows = await self._rows(self.sql.dequeue, params)
+        jobs = [job_from_row(r) for r in rows]
+        jobs.sort(key=lambda j: (-j.priority, j.id))
+        return jobs
+
+    async def complete(self, outcomes: Sequence[Outcome], worker: uuid.UUID) -> CompletionResult:
+        row = await self._one(self.sql.complete, complete_parameters(outcomes, worker))
+        return CompletionResult(row[0], row[1], row[2])
+
+    async def heartbeat(
+        self,
+        identity: WorkerIdentity,
+        job_ids: Sequence[int],
+        *,
+        in_flight: int,
+        processed: int,
+        failed: int,
+        state: str = "running",
+    ) -> int:
+        params = {
+            "ids": list(job_ids),
+            "worker": identity.id,
+            "host": identity.host,
+            "pid": identity.pid,
+            "version": identity.version,
+            "entrypoints": identity.entrypoints,
+            "concurrency": identity.concurrency,
+            "in_flight": in_flight,
+            "processed": processed,
+            "failed": failed,
+            "state": state,
+        }
+        row = await self._one(self.sql.heartbeat, params)
+        return int(row[0])
+
+    async def deregister(self, worker: uuid.UUID) -> None:
+        await self.conn.execute(self.sql.deregister, {"worker": worker})
+
+    # control
+
+    async def pause(
+        self,
+        entrypoints: Sequence[str],
+        *,
+        seconds: float | None = None,
+        by: str = "",
+        reason: str = "",
+    ) -> int:
+        row = await self._one(
+            self.sql.pause,
+            {
+                "entrypoints": list(entrypoints),
+                "seconds": seconds,
+                "by": by,
+                "reason": reason,
+                "channel": self.names.channel,
+                "message": control_message("pause", entrypoints),
+            },
+        )
+        return int(row[0])
+
+    async def resume(self, entrypoints: Sequence[str]) -> int:
+        row = await self._one(
+            self.sql.resume,
+            {
+                "entrypoints": list(entrypoints),
+                "channel": self.names.channel,
+                "message": control_message("resume", entrypoints),
+            },
+        )
+        return int(row[0])
+
+    async def paused(self) -> list[PauseInfo]:
+        return [PauseInfo(*r) for r in await self._rows(self.sql.paused, {})]
+
+    async def cancel(self, job_ids: Sequence[int]) -> None:
+        """Ask every worker to cancel these running jobs (they record them as canceled)."""
+        message = json.dumps({"op": "cancel", "job_ids": [int(i) for i in job_ids]})
+        await self.conn.execute(
+            self.sql.notify, {"channel": self.names.channel, "message": message}
+        )
+
+    # reading
+
+    async def queue_counts(self) -> list[QueueCount]:
+        return [QueueCount(*r) for r in await self._rows(self.sql.queue_counts, {})]
+
+    async def recent_outcomes(self, seconds: float = 60.0) -> dict[tuple[str, str], int]:
+        rows = await self._rows(self.sql.recent_outcomes, {"seconds": seconds})
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
+    async def statistics_series(self, window: float, bucket: float) -> list[SeriesPoint]:
+        rows = await self._rows(self.sql.statistics_series, {"window": window, "bucket": bucket})
+        return [SeriesPoint(*r) for r in rows]
+
+    async def workers(self) -> list[WorkerInfo]:
+        return [WorkerInfo(*r) for r in await self._rows(self.sql.workers, {})]
+
+    async def recent_failures(
+        self, limit: int = 100, entrypoint: str | None = None
+    ) -> list[FailureSummary]:
+        rows = await self._rows(
+            self.sql.recent_failures, {"limit": limit, "entrypoint": entrypoint}
+        )
+        return [FailureSummary(*r) for r in rows]
+
+    async def failures_since(self, seconds: float) -> dict[str, int]:
+        rows = await self._rows(self.sql.failures_since, {"seconds": seconds})
+        return {r[0]: int(r[1]) for r in rows}
+
+    async def failure_detail(self, failure_id: int) -> FailureDetail | None:
+        rows = await self._rows(self.sql.failure_detail, {"id": failure_id})
+        return _failure_detail(rows[0]) if rows else None
+
+    async def job_detail(self, job_id: int) -> Job | None:
+        rows = await self._rows(self.sql.job_detail, {"id": job_id})
+        return job_from_row(rows[0]) if rows else None
+
+    async def browse_jobs(
+        self,
+        *,
+        after: int = 0,
+        limit: int = 100,
+        entrypoint: str | None = None,
+        status: str | None = None,
+    ) -> list[Job]:
+        """One page of jobs in id order, after the last id seen (keyset paging)."""
+        rows = await self._rows(
+            self.sql.browse_jobs,
+            {"after": after, "limit": limit, "entrypoint": entrypoint, "status": status},
+        )
+        return [job_from_row(r) for r in rows]
+
+    # maintenance
+
+    async def count_matching(
+        self, entrypoints: Sequence[str] | None = None, statuses: Iterable[str] | None = None
+    ) -> int:
+        row = await self._one(
+            self.sql.count_matching,
+            {
+                "entrypoints": list(entrypoints) if entrypoints else None,
+                "statuses": purge_statuses(statuses),
+            },
+        )
+        return int(row[0])
+
+    async def purge(
+        self, entrypoints: Sequence[str] | None = None, statuses: Iterable[str] | None = None
+    ) -> int:
+        """Delete matching jobs (queued by default), counted as 'deleted' in statistics."""
+        row = await self._one(
+            self.sql.purge,
+            {
+                "entrypoints": list(entrypoints) if entrypoints else None,
+                "statuses": purge_statuses(statuses),
+            },
+        )
+        return int(row[0])
+
+    async def requeue_failures(
+        self, ids: Sequence[int] | None = None, entrypoint: str | None = None
+    ) -> int:
+        """Put failed jobs back in the queue as new jobs; each failure is requeued once."""
+        row = await self._one(
+            self.sql.requeue_failures,
+            {"ids": list(ids) if ids is not None else None, "entrypoint": entrypoint},
+        )
+        return int(row[0])
+
+    async def prune(
+        self, failure_seconds: float, failure_rows: int, statistics_seconds: float
+    ) -> tuple[int, int, int, int]:
+        row = await self._one(
+            self.sql.prune,
+            {
+                "failure_seconds": failure_seconds,
+                "failure_rows": failure_rows,
+                "statistics_seconds": statistics_seconds,
+            },
+        )
+        return (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+    async def server_version(self) -> str:
+        row = await self._one(self.sql.server_version, {})
+        return str(row[0])
+
+
+class SyncQueries:
+    """The producer side for sync code (web request handlers, scripts)."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        names: ObjectNames | None = None,
+        max_payload_bytes: int = 1024 * 1024,
+    ) -> None:
+        self.conn = conn
+        self.names = names or ObjectNames()
+        self.sql = statements(self.names)
+        self.max_payload_bytes = max_payload_bytes
+
+    def enqueue(
+        self,
+        entrypoint: str | Sequence[str],
+        payload: PayloadLike | Sequence[PayloadLike] = None,
+        priority: int | Sequence[int] = 0,
+        *,
+        headers: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None,
+        execute_after: float | Sequence[float] = 0.0,
+        dedupe_key: str | Sequence[str | None] | None = None,
+        on_duplicate: OnDuplicate = OnDuplicate.ERROR,
+    ) -> list[int]:
+        jobs = as_new_jobs(entrypoint, payload, priority, headers, execute_after, dedupe_key)
+        jobs = dedupe_within_batch(jobs, on_duplicate)
+        params = enqueue_parameters(jobs, self.max_payload_bytes)
+        try:
+            rows = self.conn.execute(self.sql.enqueue[on_duplicate], params).fetchall()
+        except psycopg.errors.UniqueViolation:
+            raise DuplicateJob("a job with this dedupe key is already queued or running") from None
+        return [r[0] for r in rows]

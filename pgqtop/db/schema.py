@@ -1,0 +1,464 @@
+"""The database objects pgqtop owns: install, upgrade, uninstall and verify them.
+
+The tables are described once, as data, so that creating, upgrading (adding what is missing) and
+verifying (reporting what differs) can never disagree with each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from pgqtop.config import ObjectNames
+from pgqtop.errors import SchemaMissing, SchemaOutdated
+
+SCHEMA_VERSION = 1
+STATUSES = ("queued", "picked", "successful", "exception", "canceled", "deleted")
+OUTCOMES = ("successful", "exception", "canceled", "deleted")
+ALL_ENTRYPOINTS = "*"
+"""Key of the control row that pauses every entrypoint at once; refused as an entrypoint name."""
+
+
+def trusted(text: str) -> sql.SQL:
+    """Wrap SQL text that is a constant of this module (types, clauses), never user input."""
+    return sql.SQL(text)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: str
+    """Type as `format_type` reports it, so verify can compare it to the catalogue."""
+    extra: str = ""
+    """NOT NULL, DEFAULT and identity clauses; trusted constant SQL, never user input."""
+
+    def definition(self, names: ObjectNames) -> sql.Composable:
+        type_part = (
+            sql.Identifier(names.status_type) if self.type == "status" else trusted(self.type)
+        )
+        return sql.SQL("{} {} {}").format(sql.Identifier(self.name), type_part, trusted(self.extra))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Table:
+    key: str
+    """Attribute of ObjectNames holding the table's name."""
+    columns: tuple[Column, ...]
+    constraints: tuple[str, ...] = ()
+    storage: str = ""
+
+    def name(self, names: ObjectNames) -> str:
+        return str(getattr(names, self.key))
+
+
+JOBS = Table(
+    "jobs",
+    (
+        Column("id", "bigint", "GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+        Column("priority", "integer", "NOT NULL DEFAULT 0"),
+        Column("created", "timestamp with time zone", "NOT NULL DEFAULT now()"),
+        Column("updated", "timestamp with time zone", "NOT NULL DEFAULT now()"),
+        Column("execute_after", "timestamp with time zone", "NOT NULL DEFAULT now()"),
+        Column("status", "status", "NOT NULL DEFAULT 'queued'"),
+        Column("entrypoint", "text", "NOT NULL CHECK (entrypoint <> '' AND entrypoint <> '*')"),
+        Column("payload", "bytea"),
+        Column("headers", "jsonb"),
+        Column("attempts", "integer", "NOT NULL DEFAULT 0"),
+        Column("dedupe_key", "text"),
+        Column("heartbeat", "timestamp with time zone", "NOT NULL DEFAULT now()"),
+        Column("worker_id", "uuid"),
+    ),
+    # A queue table is mostly dead tuples in waiting: vacuum it early and without throttling.
+    storage=(
+        "autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000, "
+        "autovacuum_vacuum_insert_scale_factor = 0.05, autovacuum_vacuum_cost_limit = 2000, "
+        "autovacuum_vacuum_cost_delay = 1, autovacuum_analyze_scale_factor = 0.02, "
+        "fillfactor = 90"
+    ),
+)
+
+STATISTICS = Table(
+    "statistics",
+    (
+        Column("created", "timestamp with time zone", "NOT NULL"),
+        Column("entrypoint", "text", "NOT NULL"),
+        Column("status", "status", "NOT NULL"),
+        Column("priority", "integer", "NOT NULL"),
+        Column("count", "bigint", "NOT NULL"),
+        Column("queue_seconds_sum", "double precision", "NOT NULL DEFAULT 0"),
+        Column("queue_seconds_max", "double precision", "NOT NULL DEFAULT 0"),
+        Column("run_seconds_sum", "double precision", "NOT NULL DEFAULT 0"),
+        Column("run_seconds_max", "double precision", "NOT NULL DEFAULT 0"),
+    ),
+    # Time first: the console reads time windows; writers upsert rows sorted by this same key.
+    constraints=("PRIMARY KEY (created, entrypoint, status, priority)",),
+    storage="autovacuum_vacuum_scale_factor = 0.05, fillfactor = 80",
+)
+
+FAILURES = Table(
+    "failures",
+    (
+        Column("id", "bigint", "GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+        Column("job_id", "bigint", "NOT NULL"),
+        Column("entrypoint", "text", "NOT NULL"),
+        Column("priority", "integer", "NOT NULL DEFAULT 0"),
+        Column("payload", "bytea"),
+        Column("headers", "jsonb"),
+        Column("attempts", "integer", "NOT NULL DEFAULT 0"),
+        Column("status", "status", "NOT NULL DEFAULT 'exception'"),
+        Column("final", "boolean", "NOT NULL DEFAULT true"),
+        Column("error", "text", "NOT NULL DEFAULT ''"),
+        Column("traceback", "text", "NOT NULL DEFAULT ''"),
+        Column("job_created", "timestamp with time zone"),
+        Column("failed_at", "timestamp with time zone", "NOT NULL DEFAULT now()"),
+        Column("worker_id", "uuid"),
+        Column("requeued_at", "timestamp with time zone"),
+    ),
+)
+
+CONTROL = Table(
+    "control",
+    (
+        Column("entrypoint", "text", "PRIMARY KEY"),
+        Column("paused_at", "timestamp with time zone", "NOT NULL DEFAULT now()"),
+        Column("paused_until", "timestamp with time zone"),
+        Column("paused_by", "text", "NOT NULL DEFAULT ''"),
+        Column("reason", "text", "NOT NULL DEFAULT ''"),
+    ),
+)
+
+WORKERS = Table(
+    "workers",
+    (
+        Column("id", "uuid", "PRIMARY KEY"),
+        Column("host", "text", "NOT NULL"),
+        Column("pid", "integer", "NOT NULL"),
+        Column("version", "text", "NOT NULL DEFAULT ''"),
+        Column("entrypoints", "text[]", "NOT NULL DEFAULT '{}'"),
+        Column("concurrency", "integer", "NOT NULL DEFAULT 0"),
+        Column("started", "timestamp with time zone", "NOT NULL DEFAULT now()"),
+        Column("heartbeat", "timestamp with time zone", "NOT NULL DEFAULT now()"),
+        Column("in_flight", "integer", "NOT NULL DEFAULT 0"),
+        Column("processed", "bigint", "NOT NULL DEFAULT 0"),
+        Column("failed", "bigint", "NOT NULL DEFAULT 0"),
+        Column("state", "text", "NOT NULL DEFAULT 'running'"),
+    ),
+)
+
+META = Table(
+    "meta",
+    (
+        Column("key", "text", "PRIMARY KEY"),
+        Column("value", "text", "NOT NULL"),
+    ),
+)
+
+TABLES = (JOBS, STATISTICS, FAILURES, CONTROL, WORKERS, META)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Index:
+    suffix: str
+    table: Table
+    definition: str
+    """Columns and predicate; trusted constant SQL."""
+    unique: bool = False
+
+
+INDEXES = (
+    # Serves the dequeue: per entrypoint, highest priority first, FIFO within it.
+    Index("jobs_queued", JOBS, "(entrypoint, priority DESC, id) WHERE status = 'queued'"),
+    # Serves the stalled-job scan: picked rows whose heartbeat is too old.
+    Index("jobs_picked", JOBS, "(heartbeat) WHERE status = 'picked'"),
+    # A dedupe key is unique among jobs still waiting or running.
+    Index(
+        "jobs_dedupe",
+        JOBS,
+        "(dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'picked')",
+        unique=True,
+    ),
+)
+
+NOTIFY_FUNCTION_BODY = """
+DECLARE
+  changes jsonb;
+  message text;
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    SELECT jsonb_object_agg(entrypoint, counts) INTO changes FROM (
+      SELECT entrypoint, jsonb_object_agg(status, n) AS counts FROM (
+        SELECT entrypoint, status::text AS status, count(*) AS n
+        FROM new_rows GROUP BY 1, 2) AS s GROUP BY entrypoint) AS e;
+  ELSIF TG_OP = 'DELETE' THEN
+    SELECT jsonb_object_agg(entrypoint, counts) INTO changes FROM (
+      SELECT entrypoint, jsonb_object_agg(status, -n) AS counts FROM (
+        SELECT entrypoint, status::text AS status, count(*) AS n
+        FROM old_rows GROUP BY 1, 2) AS s GROUP BY entrypoint) AS e;
+  ELSIF TG_OP = 'UPDATE' THEN
+    SELECT jsonb_object_agg(entrypoint, counts) INTO changes FROM (
+      SELECT entrypoint, jsonb_object_agg(status, n) AS counts FROM (
+        SELECT entrypoint, status, sum(n) AS n FROM (
+          SELECT entrypoint, status::text AS status, 1 AS n FROM new_rows
+          UNION ALL
+          SELECT entrypoint, status::text, -1 FROM old_rows) AS u
+        GROUP BY 1, 2 HAVING sum(n) <> 0) AS s GROUP BY entrypoint) AS e;
+  END IF;
+  IF TG_OP <> 'TRUNCATE' AND changes IS NULL THEN
+    RETURN NULL;  -- nothing a listener could care about (an empty dequeue, a heartbeat)
+  END IF;
+  message := json_build_object('op', lower(TG_OP), 'changes', changes)::text;
+  IF octet_length(message) > 7000 THEN
+    message := json_build_object('op', lower(TG_OP), 'overflow', true)::text;
+  END IF;
+  PERFORM pg_notify(TG_ARGV[0], message);
+  RETURN NULL;
+END
+"""
+
+
+def _create_type(names: ObjectNames) -> sql.Composed:
+    labels = sql.SQL(", ").join(sql.Literal(s) for s in STATUSES)
+    return sql.SQL(
+        "DO $do$ BEGIN CREATE TYPE {} AS ENUM ({}); "
+        "EXCEPTION WHEN duplicate_object THEN NULL; END $do$"
+    ).format(sql.Identifier(names.status_type), labels)
+
+
+def _create_table(table: Table, names: ObjectNames) -> sql.Composed:
+    parts: list[sql.Composable] = [c.definition(names) for c in table.columns]
+    parts += [trusted(c) for c in table.constraints]
+    statement = sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+        sql.Identifier(table.name(names)), sql.SQL(", ").join(parts)
+    )
+    if table.storage:
+        statement += sql.SQL(" WITH ({})").format(trusted(table.storage))
+    return statement
+
+
+def _set_storage(table: Table, names: ObjectNames) -> sql.Composed:
+    return sql.SQL("ALTER TABLE {} SET ({})").format(
+        sql.Identifier(table.name(names)), trusted(table.storage)
+    )
+
+
+def _add_missing_columns(table: Table, names: ObjectNames) -> list[sql.Composed]:
+    return [
+        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {}").format(
+            sql.Identifier(table.name(names)), column.definition(names)
+        )
+        for column in table.columns
+        if "PRIMARY KEY" not in column.extra and "IDENTITY" not in column.extra
+    ]
+
+
+def _create_index(index: Index, names: ObjectNames) -> sql.Composed:
+    return sql.SQL("CREATE {}INDEX IF NOT EXISTS {} ON {} {}").format(
+        sql.SQL("UNIQUE " if index.unique else ""),
+        sql.Identifier(names.index(index.suffix)),
+        sql.Identifier(index.table.name(names)),
+        trusted(index.definition),
+    )
+
+
+def _trigger_name(names: ObjectNames, op: str) -> str:
+    return f"{names.prefix}_jobs_notify_{op}"
+
+
+def _create_triggers(names: ObjectNames) -> list[sql.Composed]:
+    function = sql.SQL(
+        "CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}"
+    ).format(sql.Identifier(names.notify_function), sql.Literal(NOTIFY_FUNCTION_BODY))
+    statements = [function]
+    referencing = {
+        "insert": "REFERENCING NEW TABLE AS new_rows",
+        "update": "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        "delete": "REFERENCING OLD TABLE AS old_rows",
+        "truncate": "",
+    }
+    for op, clause in referencing.items():
+        trigger = sql.Identifier(_trigger_name(names, op))
+        table = sql.Identifier(names.jobs)
+        statements.append(sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(trigger, table))
+        statements.append(
+            sql.SQL(
+                "CREATE TRIGGER {} AFTER {} ON {} {} FOR EACH STATEMENT EXECUTE FUNCTION {}({})"
+            ).format(
+                trigger,
+                trusted(op.upper()),
+                table,
+                trusted(clause),
+                sql.Identifier(names.notify_function),
+                sql.Literal(names.channel),
+            )
+        )
+    return statements
+
+
+def _set_version(names: ObjectNames) -> sql.Composed:
+    return sql.SQL(
+        "INSERT INTO {} (key, value) VALUES ('schema_version', {}) "
+        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+    ).format(sql.Identifier(names.meta), sql.Literal(str(SCHEMA_VERSION)))
+
+
+def install_statements(names: ObjectNames) -> list[sql.Composed]:
+    """Every statement of an install; each one is idempotent, so install doubles as repair."""
+    statements = [_create_type(names)]
+    for table in TABLES:
+        statements.append(_create_table(table, names))
+        statements.extend(_add_missing_columns(table, names))
+        if table.storage:
+            statements.append(_set_storage(table, names))
+    statements.extend(_create_index(index, names) for index in INDEXES)
+    statements.extend(_create_triggers(names))
+    statements.append(_set_version(names))
+    return statements
+
+
+def uninstall_statements(names: ObjectNames) -> list[sql.Composed]:
+    statements = [
+        sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(t.name(names)))
+        for t in TABLES
+    ]
+    statements.append(
+        sql.SQL("DROP FUNCTION IF EXISTS {}() CASCADE").format(
+            sql.Identifier(names.notify_function)
+        )
+    )
+    statements.append(
+        sql.SQL("DROP TYPE IF EXISTS {} CASCADE").format(sql.Identifier(names.status_type))
+    )
+    return statements
+
+
+def render(statements: list[sql.Composed]) -> str:
+    """SQL text for `--dry-run`, one statement per line, no connection needed."""
+    return "\n".join(s.as_string(None) + ";" for s in statements)
+
+
+def install(conn: psycopg.Connection[Any], names: ObjectNames) -> None:
+    """Create or repair every object, in one transaction: all or nothing."""
+    with conn.transaction():
+        for statement in install_statements(names):
+            conn.execute(statement)
+
+
+def upgrade(conn: psycopg.Connection[Any], names: ObjectNames) -> int:
+    """Bring an older install forward; returns the version found before (0 when unknown)."""
+    before = installed_version(conn, names)
+    if before is None:
+        raise SchemaMissing(f"nothing installed at prefix {names.prefix!r}: run `pgqtop install`")
+    install(conn, names)
+    return before
+
+
+def uninstall(conn: psycopg.Connection[Any], names: ObjectNames) -> None:
+    with conn.transaction():
+        for statement in uninstall_statements(names):
+            conn.execute(statement)
+
+
+def installed_version(conn: psycopg.Connection[Any], names: ObjectNames) -> int | None:
+    """The schema version recorded in the meta table; None when pgqtop is not installed."""
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (_qualified(names.jobs),))
+    row = exists.fetchone()
+    if not row or not row[0]:
+        return None
+    meta_exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (_qualified(names.meta),))
+    meta_row = meta_exists.fetchone()
+    if not meta_row or not meta_row[0]:
+        return 0
+    cur = conn.execute(
+        sql.SQL("SELECT value FROM {} WHERE key = 'schema_version'").format(
+            sql.Identifier(names.meta)
+        )
+    )
+    version = cur.fetchone()
+    try:
+        return int(str(version[0])) if version else 0
+    except ValueError:
+        return 0
+
+
+def _qualified(name: str) -> str:
+    """A name as to_regclass expects it: quoted, so case and odd characters survive."""
+    return sql.Identifier(name).as_string(None)
+
+
+def verify(conn: psycopg.Connection[Any], names: ObjectNames) -> list[str]:
+    """What is missing or different from what this version installs; empty means all good."""
+    problems: list[str] = []
+    version = installed_version(conn, names)
+    if version is None:
+        return [f"jobs table {names.jobs!r} is missing: run `pgqtop install`"]
+    if version != SCHEMA_VERSION:
+        problems.append(
+            f"schema version is {version}, this pgqtop needs {SCHEMA_VERSION}: run `pgqtop upgrade`"
+        )
+    labels = conn.execute(
+        "SELECT coalesce(array_agg(e.enumlabel::text ORDER BY e.enumsortorder), '{}') "
+        "FROM pg_type t LEFT JOIN pg_enum e ON e.enumtypid = t.oid "
+        "WHERE t.oid = to_regtype(%s)",
+        (_qualified(names.status_type),),
+    ).fetchone()
+    if labels is None or list(labels[0] or []) != list(STATUSES):
+        problems.append(f"status type {names.status_type!r} is missing or has other values")
+    for table in TABLES:
+        table_name = table.name(names)
+        rows = conn.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+            "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
+            (_qualified(table_name),),
+        ).fetchall()
+        if not rows:
+            problems.append(f"table {table_name!r} is missing")
+            continue
+        found = {str(r[0]): str(r[1]) for r in rows}
+        for column in table.columns:
+            expected = names.status_type if column.type == "status" else column.type
+            actual = found.get(column.name)
+            if actual is None:
+                problems.append(f"column {table_name}.{column.name} is missing")
+            elif actual.strip('"') != expected:
+                problems.append(
+                    f"column {table_name}.{column.name} is {actual}, expected {expected}"
+                )
+    for index in INDEXES:
+        present = conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", (_qualified(names.index(index.suffix)),)
+        ).fetchone()
+        if not present or not present[0]:
+            problems.append(f"index {names.index(index.suffix)!r} is missing")
+    triggers = conn.execute(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND tgname = ANY(%s)",
+        (_qualified(names.jobs), [_trigger_name(names, op) for op in _TRIGGER_OPS]),
+    ).fetchone()
+    if not triggers or triggers[0] != len(_TRIGGER_OPS):
+        problems.append(f"notify triggers on {names.jobs!r} are missing")
+    return problems
+
+
+_TRIGGER_OPS = ("insert", "update", "delete", "truncate")
+
+
+def require_current(conn: psycopg.Connection[Any], names: ObjectNames) -> None:
+    """Refuse to run against a missing or outdated schema, saying which command fixes it."""
+    version = installed_version(conn, names)
+    if version is None:
+        raise SchemaMissing(
+            f"pgqtop is not installed in this database (prefix {names.prefix!r}): "
+            "run `pgqtop install`"
+        )
+    if version < SCHEMA_VERSION:
+        raise SchemaOutdated(
+            f"pgqtop schema is version {version}, this pgqtop needs {SCHEMA_VERSION}: "
+            "run `pgqtop upgrade`"
+        )
+    if version > SCHEMA_VERSION:
+        raise SchemaOutdated(
+            f"pgqtop schema is version {version}, newer than this pgqtop ({SCHEMA_VERSION}): "
+            "upgrade the pgqtop package"
+        )

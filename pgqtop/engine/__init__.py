@@ -1,0 +1,1 @@
+"""The worker engine: take jobs, run handlers, record outcomes."""

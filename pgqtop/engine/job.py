@@ -1,0 +1,182 @@
+"""The typed shapes that travel between the database, the engine and the console."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import json
+import uuid
+from typing import Any
+
+
+class Status(enum.StrEnum):
+    QUEUED = "queued"
+    PICKED = "picked"
+    SUCCESSFUL = "successful"
+    EXCEPTION = "exception"
+    CANCELED = "canceled"
+    DELETED = "deleted"
+
+
+@dataclasses.dataclass(slots=True)
+class Job:
+    """One row of the jobs table, as a handler receives it."""
+
+    id: int
+    priority: int
+    created: dt.datetime
+    updated: dt.datetime
+    execute_after: dt.datetime
+    status: Status
+    entrypoint: str
+    payload: bytes | None
+    headers: dict[str, Any] | None
+    attempts: int
+    dedupe_key: str | None
+    heartbeat: dt.datetime | None = None
+    worker_id: uuid.UUID | None = None
+
+    def text(self, encoding: str = "utf-8") -> str | None:
+        """The payload decoded as text; raises UnicodeDecodeError when it is not."""
+        return None if self.payload is None else self.payload.decode(encoding)
+
+    def json(self) -> Any:
+        """The payload parsed as JSON (None when there is no payload)."""
+        return None if self.payload is None else json.loads(self.payload)
+
+
+JOB_COLUMNS = (
+    "id",
+    "priority",
+    "created",
+    "updated",
+    "execute_after",
+    "status",
+    "entrypoint",
+    "payload",
+    "headers",
+    "attempts",
+    "dedupe_key",
+    "heartbeat",
+    "worker_id",
+)
+
+
+def job_from_row(row: tuple[Any, ...]) -> Job:
+    """Build a Job from a row selected with JOB_COLUMNS, in that order."""
+    (
+        job_id,
+        priority,
+        created,
+        updated,
+        execute_after,
+        status,
+        entrypoint,
+        payload,
+        headers,
+        attempts,
+        dedupe_key,
+        heartbeat,
+        worker_id,
+    ) = row
+    return Job(
+        id=job_id,
+        priority=priority,
+        created=created,
+        updated=updated,
+        execute_after=execute_after,
+        status=Status(status),
+        entrypoint=entrypoint,
+        payload=bytes(payload) if payload is not None else None,
+        headers=headers,
+        attempts=attempts,
+        dedupe_key=dedupe_key,
+        heartbeat=heartbeat,
+        worker_id=worker_id,
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a job ended, as the completion buffer records it."""
+
+    job_id: int
+    status: Status
+    run_seconds: float
+    error: str = ""
+    traceback: str = ""
+    retry_in: float | None = None
+    """Seconds until a retry; None means the outcome is final."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Event:
+    """A message from the NOTIFY channel, parsed; `changes` maps entrypoint -> status -> delta."""
+
+    op: str
+    changes: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    overflow: bool = False
+    entrypoints: tuple[str, ...] = ()
+    job_ids: tuple[int, ...] = ()
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def adds_queued(self) -> bool:
+        """Whether this event may have made new work available to a worker."""
+        if self.op in {"truncate"}:
+            return False
+        if self.overflow or self.op in {"resume", "pause", "control"}:
+            return True
+        return any(delta.get("queued", 0) > 0 for delta in self.changes.values())
+
+
+class EventParseError(ValueError):
+    """A NOTIFY payload that is not one of ours; logged and ignored."""
+
+
+def parse_event(payload: str) -> Event:
+    """Parse a NOTIFY payload defensively: anyone can NOTIFY on our channel."""
+    try:
+        data = json.loads(payload)
+    except (ValueError, RecursionError) as exc:
+        raise EventParseError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise EventParseError("not a JSON object")
+    op = data.get("op")
+    if not isinstance(op, str):
+        raise EventParseError("missing 'op'")
+    changes: dict[str, dict[str, int]] = {}
+    raw_changes = data.get("changes")
+    if raw_changes is not None:
+        if not isinstance(raw_changes, dict):
+            raise EventParseError("'changes' is not an object")
+        for entrypoint, counts in raw_changes.items():
+            if not isinstance(counts, dict):
+                raise EventParseError("'changes' entry is not an object")
+            clean: dict[str, int] = {}
+            for status, delta in counts.items():
+                if (
+                    not isinstance(delta, int)
+                    or isinstance(delta, bool)
+                    or status not in Status.__members__.values()
+                ):
+                    raise EventParseError("'changes' holds a bad status or count")
+                clean[status] = delta
+            changes[str(entrypoint)] = clean
+    entrypoints = data.get("entrypoints", [])
+    job_ids = data.get("job_ids", [])
+    if not isinstance(entrypoints, list) or not all(isinstance(e, str) for e in entrypoints):
+        raise EventParseError("'entrypoints' is not a list of names")
+    if not isinstance(job_ids, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in job_ids
+    ):
+        raise EventParseError("'job_ids' is not a list of ids")
+    return Event(
+        op=op,
+        changes=changes,
+        overflow=bool(data.get("overflow", False)),
+        entrypoints=tuple(entrypoints),
+        job_ids=tuple(job_ids),
+        raw=data,
+    )

@@ -1,0 +1,70 @@
+"""Fixtures: a real PostgreSQL, and an isolated set of pgqtop objects for every test.
+
+Isolation is by prefix: each test installs its own tables, type, trigger and channel under a
+fresh random prefix in the shared test database, and drops them afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from pgqtop.config import ObjectNames, Settings
+from pgqtop.db import schema
+from pgqtop.db.queries import Queries
+from pgqtop.server import LOCAL_TEST_DSN, embedded_server, port_answers
+
+
+@pytest.fixture(scope="session")
+def dsn() -> Iterator[str]:
+    """PGQTOP_TEST_DSN when set; else the local server on 5432; else an embedded one."""
+    given = os.environ.get("PGQTOP_TEST_DSN")
+    if given:
+        yield given
+        return
+    if port_answers("127.0.0.1", 5432):
+        yield LOCAL_TEST_DSN
+        return
+    with contextlib.ExitStack() as stack:
+        yield stack.enter_context(embedded_server())
+
+
+@pytest.fixture
+def names(dsn: str) -> Iterator[ObjectNames]:
+    names = ObjectNames(f"t{uuid.uuid4().hex[:12]}")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        schema.install(conn, names)
+    yield names
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        schema.uninstall(conn, names)
+
+
+@pytest.fixture
+def settings(dsn: str, names: ObjectNames) -> Settings:
+    return Settings(dsn=dsn, names=names)
+
+
+@pytest.fixture
+def sync_conn(dsn: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+async def aconn(dsn: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def queries(aconn: psycopg.AsyncConnection[Any], names: ObjectNames) -> Queries:
+    return Queries(aconn, names)
