@@ -444,9 +444,43 @@ def verify(conn: psycopg.Connection[Any], names: ObjectNames) -> list[str]:
 _TRIGGER_OPS = ("insert", "update", "delete", "truncate")
 
 
+async def installed_version_async(
+    conn: psycopg.AsyncConnection[Any], names: ObjectNames
+) -> int | None:
+    """The async twin of installed_version, for commands and engines on async connections."""
+    cur = await conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL",
+        (_qualified(names.jobs), _qualified(names.meta)),
+    )
+    found = await cur.fetchone()
+    if not found or not found[0]:
+        return None
+    if not found[1]:
+        return 0
+    cur = await conn.execute(
+        sql.SQL("SELECT value FROM {} WHERE key = 'schema_version'").format(
+            sql.Identifier(names.meta)
+        )
+    )
+    version = await cur.fetchone()
+    try:
+        return int(str(version[0])) if version else 0
+    except ValueError:
+        return 0
+
+
+async def require_current_async(conn: psycopg.AsyncConnection[Any], names: ObjectNames) -> None:
+    """The async twin of require_current."""
+    check_version(await installed_version_async(conn, names), names)
+
+
 def require_current(conn: psycopg.Connection[Any], names: ObjectNames) -> None:
     """Refuse to run against a missing or outdated schema, saying which command fixes it."""
-    version = installed_version(conn, names)
+    check_version(installed_version(conn, names), names)
+
+
+def check_version(version: int | None, names: ObjectNames) -> None:
+    """Raise the error that names the fixing command when `version` is not this one."""
     if version is None:
         raise SchemaMissing(
             f"pgqtop is not installed in this database (prefix {names.prefix!r}): "
