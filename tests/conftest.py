@@ -23,12 +23,16 @@ from pgqtop.server import LOCAL_TEST_DSN, embedded_server, port_answers
 
 @pytest.fixture(scope="session")
 def dsn() -> Iterator[str]:
-    """PGQTOP_TEST_DSN when set; else the local server on 5432; else an embedded one."""
+    """PGQTOP_TEST_DSN when set; else the local server on 5432; else an embedded one.
+
+    PGQTOP_TEST_EMBEDDED=1 skips the 5432 check, to prove the embedded path on a machine
+    that has a local server.
+    """
     given = os.environ.get("PGQTOP_TEST_DSN")
     if given:
         yield given
         return
-    if port_answers("127.0.0.1", 5432):
+    if os.environ.get("PGQTOP_TEST_EMBEDDED") != "1" and port_answers("127.0.0.1", 5432):
         yield LOCAL_TEST_DSN
         return
     with contextlib.ExitStack() as stack:
