@@ -40,7 +40,7 @@ class OnDuplicate(enum.StrEnum):
 PayloadLike = bytes | str | None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class NewJob:
     """One job to enqueue."""
 
@@ -81,8 +81,8 @@ class Statements:
         insert_head: LiteralString = (
             "INSERT INTO {jobs} AS j (priority, entrypoint, payload, headers, execute_after, "
             "dedupe_key) SELECT p, e, pl, h, now() + make_interval(secs => d), k "
-            "FROM unnest(%(priorities)s::int[], %(entrypoints)s::text[], %(payloads)s::bytea[], "
-            "%(headers)s::jsonb[], %(delays)s::float8[], %(keys)s::text[]) AS t(p, e, pl, h, d, k) "
+            "FROM unnest(%(priorities)b::int[], %(entrypoints)b::text[], %(payloads)b::bytea[], "
+            "%(headers)b::jsonb[], %(delays)b::float8[], %(keys)b::text[]) AS t(p, e, pl, h, d, k) "
         )
         conflict: LiteralString = (
             "ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL "
@@ -139,9 +139,9 @@ class Statements:
         # flushes lock statistics rows in the same order and cannot deadlock.
         self.complete = c(
             "WITH outcome AS ("
-            " SELECT * FROM unnest(%(ids)s::bigint[], %(statuses)s::text[],"
-            " %(run_seconds)s::float8[], %(errors)s::text[], %(tracebacks)s::text[],"
-            " %(retry_in)s::float8[]) AS o(id, status, run_seconds, error, traceback, retry_in)"
+            " SELECT * FROM unnest(%(ids)b::bigint[], %(statuses)b::text[],"
+            " %(run_seconds)b::float8[], %(errors)b::text[], %(tracebacks)b::text[],"
+            " %(retry_in)b::float8[]) AS o(id, status, run_seconds, error, traceback, retry_in)"
             "), finished AS ("
             " DELETE FROM {jobs} j USING outcome o"
             " WHERE j.id = o.id AND o.retry_in IS NULL AND j.status = 'picked'"
@@ -320,6 +320,16 @@ class Statements:
             " (SELECT count(*) FROM expired), (SELECT count(*) FROM gone_workers)"
         )
         self.server_version = sql.SQL("SELECT current_setting('server_version')")
+        # `resume --all`: every pause row goes, the "*" key and expired rows included; the
+        # count is of pauses that were still in force.
+        self.resume_all = c(
+            "WITH gone AS ("
+            " DELETE FROM {control} RETURNING entrypoint,"
+            " (paused_until IS NULL OR paused_until > now()) AS active"
+            ") SELECT count(*) FILTER (WHERE active),"
+            " pg_notify(%(channel)s, json_build_object('op', 'resume', 'entrypoints',"
+            " coalesce(json_agg(entrypoint ORDER BY entrypoint), '[]'))::text)::text FROM gone"
+        )
 
 
 @functools.lru_cache(maxsize=64)
@@ -333,39 +343,31 @@ def statements(names: ObjectNames) -> Statements:
 def payload_bytes(payload: PayloadLike) -> bytes | None:
     if payload is None or isinstance(payload, bytes):
         return payload
+    if isinstance(payload, bytearray | memoryview):
+        return bytes(payload)
     return payload.encode("utf-8")
 
 
 def enqueue_parameters(jobs: Sequence[NewJob], max_payload_bytes: int) -> dict[str, Any]:
-    """Column arrays for the enqueue statement; refuses oversize payloads before any write."""
-    priorities: list[int] = []
-    entrypoints: list[str] = []
-    payloads: list[bytes | None] = []
-    headers: list[Jsonb | None] = []
-    delays: list[float] = []
-    keys: list[str | None] = []
-    for job in jobs:
-        if not job.entrypoint or job.entrypoint == "*":
-            raise UsageError(f"invalid entrypoint name {job.entrypoint!r}")
-        data = payload_bytes(job.payload)
-        if data is not None and len(data) > max_payload_bytes:
-            raise PayloadTooLarge(
-                f"payload of {len(data)} bytes for {job.entrypoint!r} exceeds the maximum of "
-                f"{max_payload_bytes} bytes"
-            )
-        priorities.append(job.priority)
-        entrypoints.append(job.entrypoint)
-        payloads.append(data)
-        headers.append(Jsonb(job.headers) if job.headers is not None else None)
-        delays.append(float(job.execute_after))
-        keys.append(job.dedupe_key)
+    """Column arrays for the enqueue statement; refuses bad names and oversize payloads before
+    anything is written. Built column by column: this runs for every batch a producer sends."""
+    entrypoints = [job.entrypoint for job in jobs]
+    invalid = set(entrypoints) & {"", "*"}
+    if invalid:
+        raise UsageError(f"invalid entrypoint name {invalid.pop()!r}")
+    payloads = [payload_bytes(job.payload) for job in jobs]
+    largest = max((len(p) for p in payloads if p is not None), default=0)
+    if largest > max_payload_bytes:
+        raise PayloadTooLarge(
+            f"payload of {largest} bytes exceeds the maximum of {max_payload_bytes} bytes"
+        )
     return {
-        "priorities": priorities,
+        "priorities": [job.priority for job in jobs],
         "entrypoints": entrypoints,
         "payloads": payloads,
-        "headers": headers,
-        "delays": delays,
-        "keys": keys,
+        "headers": [None if job.headers is None else Jsonb(job.headers) for job in jobs],
+        "delays": [float(job.execute_after) for job in jobs],
+        "keys": [job.dedupe_key for job in jobs],
     }
 
 
@@ -728,6 +730,11 @@ class Queries:
                 "message": control_message("resume", entrypoints),
             },
         )
+        return int(row[0])
+
+    async def resume_all(self) -> int:
+        """Lift every pause; returns how many were still in force."""
+        row = await self._one(self.sql.resume_all, {"channel": self.names.channel})
         return int(row[0])
 
     async def paused(self) -> list[PauseInfo]:

@@ -1,0 +1,92 @@
+"""Shared plumbing of the benchmark programs: a scratch database, fresh tables, timing."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import urllib.parse
+from collections.abc import Sequence
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from pgqtop.config import ObjectNames
+from pgqtop.db import schema
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+BENCH_DB = "pgqtop_bench"
+NAMES = ObjectNames("bench")
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument(
+        "--admin-dsn",
+        default=os.environ.get("PGQTOP_BENCH_ADMIN_DSN", DEFAULT_ADMIN_DSN),
+        help="URL of a database to create the scratch benchmark database from",
+    )
+    p.add_argument("--runs", type=int, default=3, help="runs per configuration (median)")
+    return p
+
+
+def bench_dsn(admin_dsn: str) -> str:
+    """Create the scratch database afresh and return its DSN."""
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(BENCH_DB)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
+    # A URL, because the peer's driver (asyncpg) takes only URLs.
+    url = urllib.parse.urlsplit(admin_dsn)
+    return urllib.parse.urlunsplit(url._replace(path=f"/{BENCH_DB}"))
+
+
+def fresh_tables(dsn: str) -> None:
+    """pgqtop's tables emptied and vacuumed, so every run starts from the same state."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        schema.install(conn, NAMES)
+        tables = [
+            sql.Identifier(t)
+            for t in (NAMES.jobs, NAMES.statistics, NAMES.failures, NAMES.workers, NAMES.control)
+        ]
+        conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(tables)))
+        for table in tables:
+            conn.execute(sql.SQL("VACUUM ANALYZE {}").format(table))
+        conn.execute("CHECKPOINT")
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def sql_limit(batch: int, seconds: int = 10) -> str:
+    """Run the shared pgbench scripts (the SQL limit) and return their output."""
+    script = ROOT.parent / "shared" / "limit" / "run.sh"
+    if not script.exists():
+        return "(shared/limit/run.sh not found: SQL limit not measured)"
+    env = dict(os.environ, PGHOST="127.0.0.1", PGUSER="postgres")
+    done = subprocess.run(
+        ["bash", str(script), str(seconds), str(batch)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or done.stderr.strip()
+
+
+def headless_command(dsn: str, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pgqtop",
+        "--headless",
+        "--dsn",
+        dsn,
+        "--prefix",
+        NAMES.prefix,
+        *args,
+    ]

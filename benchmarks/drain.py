@@ -1,0 +1,155 @@
+"""Drain benchmark: N no-op jobs pre-enqueued, time until the queue is empty and statistics
+hold N. pgqtop's `--headless` workers against PgQueuer (from PyPI, through its public API) on the
+same database, alternating runs, median of several; then the SQL limit for the batch size.
+
+    python benchmarks/drain.py --jobs 20000 --runs 3
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common
+
+from pgqtop.db.queries import NewJob, Queries
+
+ENTRYPOINT = "noop"
+
+
+async def enqueue_pgqtop(dsn: str, count: int) -> None:
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        await Queries(conn, common.NAMES).enqueue_bulk(NewJob(ENTRYPOINT) for _ in range(count))
+        await conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(common.NAMES.jobs)))
+
+
+async def wait_for_workers(conn: psycopg.AsyncConnection[object], expected: int) -> None:
+    deadline = time.monotonic() + 60
+    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(common.NAMES.workers))
+    while time.monotonic() < deadline:
+        row = await (await conn.execute(query)).fetchone()
+        if row and int(row[0]) >= expected:  # type: ignore[call-overload]
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError("workers did not register within 60 s")
+
+
+async def drain_pgqtop(dsn: str, count: int, batch: int, processes: int) -> float:
+    common.fresh_tables(dsn)
+    await enqueue_pgqtop(dsn, count)
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        queries = Queries(conn, common.NAMES)
+        await queries.pause([ENTRYPOINT], reason="benchmark warm-up")
+        workers = [
+            await asyncio.create_subprocess_exec(
+                *common.headless_command(
+                    dsn,
+                    "--factory",
+                    "benchmarks.noop:register",
+                    "--batch-size",
+                    str(batch),
+                    "--concurrency",
+                    str(max(2 * batch, 200)),
+                    "--log-level",
+                    "warning",
+                ),
+                cwd=common.ROOT,
+                env=dict(os.environ, PYTHONPATH=str(common.ROOT)),
+            )
+            for _ in range(processes)
+        ]
+        try:
+            await wait_for_workers(conn, processes)
+            total = sql.SQL(
+                "SELECT coalesce(sum(count), 0) FROM {} WHERE status = 'successful'"
+            ).format(sql.Identifier(common.NAMES.statistics))
+            started = time.perf_counter()
+            await queries.resume([ENTRYPOINT])
+            while True:
+                row = await (await conn.execute(total)).fetchone()
+                if row and int(row[0]) >= count:  # type: ignore[call-overload]
+                    break
+                if time.perf_counter() - started > 600:
+                    raise RuntimeError("drain did not finish in 600 s")
+                await asyncio.sleep(0.02)
+            elapsed = time.perf_counter() - started
+        finally:
+            for worker in workers:
+                worker.send_signal(signal.SIGTERM)
+            for worker in workers:
+                await asyncio.wait_for(worker.wait(), timeout=60)
+    return count / elapsed
+
+
+async def drain_pgqueuer(dsn: str, count: int, batch: int, instances: int) -> float:
+    import pgqueuer_peer
+
+    await pgqueuer_peer.vacuum(dsn)
+    await pgqueuer_peer.enqueue(dsn, count)
+    return await pgqueuer_peer.drain(dsn, count, batch, instances)
+
+
+async def main() -> None:
+    p = common.parser(__doc__ or "")
+    p.add_argument("--jobs", type=int, default=20_000)
+    p.add_argument("--pgqtop-batch", type=int, nargs="+", default=[100, 500])
+    p.add_argument("--pgqtop-processes", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--peer-batch", type=int, nargs="+", default=[10, 100])
+    p.add_argument("--peer-instances", type=int, nargs="+", default=[1, 4])
+    p.add_argument("--no-peer", action="store_true", help="skip PgQueuer")
+    p.add_argument("--no-limit", action="store_true", help="skip the pgbench SQL limit")
+    args = p.parse_args()
+    dsn = common.bench_dsn(args.admin_dsn)
+    results: dict[tuple[str, int, int], list[float]] = {}
+    if not args.no_peer:
+        import pgqueuer_peer
+
+        await pgqueuer_peer.reset(dsn)
+    for run in range(args.runs):
+        for batch in args.pgqtop_batch:
+            for processes in args.pgqtop_processes:
+                rate = await drain_pgqtop(dsn, args.jobs, batch, processes)
+                results.setdefault(("pgqtop", batch, processes), []).append(rate)
+                print(
+                    f"run {run + 1}: pgqtop   batch={batch:<4} processes={processes}  {rate:8.0f}"
+                )
+        if args.no_peer:
+            continue
+        for batch in args.peer_batch:
+            for instances in args.peer_instances:
+                rate = await drain_pgqueuer(dsn, args.jobs, batch, instances)
+                results.setdefault(("pgqueuer", batch, instances), []).append(rate)
+                print(
+                    f"run {run + 1}: PgQueuer batch={batch:<4} instances={instances}  {rate:8.0f}"
+                )
+    print()
+    print(f"drain of {args.jobs} no-op jobs, median of {args.runs} runs (jobs/s)")
+    print(f"{'system':<10} {'batch':>6} {'workers':>8} {'jobs/s':>10}")
+    best: dict[str, tuple[float, int]] = {}
+    for (system, batch, workers), rates in sorted(results.items()):
+        rate = common.median(rates)
+        print(f"{system:<10} {batch:>6} {workers:>8} {rate:>10.0f}")
+        if rate > best.get(system, (0.0, 0))[0]:
+            best[system] = (rate, batch)
+    if "pgqueuer" in best:
+        ratio = best["pgqtop"][0] / best["pgqueuer"][0]
+        print(
+            f"\nbest pgqtop {best['pgqtop'][0]:.0f}/s vs best PgQueuer {best['pgqueuer'][0]:.0f}/s:"
+            f" ratio {ratio:.2f}x"
+        )
+    if not args.no_limit:
+        print("\nSQL limit (pgbench, same server) for pgqtop's best batch size:")
+        print(common.sql_limit(best["pgqtop"][1]))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
