@@ -1,0 +1,180 @@
+"""Fleet control from the command line: pause and resume entrypoints, list the workers."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import getpass
+import socket
+import sys
+from typing import Any
+
+from pgqtop.commands.common import (
+    format_age,
+    format_time,
+    parse_duration,
+    print_json,
+    print_table,
+    session,
+    settings_from,
+    where,
+)
+from pgqtop.config import Settings
+from pgqtop.db.queries import Queries
+from pgqtop.db.schema import ALL_ENTRYPOINTS
+from pgqtop.errors import PgqtopError, UsageError
+
+KNOWN_WITHIN_SECONDS = 86400.0
+"""An entrypoint with statistics this recent counts as known when pausing it."""
+
+
+class NotPaused(PgqtopError):
+    """`resume` of an entrypoint that is not paused: nothing was changed."""
+
+    exit_code = 1
+
+
+def operator() -> str:
+    """Who is pausing, as other operators will see it: user@host."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _target(args: argparse.Namespace, verb: str) -> str:
+    """The control key to act on: one entrypoint, or "*" for --all."""
+    if args.all and args.entrypoint:
+        raise UsageError(f"{verb}: give an entrypoint or --all, not both")
+    if args.all:
+        return ALL_ENTRYPOINTS
+    if not args.entrypoint:
+        raise UsageError(f"{verb}: name an entrypoint, or use --all")
+    if args.entrypoint == ALL_ENTRYPOINTS:
+        raise UsageError(f"{verb}: {ALL_ENTRYPOINTS!r} is not an entrypoint name; use --all")
+    return str(args.entrypoint)
+
+
+async def _known_entrypoints(queries: Queries) -> set[str]:
+    """Entrypoints with jobs, with a registered worker, or with recent statistics."""
+    known = {count.entrypoint for count in await queries.queue_counts()}
+    for worker in await queries.workers():
+        known.update(worker.entrypoints)
+    known.update(name for name, _ in await queries.recent_outcomes(KNOWN_WITHIN_SECONDS))
+    return known
+
+
+# --- pause --------------------------------------------------------------------------------------
+
+
+def pause(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    target = _target(args, "pause")
+    seconds = parse_duration(args.duration) if args.duration else None
+    by = operator()
+    asyncio.run(_pause(settings, target, seconds, by, args.reason))
+    what = "every entrypoint" if target == ALL_ENTRYPOINTS else repr(target)
+    until = f" for {format_age(seconds)}" if seconds else " until resumed"
+    reason = f" ({args.reason})" if args.reason else ""
+    print(f"paused {what}{until} by {by}{reason} in {where(settings)}")
+    return 0
+
+
+async def _pause(
+    settings: Settings, target: str, seconds: float | None, by: str, reason: str
+) -> None:
+    async with session(settings, "pause") as queries:
+        if target != ALL_ENTRYPOINTS and target not in await _known_entrypoints(queries):
+            print(
+                f"pgqtop: warning: no jobs or workers know entrypoint {target!r} yet; "
+                "pausing it anyway",
+                file=sys.stderr,
+            )
+        await queries.pause([target], seconds=seconds, by=by, reason=reason)
+
+
+# --- resume -------------------------------------------------------------------------------------
+
+
+def resume(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    target = _target(args, "resume")
+    asyncio.run(_resume(settings, target))
+    return 0
+
+
+async def _resume(settings: Settings, target: str) -> None:
+    async with session(settings, "resume") as queries:
+        if target == ALL_ENTRYPOINTS:
+            lifted = await queries.resume_all()
+            print(f"resumed {lifted} paused entrypoint(s) in {where(settings)}")
+            return
+        lifted = await queries.resume([target])
+        if not lifted:
+            raise NotPaused(f"{target!r} is not paused: nothing to resume")
+        print(f"resumed {target!r} in {where(settings)}")
+        if any(p.entrypoint == ALL_ENTRYPOINTS for p in await queries.paused()):
+            print(
+                "pgqtop: warning: every entrypoint is still paused by `pause --all`; "
+                "`pgqtop resume --all` lifts it",
+                file=sys.stderr,
+            )
+
+
+# --- workers ------------------------------------------------------------------------------------
+
+
+def workers(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    found = asyncio.run(_workers(settings))
+    stale_after = settings.engine.worker_stale_after
+    records: list[dict[str, Any]] = [
+        {**dataclasses.asdict(w), "stale": w.heartbeat_age > stale_after} for w in found
+    ]
+    if args.json:
+        print_json({"stale_after_seconds": stale_after, "workers": records})
+        return 0
+    if not records:
+        print(f"no workers registered in {where(settings)}")
+        return 0
+    print_table(
+        (
+            "WORKER",
+            "HOST",
+            "PID",
+            "VERSION",
+            "ENTRYPOINTS",
+            "CONC",
+            "IN-FLIGHT",
+            "DONE",
+            "FAILED",
+            "STARTED",
+            "HEARTBEAT",
+            "STATE",
+        ),
+        [
+            (
+                str(r["id"])[:8],
+                r["host"],
+                r["pid"],
+                r["version"],
+                ",".join(r["entrypoints"]) or "-",
+                r["concurrency"],
+                r["in_flight"],
+                r["processed"],
+                r["failed"],
+                format_time(r["started"]),
+                f"{format_age(r['heartbeat_age'])} ago",
+                "stale" if r["stale"] else r["state"],
+            )
+            for r in records
+        ],
+    )
+    return 0
+
+
+async def _workers(settings: Settings) -> list[Any]:
+    async with session(settings, "workers") as queries:
+        return list(await queries.workers())

@@ -1,0 +1,92 @@
+"""Least-privilege GRANTs for the three kinds of role that use a pgqtop queue.
+
+- worker: takes jobs, finishes them, records statistics and failures, prunes old rows,
+  registers itself. It reads the control table but never changes a pause.
+- producer: adds jobs and nothing else; it cannot read payloads already queued or failures.
+- console: reads everything; may pause and resume entrypoints and requeue failed jobs, but may
+  NOT delete jobs (no purge) nor finish them. A console that also runs handlers in its embedded
+  engine needs the worker grants as well.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from psycopg import sql
+
+from pgqtop.config import ObjectNames
+from pgqtop.db.schema import trusted
+
+PURPOSES = ("worker", "producer", "console")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TableGrant:
+    privileges: str
+    """Trusted constant privilege list, e.g. `SELECT, INSERT` or `SELECT (id)`."""
+    table: str
+    """Attribute of ObjectNames naming the table."""
+
+
+_TABLES = ("jobs", "statistics", "failures", "control", "workers", "meta")
+
+# Reading a column in a WHERE, ON CONFLICT or RETURNING clause needs SELECT on it, so every
+# role that deletes or upserts also reads the rows it touches.
+_TABLE_GRANTS: dict[str, tuple[TableGrant, ...]] = {
+    "worker": (
+        TableGrant("SELECT, UPDATE, DELETE", "jobs"),
+        TableGrant("SELECT, INSERT, UPDATE, DELETE", "statistics"),
+        TableGrant("SELECT, INSERT, DELETE", "failures"),
+        TableGrant("SELECT, DELETE", "control"),
+        TableGrant("SELECT, INSERT, UPDATE, DELETE", "workers"),
+        TableGrant("SELECT", "meta"),
+    ),
+    "producer": (
+        TableGrant("INSERT", "jobs"),
+        # RETURNING id and the keep-higher-priority upsert read these columns, no payloads.
+        TableGrant("SELECT (id, priority, status, dedupe_key)", "jobs"),
+        TableGrant("UPDATE (priority, updated)", "jobs"),
+        TableGrant("SELECT", "meta"),
+    ),
+    "console": (
+        *(TableGrant("SELECT", table) for table in _TABLES),
+        TableGrant("INSERT", "jobs"),
+        TableGrant("INSERT, UPDATE, DELETE", "control"),
+        TableGrant("UPDATE (requeued_at)", "failures"),
+    ),
+}
+
+# Identity columns draw from sequences; inserting a row needs USAGE on the one behind it.
+_SEQUENCES: dict[str, tuple[str, ...]] = {
+    "worker": ("failures",),
+    "producer": ("jobs",),
+    "console": ("jobs",),
+}
+
+
+def identity_sequence(names: ObjectNames, table: str) -> str:
+    """PostgreSQL's name for the sequence of a table's `id` identity column."""
+    return f"{getattr(names, table)}_id_seq"
+
+
+def grant_statements(names: ObjectNames, role: str, purpose: str) -> list[sql.Composed]:
+    """The GRANTs `role` needs to act as `purpose`, every name quoted as an identifier."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown purpose {purpose!r}")
+    grantee = sql.Identifier(role)
+    statements = [
+        sql.SQL("GRANT USAGE ON TYPE {} TO {}").format(sql.Identifier(names.status_type), grantee)
+    ]
+    statements += [
+        sql.SQL("GRANT {} ON TABLE {} TO {}").format(
+            trusted(grant.privileges), sql.Identifier(getattr(names, grant.table)), grantee
+        )
+        for grant in _TABLE_GRANTS[purpose]
+    ]
+    statements += [
+        sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(
+            sql.Identifier(identity_sequence(names, table)), grantee
+        )
+        for table in _SEQUENCES[purpose]
+    ]
+    return statements
