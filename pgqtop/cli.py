@@ -177,7 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     grants = command("grants", "pgqtop.commands.admin:grants", "print the GRANTs a role needs")
     grants.add_argument("--role", required=True, help="the role to grant to")
     grants.add_argument(
-        "--for", dest="purpose", required=True, choices=("worker", "producer", "console")
+        "--for",
+        dest="purpose",
+        required=True,
+        choices=("worker", "producer", "console"),
+        help="worker: take, finish and record jobs; producer: only add jobs (cannot read "
+        "failures); console: read everything, pause/resume and requeue failures, but NOT "
+        "delete jobs (no purge) — grant worker too if its console runs handlers",
     )
     return parser
 
