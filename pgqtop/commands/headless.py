@@ -1,0 +1,99 @@
+"""`pgqtop --headless`: the worker engine without a UI, stopped by SIGINT/SIGTERM.
+
+The first signal drains (stop taking jobs, let running ones finish within the grace period,
+flush, deregister) and exits 0; a second signal exits at once, leaving the jobs still running
+to the retry timer of the other workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+from pgqtop.config import Settings
+from pgqtop.engine.factory import apply_factory, restrict_entrypoints
+from pgqtop.engine.manager import QueueManager
+
+log = logging.getLogger("pgqtop.headless")
+
+
+def check_schema(settings: Settings) -> None:
+    """One clear line when the schema is missing or old, before any worker starts."""
+    from pgqtop.commands.common import sync_connection
+    from pgqtop.db import schema
+
+    with sync_connection(settings, "check") as conn:
+        schema.require_current(conn, settings.names)
+
+
+async def configure(args: argparse.Namespace, manager: QueueManager) -> None:
+    """Register the entrypoints of --factory (or the demo's), then apply --entrypoint."""
+    if args.demo:
+        from pgqtop import demo
+
+        demo.register(manager)
+    else:
+        await apply_factory(args.factory, manager)
+    restrict_entrypoints(manager, args.entrypoint)
+
+
+def prepare_manager(args: argparse.Namespace, settings: Settings) -> QueueManager:
+    """A configured manager for an embedding console, built before its event loop starts."""
+    manager = QueueManager(settings)
+    asyncio.run(configure(args, manager))
+    return manager
+
+
+def run_headless(args: argparse.Namespace, settings: Settings) -> int:
+    check_schema(settings)
+    return run_loop(_headless(args, settings))
+
+
+def run_loop(main: Coroutine[Any, Any, int]) -> int:
+    """Run on uvloop when it is installed (faster I/O), else on the standard loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
+async def _headless(args: argparse.Namespace, settings: Settings) -> int:
+    manager = QueueManager(settings)
+    await configure(args, manager)
+    stop_extras = asyncio.Event()
+    extras: list[asyncio.Task[None]] = []
+    if args.demo:
+        from pgqtop import demo
+
+        extras.append(asyncio.create_task(demo.produce(settings, stop_extras)))
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task[None]] = []
+
+    def on_signal(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if stopping:
+            log.warning("%s again: exiting now; running jobs are left to the retry timer", name)
+            sys.stderr.flush()
+            os._exit(128 + signum)
+        log.info("%s: shutting down (grace %gs)", name, settings.engine.shutdown_grace)
+        stop_extras.set()
+        stopping.append(asyncio.create_task(manager.stop()))
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await manager.run()
+    finally:
+        stop_extras.set()
+        await asyncio.gather(*extras, *stopping, return_exceptions=True)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return 0

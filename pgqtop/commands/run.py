@@ -1,0 +1,136 @@
+"""The default command: the console, a headless worker (`--headless`), or the demo (`--demo`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import shlex
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from pgqtop.config import ObjectNames, Settings, describe_dsn, dsn_given
+from pgqtop.errors import UsageError
+
+ExtraTask = Callable[[asyncio.Event], Awaitable[None]]
+
+_ENGINE_OVERRIDES = {
+    "batch_size": "batch_size",
+    "concurrency": "concurrency",
+    "retry_timer": "retry_timer",
+    "dequeue_timeout": "dequeue_timeout",
+    "shutdown_grace": "shutdown_grace",
+}
+
+
+def settings_from_args(args: argparse.Namespace, dsn: str | None = None) -> Settings:
+    """Settings from the command line: DSN, prefix and engine knobs, each checked."""
+    settings = Settings.create(dsn or getattr(args, "dsn", None), getattr(args, "prefix", None))
+    changes: dict[str, Any] = {}
+    for option, field in _ENGINE_OVERRIDES.items():
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        flag = "--" + option.replace("_", "-")
+        if option in ("batch_size", "concurrency") and value < 1:
+            raise UsageError(f"{flag} must be at least 1")
+        if option == "dequeue_timeout" and value <= 0:
+            raise UsageError(f"{flag} must be positive")
+        if value < 0:
+            raise UsageError(f"{flag} must not be negative")
+        changes[field] = value
+    if "batch_size" in changes:
+        # A flush per dequeued batch keeps both directions at one statement per batch.
+        changes.setdefault("flush_size", max(changes["batch_size"], 1))
+    settings.engine = dataclasses.replace(settings.engine, **changes)
+    settings.read_only = bool(getattr(args, "read_only", False))
+    return settings
+
+
+@contextlib.contextmanager
+def demo_database(args: argparse.Namespace) -> Iterator[str | None]:
+    """The DSN the demo uses: the one given, else an embedded server for the run's lifetime."""
+    if getattr(args, "dsn", None) or dsn_given():
+        yield None
+        return
+    from pgqtop.server import embedded_server
+
+    with embedded_server() as dsn:
+        yield dsn
+
+
+def install_schema(settings: Settings) -> None:
+    from pgqtop.commands.common import sync_connection
+    from pgqtop.db import schema
+
+    with sync_connection(settings, "install") as conn:
+        schema.install(conn, settings.names)
+
+
+def main(args: argparse.Namespace) -> int:
+    from pgqtop.engine.logs import setup_logging
+
+    if args.demo and args.factory:
+        raise UsageError("--demo brings its own entrypoints: drop --factory")
+    if args.headless and not (args.factory or args.demo):
+        raise UsageError("--headless needs --factory MODULE:FUNCTION (or --demo)")
+    if args.headless or args.demo:
+        setup_logging(args.log_format, args.log_level)
+    if args.demo:
+        with demo_database(args) as embedded_dsn:
+            settings = settings_from_args(args, embedded_dsn)
+            install_schema(settings)
+            print(
+                f"pgqtop demo on {describe_dsn(settings.dsn)} (prefix {settings.names.prefix}); "
+                f"another console: {_shareable(settings)}",
+                flush=True,
+            )
+            return _dispatch(args, settings)
+    return _dispatch(args, settings_from_args(args))
+
+
+def _shareable(settings: Settings) -> str:
+    """The command that opens a second console on this database, with no password in it."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = {k: v for k, v in conninfo_to_dict(settings.dsn).items() if k != "password"}
+    command = f"pgqtop --dsn {shlex.quote(make_conninfo('', **params))}"
+    if settings.names.prefix != ObjectNames().prefix:
+        command += f" --prefix {settings.names.prefix}"
+    return command
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.headless:
+        from pgqtop.commands.headless import run_headless
+
+        return run_headless(args, settings)
+    return _console(args, settings)
+
+
+def _console(args: argparse.Namespace, settings: Settings) -> int:
+    from pgqtop.commands.headless import check_schema, prepare_manager
+    from pgqtop.tui.app import run_console
+
+    check_schema(settings)
+    manager = None
+    extra_tasks: list[ExtraTask] = []
+    if args.factory or args.demo:
+        manager = prepare_manager(args, settings)
+    if args.demo:
+        from pgqtop import demo
+
+        def producer(stop: asyncio.Event) -> Awaitable[None]:
+            return demo.produce(settings, stop)
+
+        extra_tasks.append(producer)
+    result: Any = run_console(
+        settings,
+        manager=manager,
+        theme=args.theme,
+        read_only=args.read_only,
+        refresh=args.refresh,
+        extra_tasks=extra_tasks,
+    )
+    return int(result or 0)

@@ -1,0 +1,139 @@
+"""Fleet awareness: this worker's row in the registry, its heartbeats, and what is paused.
+
+Pauses are enforced by the dequeue statement itself; the worker only tracks them to log the
+change and to wake up when a timed pause runs out (no NOTIFY announces that moment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import Callable, Collection, Sequence
+
+from pgqtop.config import Settings
+from pgqtop.db.queries import PauseInfo, WorkerIdentity
+from pgqtop.db.schema import ALL_ENTRYPOINTS
+from pgqtop.engine.link import DATABASE_ERRORS, Link
+from pgqtop.engine.retry import wait_for_event
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY = (120.0, 300.0)
+"""Seconds between retention prunes, drawn at random so a fleet does not prune in step."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Pulse:
+    """What one heartbeat reports."""
+
+    job_ids: Sequence[int]
+    in_flight: int
+    processed: int
+    failed: int
+    state: str
+
+
+class PauseState:
+    """The pauses that concern our entrypoints, and when the earliest timed one ends."""
+
+    def __init__(self) -> None:
+        self.paused: dict[str, PauseInfo] = {}
+        self._ends_at: float | None = None
+
+    def update(self, infos: Sequence[PauseInfo], ours: Collection[str]) -> None:
+        now = time.monotonic()
+        current = {i.entrypoint: i for i in infos if i.entrypoint in ours or i.entrypoint == "*"}
+        for name in sorted(current.keys() - self.paused.keys()):
+            info = current[name]
+            what = "every entrypoint" if name == ALL_ENTRYPOINTS else name
+            until = (
+                f" for {info.remaining_seconds:.0f}s" if info.remaining_seconds is not None else ""
+            )
+            why = f" ({info.reason})" if info.reason else ""
+            log.info("paused %s%s%s", what, until, why)
+        for name in sorted(self.paused.keys() - current.keys()):
+            log.info("resumed %s", "every entrypoint" if name == ALL_ENTRYPOINTS else name)
+        self.paused = current
+        remaining = [i.remaining_seconds for i in current.values() if i.remaining_seconds]
+        self._ends_at = now + max(min(remaining), 0.0) if remaining else None
+
+    def seconds_to_change(self) -> float | None:
+        """Seconds until the nearest timed pause of ours ends; None when none is timed."""
+        if self._ends_at is None:
+            return None
+        return max(self._ends_at - time.monotonic(), 0.0)
+
+
+class Heartbeat:
+    """Registers the worker, keeps it and its running jobs alive, prunes now and then."""
+
+    def __init__(
+        self,
+        link: Link,
+        settings: Settings,
+        identity: Callable[[], WorkerIdentity],
+        pulse: Callable[[], Pulse],
+    ) -> None:
+        self.link = link
+        self.settings = settings
+        self.identity = identity
+        self.pulse = pulse
+        self.beats = 0
+
+    async def beat(self) -> None:
+        """One heartbeat: jobs in flight and the registry row in one statement."""
+        pulse = self.pulse()
+        queries = await self.link.queries()
+        await queries.heartbeat(
+            self.identity(),
+            pulse.job_ids,
+            in_flight=pulse.in_flight,
+            processed=pulse.processed,
+            failed=pulse.failed,
+            state=pulse.state,
+        )
+        self.beats += 1
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Beat every heartbeat_interval until `stop`; connection trouble only delays a beat."""
+        interval = self.settings.engine.heartbeat_interval
+        next_prune = time.monotonic() + random.uniform(*PRUNE_EVERY)
+        while not stop.is_set():
+            try:
+                await self.beat()
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + random.uniform(*PRUNE_EVERY)
+                    await self.prune()
+            except DATABASE_ERRORS as exc:
+                log.warning("heartbeat failed, will retry: %s", exc)
+                await self.link.broken(exc, stop)
+                continue
+            await wait_for_event(stop, interval)
+
+    async def prune(self) -> None:
+        queries = await self.link.queries()
+        days = 86400.0
+        failures, statistics, pauses, workers = await queries.prune(
+            self.settings.failure_retention_days * days,
+            self.settings.failure_retention_rows,
+            self.settings.statistics_retention_days * days,
+        )
+        if failures or statistics or pauses or workers:
+            log.debug(
+                "pruned %d failures, %d statistics rows, %d expired pauses, %d gone workers",
+                failures,
+                statistics,
+                pauses,
+                workers,
+            )
+
+    async def deregister(self) -> None:
+        """Remove our registry row; a failure here only leaves a row that turns stale."""
+        try:
+            queries = await self.link.queries()
+            await queries.deregister(self.identity().id)
+        except DATABASE_ERRORS as exc:
+            log.warning("could not remove this worker from the registry: %s", exc)

@@ -1,0 +1,94 @@
+"""The LISTEN side: one dedicated connection turning NOTIFY payloads into Events.
+
+psycopg holds the connection lock while it waits for notifications, so LISTEN gets a connection
+of its own. When that connection drops, the listener reconnects with backoff; meanwhile the
+worker keeps polling every dequeue timeout, so NOTIFY being down only costs latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from pgqtop.config import Settings
+from pgqtop.db.connection import connect_async
+from pgqtop.engine.job import Event, EventParseError, parse_event
+from pgqtop.engine.link import CONNECTION_ERRORS
+from pgqtop.engine.retry import Backoff, wait_for_event
+
+log = logging.getLogger(__name__)
+
+
+class Listener:
+    """Delivers every parsed event on our channel to `on_event`; reports up/down changes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        on_event: Callable[[Event], None],
+        on_connected: Callable[[bool], None] | None = None,
+        purpose: str = "listen",
+    ) -> None:
+        self.settings = settings
+        self.on_event = on_event
+        self.on_connected = on_connected
+        self.purpose = purpose
+        self.connected = False
+        self.ignored = 0
+        self._backoff = Backoff(initial=0.1, maximum=5.0)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Listen until `stop` is set, reconnecting for as long as it takes."""
+        while not stop.is_set():
+            try:
+                await self._listen(stop)
+            except CONNECTION_ERRORS as exc:
+                self._set_connected(False)
+                delay = self._backoff.next_delay()
+                log.warning("notification channel lost (%s); reconnecting in %.1fs", exc, delay)
+                await wait_for_event(stop, delay)
+        self._set_connected(False)
+
+    async def _listen(self, stop: asyncio.Event) -> None:
+        conn = await connect_async(self.settings, self.purpose)
+        try:
+            await conn.execute(
+                sql.SQL("LISTEN {}").format(sql.Identifier(self.settings.names.channel))
+            )
+            self._backoff.reset()
+            self._set_connected(True)
+            stopper = asyncio.create_task(stop.wait())
+            reader = asyncio.create_task(self._read(conn))
+            try:
+                done, _ = await asyncio.wait({stopper, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if reader in done:
+                    reader.result()
+            finally:
+                for task in (stopper, reader):
+                    task.cancel()
+                await asyncio.gather(stopper, reader, return_exceptions=True)
+        finally:
+            await conn.close()
+
+    async def _read(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        async for notify in conn.notifies():
+            try:
+                event = parse_event(notify.payload)
+            except EventParseError as problem:
+                self.ignored += 1
+                level = logging.WARNING if self.ignored == 1 else logging.DEBUG
+                log.log(level, "ignored a notification that is not ours: %s", problem)
+                continue
+            self.on_event(event)
+        raise psycopg.OperationalError("notification stream ended")
+
+    def _set_connected(self, value: bool) -> None:
+        if value != self.connected:
+            self.connected = value
+            if self.on_connected:
+                self.on_connected(value)

@@ -1,0 +1,560 @@
+"""QueueManager: the registry of entrypoints and the worker loop (dequeue -> dispatch -> wait).
+
+Three connections per worker: LISTEN (listener.py), dequeue (this loop), and completion flushes
+plus heartbeats (buffer.py, control.py). Any of them may drop; each comes back on its own with
+backoff while the others carry on, and the state reads "reconnecting" until all are back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import inspect
+import logging
+import os
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, TypeVar
+
+from pgqtop.config import Settings, describe_dsn
+from pgqtop.db.queries import WorkerIdentity
+from pgqtop.db.schema import ALL_ENTRYPOINTS
+from pgqtop.engine.buffer import CompletionBuffer
+from pgqtop.engine.control import Heartbeat, PauseState, Pulse
+from pgqtop.engine.job import Event, Job, Outcome, Status
+from pgqtop.engine.link import DATABASE_ERRORS, Link
+from pgqtop.engine.listener import Listener
+from pgqtop.engine.retry import RetryPolicy, wait_for_event
+from pgqtop.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+State = Literal["stopped", "starting", "running", "reconnecting", "draining"]
+
+_FLUSH_ON_STOP_TIMEOUT = 10.0
+
+
+@dataclasses.dataclass(slots=True)
+class Tally:
+    """How many jobs were taken and how they ended; `in_flight` is running right now."""
+
+    taken: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    canceled: int = 0
+    in_flight: int = 0
+
+    @property
+    def processed(self) -> int:
+        return self.succeeded + self.failed + self.retried + self.canceled
+
+
+@dataclasses.dataclass(slots=True)
+class EngineCounters(Tally):
+    """Totals of this worker, plus one Tally per entrypoint; plain ints, cheap to read."""
+
+    by_entrypoint: dict[str, Tally] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EngineEvent:
+    """A change of engine state, for a UI to show; `kind` is "state", "paused" or "error"."""
+
+    kind: str
+    state: str
+    message: str
+    at: float = dataclasses.field(default_factory=time.time)
+
+
+@dataclasses.dataclass(slots=True)
+class Entrypoint:
+    name: str
+    handler: Callable[[Job], Any]
+    is_async: bool
+    concurrency_limit: int | None
+    retry: RetryPolicy | None
+    timeout: float | None
+    tally: Tally
+
+
+_CANCEL = "cancel"
+_TIMEOUT = "timeout"
+_SHUTDOWN = "shutdown"
+
+
+class QueueManager:
+    """Runs registered entrypoints against one pgqtop queue; see `run()` and `stop()`."""
+
+    def __init__(self, settings: Settings, *, worker_name: str | None = None) -> None:
+        self.settings = settings
+        self.worker_name = worker_name
+        self.worker_id = uuid.uuid4()
+        self.counters = EngineCounters()
+        self._registry: dict[str, Entrypoint] = {}
+        self._concurrency = max(settings.engine.concurrency, 1)
+        self._state: State = "stopped"
+        self._listeners: list[Callable[[EngineEvent], None]] = []
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._cancel_reasons: dict[int, str] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pool_size = 0
+        self._troubled: set[str] = set()
+        self._pauses = PauseState()
+        self._control_dirty = True
+        self._wake_on_room = False
+        self._grace: float | None = None
+        self._stop = asyncio.Event()
+        self._halt = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._done = asyncio.Event()
+        self._buffer: CompletionBuffer | None = None
+
+    # --- registry -----------------------------------------------------------------------------
+
+    def entrypoint(
+        self,
+        name: str,
+        *,
+        concurrency_limit: int | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+    ) -> Callable[[F], F]:
+        """Register the decorated function (async, or sync to run in a thread) for `name`."""
+        if not name or name == ALL_ENTRYPOINTS:
+            raise UsageError(f"invalid entrypoint name {name!r}")
+        if name in self._registry:
+            raise UsageError(f"entrypoint {name!r} is registered twice")
+        if concurrency_limit is not None and concurrency_limit < 1:
+            raise UsageError(f"entrypoint {name!r}: concurrency_limit must be at least 1")
+        if timeout is not None and timeout <= 0:
+            raise UsageError(f"entrypoint {name!r}: timeout must be positive")
+
+        def register(function: F) -> F:
+            call = getattr(function, "__call__", None)  # noqa: B004 - async callable objects
+            is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
+            tally = self.counters.by_entrypoint.setdefault(name, Tally())
+            self._registry[name] = Entrypoint(
+                name, function, is_async, concurrency_limit, retry, timeout, tally
+            )
+            return function
+
+        return register
+
+    @staticmethod
+    def retry(
+        max_attempts: int = 3,
+        backoff: float = 2.0,
+        initial_delay: float = 1.0,
+        max_delay: float = 300.0,
+    ) -> RetryPolicy:
+        """A retry policy for `entrypoint(retry=...)`."""
+        return RetryPolicy(max_attempts, backoff, initial_delay, max_delay)
+
+    @property
+    def entrypoints(self) -> list[str]:
+        return list(self._registry)
+
+    def keep_only(self, names: Iterable[str]) -> None:
+        """Forget every entrypoint not named (the `--entrypoint` filter)."""
+        wanted = set(names)
+        self._registry = {n: e for n, e in self._registry.items() if n in wanted}
+
+    # --- state --------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @property
+    def concurrency(self) -> int:
+        return self._concurrency
+
+    def set_concurrency(self, n: int) -> None:
+        """Change how many jobs run at once; applies from the next dequeue."""
+        if n < 1:
+            raise UsageError("concurrency must be at least 1")
+        self._concurrency = n
+        if self._pool is not None and n > self._pool_size:
+            old, self._pool = self._pool, self._make_pool(n)
+            old.shutdown(wait=False)
+        self._wake.set()
+        log.info("concurrency set to %d", n)
+
+    def add_listener(self, callback: Callable[[EngineEvent], None]) -> None:
+        self._listeners.append(callback)
+
+    def _emit(self, kind: str, message: str) -> None:
+        event = EngineEvent(kind, self._state, message)
+        for callback in list(self._listeners):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("engine listener failed")
+
+    def _set_state(self, state: State, detail: str = "") -> None:
+        if state == self._state:
+            return
+        self._state = state
+        message = f"worker {self._short_id} {state}" + (f": {detail}" if detail else "")
+        log.info("%s", message)
+        self._emit("state", message)
+
+    @property
+    def _short_id(self) -> str:
+        return str(self.worker_id)[:8]
+
+    def _trouble(self, part: str, exc: BaseException) -> None:
+        if part not in self._troubled:
+            self._troubled.add(part)
+            log.warning("%s connection lost: %s", part, _one_line(exc))
+            self._emit("error", f"{part} connection lost: {_one_line(exc)}")
+        if self._state in ("running", "starting"):
+            self._set_state("reconnecting", part)
+
+    def _healthy(self, part: str) -> None:
+        self._troubled.discard(part)
+        if not self._troubled and self._state == "reconnecting":
+            self._set_state("running", "reconnected")
+
+    # --- running ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Work until stop(): connect, register, take and run jobs, then drain and deregister."""
+        if self._state != "stopped":
+            raise UsageError("this QueueManager is already running")
+        if not self._registry:
+            raise UsageError("no entrypoints registered")
+        self._stop = asyncio.Event()
+        self._halt = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._done = asyncio.Event()
+        self._grace = None
+        self._troubled.clear()
+        self._pauses = PauseState()
+        self._control_dirty = True
+        self._set_state("starting", f"{describe_dsn(self.settings.dsn)}, {self._describe()}")
+        suffix = self._short_id
+        dequeue_link = Link(self.settings, f"worker {suffix}")
+        complete_link = Link(self.settings, f"complete {suffix}")
+        self._buffer = CompletionBuffer(
+            complete_link,
+            self.worker_id,
+            size=self.settings.engine.flush_size,
+            interval=self.settings.engine.flush_interval,
+            on_trouble=self._on_flush_trouble,
+        )
+        heartbeat = Heartbeat(complete_link, self.settings, self._identity, self._pulse)
+        listener = Listener(
+            self.settings, self._on_event, self._on_listener, purpose=f"listen {suffix}"
+        )
+        background: list[asyncio.Task[None]] = []
+        if any(not e.is_async for e in self._registry.values()):
+            self._pool = self._make_pool(self._concurrency)
+        try:
+            await dequeue_link.queries()
+            await heartbeat.beat()
+            background.append(asyncio.create_task(listener.run(self._halt), name="pgqtop listen"))
+            background.append(
+                asyncio.create_task(heartbeat.run(self._halt), name="pgqtop heartbeat")
+            )
+            self._buffer.start()
+            self._set_state("running")
+            await self._loop(dequeue_link)
+            await self._drain(heartbeat)
+        finally:
+            await self._teardown(background, heartbeat, (dequeue_link, complete_link))
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop taking jobs, let running ones finish for `grace` seconds, flush, deregister."""
+        if self._state == "stopped":
+            return
+        self._grace = self.settings.engine.shutdown_grace if grace is None else grace
+        self._stop.set()
+        self._wake.set()
+        await self._done.wait()
+
+    def _describe(self) -> str:
+        return (
+            f"entrypoints {', '.join(self._registry)}; concurrency {self._concurrency}, "
+            f"batch {self.settings.engine.batch_size}"
+        )
+
+    def _make_pool(self, size: int) -> concurrent.futures.ThreadPoolExecutor:
+        self._pool_size = size
+        return concurrent.futures.ThreadPoolExecutor(size, thread_name_prefix="pgqtop-job")
+
+    def _identity(self) -> WorkerIdentity:
+        from pgqtop import __version__
+
+        host = socket.gethostname()
+        return WorkerIdentity(
+            id=self.worker_id,
+            host=f"{self.worker_name}@{host}" if self.worker_name else host,
+            pid=os.getpid(),
+            version=__version__,
+            entrypoints=list(self._registry),
+            concurrency=self._concurrency,
+        )
+
+    def _pulse(self) -> Pulse:
+        c = self.counters
+        return Pulse(
+            job_ids=list(self._tasks),
+            in_flight=len(self._tasks),
+            processed=c.processed,
+            failed=c.failed,
+            state=self._state,
+        )
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def _rooms(self) -> tuple[dict[str, int], int]:
+        free = self._concurrency - len(self._tasks)
+        limit = min(self.settings.engine.batch_size, free)
+        rooms: dict[str, int] = {}
+        if limit <= 0:
+            return rooms, 0
+        for name, entry in self._registry.items():
+            room = free
+            if entry.concurrency_limit is not None:
+                room = min(room, entry.concurrency_limit - entry.tally.in_flight)
+            if room > 0:
+                rooms[name] = room
+        return rooms, limit
+
+    async def _loop(self, link: Link) -> None:
+        engine = self.settings.engine
+        while not self._stop.is_set():
+            try:
+                if self._control_dirty:
+                    self._control_dirty = False
+                    await self._refresh_pauses(link)
+                rooms, limit = self._rooms()
+                if not rooms:
+                    await self._idle(wait_for_room=True)
+                    continue
+                self._wake.clear()
+                queries = await link.queries()
+                jobs = await queries.dequeue(rooms, limit, self.worker_id, engine.retry_timer)
+            except DATABASE_ERRORS as exc:
+                self._trouble("dequeue", exc)
+                self._control_dirty = True
+                await link.broken(exc, self._stop)
+                continue
+            if self._troubled:
+                self._healthy("dequeue")
+            taken: dict[str, int] = {}
+            for job in jobs:
+                taken[job.entrypoint] = taken.get(job.entrypoint, 0) + 1
+                self._dispatch(job)
+            more = len(jobs) >= limit or any(taken.get(n, 0) >= r for n, r in rooms.items())
+            if more and len(self._tasks) <= self._concurrency // 2:
+                continue
+            await self._idle(wait_for_room=more)
+
+    async def _idle(self, *, wait_for_room: bool) -> None:
+        """Wait for new work (NOTIFY), freed room, a control change, a pause ending, or the
+        dequeue timeout, whichever comes first; a burst of wake-ups is one dequeue."""
+        timeout = self.settings.engine.dequeue_timeout
+        pause_end = self._pauses.seconds_to_change()
+        pause_limited = pause_end is not None and pause_end < timeout
+        if pause_end is not None:
+            timeout = min(timeout, pause_end + 0.01)
+        self._wake_on_room = wait_for_room
+        try:
+            woken = await wait_for_event(self._wake, timeout)
+        finally:
+            self._wake_on_room = False
+        if not woken and pause_limited:
+            self._control_dirty = True
+
+    async def _refresh_pauses(self, link: Link) -> None:
+        queries = await link.queries()
+        before = set(self._pauses.paused)
+        self._pauses.update(await queries.paused(), self._registry)
+        after = set(self._pauses.paused)
+        if before != after:
+            names = ", ".join(sorted(after)) or "nothing"
+            self._emit("paused", f"paused: {names}")
+
+    # --- jobs ---------------------------------------------------------------------------------
+
+    def _dispatch(self, job: Job) -> None:
+        entry = self._registry.get(job.entrypoint)
+        if entry is None:  # only possible after keep_only() raced a dequeue; leave it to others
+            return
+        entry.tally.taken += 1
+        entry.tally.in_flight += 1
+        self.counters.taken += 1
+        self.counters.in_flight += 1
+        task = asyncio.get_running_loop().create_task(self._execute(job, entry))
+        self._tasks[job.id] = task
+        if entry.timeout is not None:
+            self._timers[job.id] = asyncio.get_running_loop().call_later(
+                entry.timeout, self._interrupt, job.id, _TIMEOUT
+            )
+
+    def _interrupt(self, job_id: int, reason: str) -> None:
+        task = self._tasks.get(job_id)
+        if task is not None and not task.done() and job_id not in self._cancel_reasons:
+            self._cancel_reasons[job_id] = reason
+            task.cancel()
+
+    async def _execute(self, job: Job, entry: Entrypoint) -> None:
+        started = time.perf_counter()
+        outcome: Outcome | None
+        try:
+            if entry.is_async:
+                await entry.handler(job)
+            else:
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._pool, entry.handler, job)
+            outcome = Outcome(job.id, Status.SUCCESSFUL, time.perf_counter() - started)
+        except BaseException as exc:  # a handler's failure of any kind is the job's outcome
+            outcome = self._failure(job, entry, exc, time.perf_counter() - started)
+        finally:
+            self._cancel_reasons.pop(job.id, None)
+            timer = self._timers.pop(job.id, None)
+            if timer is not None:
+                timer.cancel()
+        self._finish(job, entry, outcome)
+
+    def _failure(
+        self, job: Job, entry: Entrypoint, exc: BaseException, seconds: float
+    ) -> Outcome | None:
+        reason = self._cancel_reasons.get(job.id)
+        text = traceback.format_exc()
+        if reason == _SHUTDOWN:
+            return None  # left picked: another worker re-takes it after the retry timer
+        if reason == _CANCEL:
+            return Outcome(job.id, Status.CANCELED, seconds, "canceled on request", text)
+        if reason == _TIMEOUT:
+            error = f"timed out after {entry.timeout:g}s"
+            if not entry.is_async:
+                log.warning("job %d (%s) %s; its thread runs on", job.id, entry.name, error)
+        else:
+            error = _one_line(exc)
+        delay = entry.retry.delay(job.attempts) if entry.retry is not None else None
+        if delay is not None:
+            return Outcome(job.id, Status.EXCEPTION, seconds, error, text, retry_in=delay)
+        return Outcome(job.id, Status.EXCEPTION, seconds, error, text)
+
+    def _finish(self, job: Job, entry: Entrypoint, outcome: Outcome | None) -> None:
+        del self._tasks[job.id]
+        tally, totals = entry.tally, self.counters
+        tally.in_flight -= 1
+        totals.in_flight -= 1
+        if outcome is not None:
+            if outcome.status is Status.SUCCESSFUL:
+                tally.succeeded += 1
+                totals.succeeded += 1
+            elif outcome.status is Status.CANCELED:
+                tally.canceled += 1
+                totals.canceled += 1
+            elif outcome.retry_in is not None:
+                tally.retried += 1
+                totals.retried += 1
+            else:
+                tally.failed += 1
+                totals.failed += 1
+            assert self._buffer is not None
+            self._buffer.add(outcome)
+        if self._wake_on_room and (
+            len(self._tasks) <= self._concurrency // 2
+            or (
+                entry.concurrency_limit is not None
+                and tally.in_flight == entry.concurrency_limit - 1
+            )
+        ):
+            self._wake.set()
+        if not self._tasks and self._stop.is_set():
+            self._wake.set()
+
+    # --- events -------------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        if event.op == "cancel":
+            for job_id in event.job_ids:
+                self._interrupt(job_id, _CANCEL)
+        elif event.op in ("pause", "resume", "control"):
+            self._control_dirty = True
+            self._wake.set()
+        elif event.overflow or any(
+            delta.get("queued", 0) > 0 and name in self._registry
+            for name, delta in event.changes.items()
+        ):
+            self._wake.set()
+
+    def _on_listener(self, connected: bool) -> None:
+        if connected:
+            self._healthy("listen")
+            # Notifications sent while we were away are lost: look once, and re-read pauses.
+            self._control_dirty = True
+            self._wake.set()
+        elif not self._halt.is_set():
+            self._trouble("listen", ConnectionError("notification channel down"))
+
+    def _on_flush_trouble(self, failing: bool) -> None:
+        if failing:
+            self._trouble("complete", ConnectionError("completion flush failed"))
+        elif "complete" in self._troubled:
+            self._healthy("complete")
+
+    # --- stopping -----------------------------------------------------------------------------
+
+    async def _drain(self, heartbeat: Heartbeat) -> None:
+        grace = self.settings.engine.shutdown_grace if self._grace is None else self._grace
+        running = list(self._tasks.values())
+        self._set_state("draining", f"{len(running)} jobs running, grace {grace:g}s")
+        if running:
+            _, pending = await asyncio.wait(running, timeout=grace)
+            if pending:
+                log.warning(
+                    "%d jobs still running after %gs: left for the retry timer",
+                    len(pending),
+                    grace,
+                )
+                for job_id in list(self._tasks):
+                    self._interrupt(job_id, _SHUTDOWN)
+                await asyncio.wait(pending, timeout=1.0)
+
+    async def _teardown(
+        self,
+        background: list[asyncio.Task[None]],
+        heartbeat: Heartbeat,
+        links: tuple[Link, ...],
+    ) -> None:
+        try:
+            for job_id in list(self._tasks):
+                self._interrupt(job_id, _SHUTDOWN)
+            if self._buffer is not None:
+                await self._buffer.close(_FLUSH_ON_STOP_TIMEOUT)
+            self._halt.set()
+            await asyncio.gather(*background, return_exceptions=True)
+            await heartbeat.deregister()
+        finally:
+            for link in links:
+                await link.close()
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+            self._tasks.clear()
+            self._timers.clear()
+            self.counters.in_flight = 0
+            for entry in self._registry.values():
+                entry.tally.in_flight = 0
+            self._set_state("stopped")
+            self._done.set()
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = traceback.format_exception_only(type(exc), exc)
+    text = "".join(lines).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
