@@ -330,6 +330,11 @@ class Statements:
             " pg_notify(%(channel)s, json_build_object('op', 'resume', 'entrypoints',"
             " coalesce(json_agg(entrypoint ORDER BY entrypoint), '[]'))::text)::text FROM gone"
         )
+        # The console's "requeue all failures of X?" dialog shows this exact count first.
+        self.count_requeueable = c(
+            "SELECT count(*) FROM {failures} WHERE final AND requeued_at IS NULL"
+            " AND (%(entrypoint)s::text IS NULL OR entrypoint = %(entrypoint)s)"
+        )
 
 
 @functools.lru_cache(maxsize=64)
@@ -851,6 +856,11 @@ class Queries:
     async def server_version(self) -> str:
         row = await self._one(self.sql.server_version, {})
         return str(row[0])
+
+    async def count_requeueable(self, entrypoint: str | None = None) -> int:
+        """How many final failures `requeue_failures(entrypoint=...)` would put back."""
+        row = await self._one(self.sql.count_requeueable, {"entrypoint": entrypoint})
+        return int(row[0])
 
 
 class SyncQueries:

@@ -1,0 +1,620 @@
+"""The console: composes the panes, owns the keys, runs the watcher and the embedded engine.
+
+Panes never touch the database: the Watcher feeds `ConsoleState`, a timer repaints from it at
+most four times a second, and operator actions run as Textual workers on the watcher's main
+connection so a slow statement never stalls a key press.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer
+
+from pgqtop.config import Settings, describe_dsn, redact
+from pgqtop.db.queries import Queries
+from pgqtop.engine.job import Job
+from pgqtop.errors import PgqtopError
+from pgqtop.tui import keys
+from pgqtop.tui.panes.events import EventsPane
+from pgqtop.tui.panes.failures import FailuresPane
+from pgqtop.tui.panes.header import StatusHeader
+from pgqtop.tui.panes.queues import QueuesPane
+from pgqtop.tui.panes.throughput import ThroughputPane
+from pgqtop.tui.panes.workers import WorkersPane
+from pgqtop.tui.screens.detail import DetailScreen, failure_renderable, job_renderable
+from pgqtop.tui.screens.dialogs import ChoiceScreen, ConfirmScreen, EnqueueScreen, PromptScreen
+from pgqtop.tui.screens.help import HelpScreen
+from pgqtop.tui.screens.jobs import JobsScreen
+from pgqtop.tui.settings import ConsolePreferences, read_preferences, read_state, remember
+from pgqtop.tui.state import CHART_VIEWS, Clock, ConsoleState, chart_window
+from pgqtop.tui.themes import DEFAULT_THEME, ThemeSet, load_themes
+from pgqtop.tui.watcher import Watcher
+
+if TYPE_CHECKING:
+    from pgqtop.engine.manager import QueueManager
+
+log = logging.getLogger(__name__)
+
+Feeder = Callable[[asyncio.Event], Awaitable[None]]
+REPAINT_INTERVAL = 0.25
+EVENT_FLUSH_TICKS = 4
+PAUSE_CHOICES = [("5 minutes", 300.0), ("15 minutes", 900.0), ("1 hour", 3600.0)]
+CONCURRENCY_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+
+
+class NotConnected(PgqtopError):
+    """An action needs the database and the console is between connections."""
+
+
+class PgqtopApp(App[int]):
+    TITLE = "pgqtop"
+    CSS = """
+    #top { height: 3fr; }
+    #bottom { height: 2fr; }
+    #queues { width: 1fr; }
+    #throughput { width: 1fr; }
+    #events { width: 1fr; }
+    #workers { width: 1fr; }
+    #failures { width: 1fr; }
+    """
+    BINDINGS = [
+        *keys.bindings(),
+        Binding("s", "cycle_sort", "Sort", show=False, id="pgqtop.cycle_sort"),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        manager: QueueManager | None = None,
+        theme: str | None = None,
+        read_only: bool = False,
+        refresh: float | None = None,
+        extra_tasks: Sequence[Feeder] = (),
+        clock: Clock = time.time,
+        watch: bool = True,
+        themes: ThemeSet | None = None,
+        preferences: ConsolePreferences | None = None,
+        remember_state: bool = True,
+    ) -> None:
+        super().__init__()
+        read_only = read_only or settings.read_only
+        self.settings = dataclasses.replace(settings, read_only=read_only)
+        self.manager = manager
+        self.read_only = read_only
+        self.preferences = preferences or ConsolePreferences()
+        self.remember_state = remember_state
+        remembered = read_state() if remember_state else {}
+        self.state = ConsoleState(
+            clock=clock,
+            database=describe_dsn(settings.dsn),
+            read_only=read_only,
+            stale_after=settings.engine.worker_stale_after,
+        )
+        self.state.chart_window = chart_window(
+            str(remembered.get("chart_window") or self.preferences.chart_window or "1m")
+        )
+        self.watcher = Watcher(
+            self.settings, self.state, refresh=refresh or self.preferences.refresh
+        )
+        self.watch_database = watch
+        self.extra_tasks = list(extra_tasks)
+        self.theme_set = themes or load_themes()
+        self.wanted_theme = (
+            theme or remembered.get("theme") or self.preferences.theme or DEFAULT_THEME
+        )
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._engine_task: asyncio.Task[None] | None = None
+        self._drawn = -1
+        self._ticks = 0
+
+    # --- layout and lifecycle -----------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="header")
+        with Vertical():
+            with Horizontal(id="top"):
+                yield QueuesPane()
+                yield ThroughputPane()
+            with Horizontal(id="bottom"):
+                yield EventsPane(id="events")
+                yield WorkersPane()
+                yield FailuresPane()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for theme in self.theme_set.themes.values():
+            self.register_theme(theme)
+        for problem in self.theme_set.problems:
+            self.notify(problem, severity="warning", timeout=8)
+            log.warning("%s", problem)
+        self.apply_theme(str(self.wanted_theme))
+        self._stop = asyncio.Event()
+        if self.watch_database:
+            self._spawn(self.watcher.run(self._stop), "watcher")
+        if self.manager is not None:
+            self.state.engine.present = True
+            self.manager.add_listener(lambda event: self.state.add_event(event.message, "engine"))
+            self.start_engine()
+        for feeder in self.extra_tasks:
+            self._spawn(feeder(self._stop), "extra")
+        self.query_one(QueuesPane).focus()
+        self.repaint(force=True)
+        self.set_interval(REPAINT_INTERVAL, self.tick)
+
+    def apply_theme(self, name: str) -> None:
+        if name not in self.available_themes:
+            self.notify(f"unknown theme {name!r}; using {DEFAULT_THEME}", severity="warning")
+            name = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+        self.theme = name
+
+    def _spawn(self, work: Awaitable[None], name: str) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("%s stopped", name)
+                self.state.add_event(
+                    f"{name} stopped: {redact(str(exc), self.settings.dsn)}", "control"
+                )
+
+        self._tasks.append(asyncio.create_task(guarded(), name=f"pgqtop {name}"))
+
+    async def on_unmount(self) -> None:
+        self._stop.set()
+        if self.manager is not None and self._engine_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.manager.stop(grace=5), 10)
+        tasks = [t for t in (*self._tasks, self._engine_task) if t is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=3)
+            for task in pending:
+                task.cancel()
+        if self.remember_state:
+            remember(theme=self.theme, chart_window=self.state.chart_window.label)
+
+    # --- repainting ---------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        self._ticks += 1
+        if self._ticks % EVENT_FLUSH_TICKS == 0:
+            self.state.flush_events()
+            self.state.sample_trend()
+            self.state.touch()  # ages and countdowns move with the clock
+        self._sync_engine()
+        self.repaint()
+
+    def _sync_engine(self) -> None:
+        if self.manager is None:
+            return
+        view = self.state.engine
+        counters = self.manager.counters
+        fresh = (
+            self.manager.state,
+            self.manager.concurrency,
+            counters.in_flight,
+            counters.succeeded,
+            counters.failed,
+        )
+        if fresh != (view.state, view.concurrency, view.in_flight, view.succeeded, view.failed):
+            (view.state, view.concurrency, view.in_flight, view.succeeded, view.failed) = fresh
+            self.state.touch()
+
+    def repaint(self, *, force: bool = False) -> None:
+        if not force and self.state.version == self._drawn:
+            return
+        self._drawn = self.state.version
+        self.query_one(StatusHeader).render_state(self.state)
+        if self.state.frozen and not force:
+            return
+        self.query_one(QueuesPane).render_state(self.state)
+        self.query_one(ThroughputPane).render_state(self.state)
+        self.query_one(EventsPane).render_state(self.state)
+        self.query_one(WorkersPane).render_state(self.state)
+        self.query_one(FailuresPane).render_state(self.state)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def queries(self) -> Queries:
+        if self.watcher.queries is None:
+            raise NotConnected("not connected to the database; try again when it is back")
+        return self.watcher.queries
+
+    def refuse_write(self, action: str) -> bool:
+        if not self.read_only:
+            return False
+        title = keys.command_for(action).title.lower()
+        self.notify(f"read-only session: {title} is disabled", severity="warning")
+        return True
+
+    def selected_entrypoint(self) -> str | None:
+        name = self.query_one(QueuesPane).selected_entrypoint
+        if name is None:
+            self.notify("select an entrypoint in the queues pane first", severity="warning")
+        return name
+
+    def run_database(
+        self, work: Callable[[Queries], Awaitable[Any]], done: Callable[[Any], None]
+    ) -> None:
+        """Run one operator statement off the key handler; report failures in one line."""
+
+        async def runner() -> None:
+            try:
+                result = await work(self.queries())
+            except (PgqtopError, psycopg.Error) as exc:
+                text = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                self.notify(redact(text, self.settings.dsn), severity="error", timeout=6)
+                return
+            done(result)
+            self.watcher.poke()
+
+        self.run_worker(runner(), group="database", exit_on_error=False)
+
+    def confirm_then(self, question: str, yes: str, then: Callable[[], None]) -> None:
+        def answered(answer: bool | None) -> None:
+            if answer:
+                then()
+            else:
+                self.notify("nothing changed", timeout=2)
+
+        self.push_screen(ConfirmScreen(question, yes), answered)
+
+    # --- palette ------------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for command in keys.COMMANDS:
+            yield SystemCommand(
+                f"{command.title} ({keys.shown_key(command)})",
+                command.help,
+                _palette_callback(self, command.action),
+            )
+
+    # --- actions: control ---------------------------------------------------------------------
+
+    def action_toggle_pause(self) -> None:
+        if self.refuse_write("toggle_pause"):
+            return
+        name = self.selected_entrypoint()
+        if name is not None:
+            self._toggle_pause(name)
+
+    def action_toggle_pause_all(self) -> None:
+        if not self.refuse_write("toggle_pause_all"):
+            self._toggle_pause("*")
+
+    def _toggle_pause(self, name: str) -> None:
+        label = "every entrypoint" if name == "*" else name
+        if name in self.state.paused:
+            self.run_database(lambda q: q.resume([name]), lambda _: self.notify(f"resumed {label}"))
+        else:
+            self.run_database(
+                lambda q: q.pause([name], by=self.operator, reason="console"),
+                lambda _: self.notify(f"paused {label} for the whole fleet"),
+            )
+
+    @property
+    def operator(self) -> str:
+        return f"pgqtop console ({describe_dsn(self.settings.dsn).split('@')[0]})"
+
+    def action_pause_for(self) -> None:
+        if self.refuse_write("pause_for"):
+            return
+        name = self.selected_entrypoint()
+        if name is None:
+            return
+
+        def chosen(seconds: float | None) -> None:
+            if seconds is None:
+                return
+            self.run_database(
+                lambda q: q.pause([name], seconds=seconds, by=self.operator, reason="console"),
+                lambda _: self.notify(f"paused {name} for {int(seconds // 60)} minutes"),
+            )
+
+        self.push_screen(ChoiceScreen(f"Pause {name} for…", PAUSE_CHOICES), chosen)
+
+    def action_purge(self) -> None:
+        if self.refuse_write("purge"):
+            return
+        name = self.selected_entrypoint()
+        if name is not None:
+            self._purge([name], name)
+
+    def action_purge_all(self) -> None:
+        if not self.refuse_write("purge_all"):
+            self._purge(None, "every entrypoint")
+
+    def _purge(self, names: list[str] | None, label: str) -> None:
+        def counted(count: int) -> None:
+            if count == 0:
+                self.notify(f"nothing queued for {label}")
+                return
+            self.confirm_then(
+                f"Delete {count:,} queued jobs of {label}?\nThis cannot be undone.",
+                f"Delete {count:,}",
+                lambda: self.run_database(
+                    lambda q: q.purge(names),
+                    lambda gone: self.notify(f"purged {gone:,} queued jobs of {label}"),
+                ),
+            )
+
+        self.run_database(lambda q: q.count_matching(names), counted)
+
+    def action_requeue(self) -> None:
+        if self.refuse_write("requeue"):
+            return
+        failure = self.query_one(FailuresPane).selected_failure
+        if failure is None:
+            self.notify("select a failure in the failures pane first", severity="warning")
+            return
+        self.run_database(
+            lambda q: q.requeue_failures([failure]),
+            lambda n: self.notify(
+                f"requeued failure {failure}" if n else f"failure {failure} was already requeued"
+            ),
+        )
+
+    def action_requeue_all(self) -> None:
+        if self.refuse_write("requeue_all"):
+            return
+        pane = self.query_one(FailuresPane)
+        failure = pane.selected_failure
+        name = pane.entrypoint_of(failure, self.state) if failure is not None else None
+        if name is None or (self.focused is not pane):
+            name = self.query_one(QueuesPane).selected_entrypoint or name
+        if name is None:
+            self.notify("select an entrypoint or a failure first", severity="warning")
+            return
+
+        def counted(count: int) -> None:
+            if count == 0:
+                self.notify(f"no failures of {name} to requeue")
+                return
+            self.confirm_then(
+                f"Requeue {count:,} failed jobs of {name} as new jobs?",
+                f"Requeue {count:,}",
+                lambda: self.run_database(
+                    lambda q: q.requeue_failures(entrypoint=name),
+                    lambda n: self.notify(f"requeued {n:,} failed jobs of {name}"),
+                ),
+            )
+
+        self.run_database(lambda q: q.count_requeueable(name), counted)
+
+    def action_cancel_job(self) -> None:
+        if self.refuse_write("cancel_job"):
+            return
+        screen = self.screen
+        if isinstance(screen, JobsScreen):
+            job = screen.selected_job
+            if job is None:
+                self.notify("select a job first", severity="warning")
+                return
+            self.run_database(
+                lambda q: q.cancel([job.id]),
+                lambda _: self.notify(f"asked the fleet to cancel job {job.id}"),
+            )
+            return
+        name = self.query_one(QueuesPane).selected_entrypoint
+        self.notify("pick the running job to cancel, then press x")
+        self.push_screen(self._jobs_screen(entrypoint=name, status="picked"))
+
+    def action_enqueue(self) -> None:
+        if self.refuse_write("enqueue"):
+            return
+
+        def submitted(form: tuple[str, str, int] | None) -> None:
+            if form is None:
+                return
+            entrypoint, payload, priority = form
+            self.run_database(
+                lambda q: q.enqueue(entrypoint, payload or None, priority),
+                lambda ids: self.notify(f"enqueued job {ids[0]} for {entrypoint}"),
+            )
+
+        name = self.query_one(QueuesPane).selected_entrypoint or ""
+        self.push_screen(EnqueueScreen(name), submitted)
+
+    # --- actions: embedded worker -------------------------------------------------------------
+
+    def start_engine(self) -> None:
+        manager = self.manager
+        if manager is None:
+            return
+
+        async def run_engine() -> None:
+            try:
+                await manager.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.state.add_event(
+                    f"worker stopped: {redact(str(exc), self.settings.dsn)}", "control"
+                )
+
+        self._engine_task = asyncio.create_task(run_engine(), name="pgqtop engine")
+
+    def action_toggle_worker(self) -> None:
+        manager = self.manager
+        if manager is None:
+            self.notify("no embedded worker: start pgqtop with --factory", severity="warning")
+            return
+        if manager.state == "stopped":
+            self.start_engine()
+            self.notify("embedded worker starting")
+            return
+
+        async def stop() -> None:
+            await manager.stop()
+            self.notify("embedded worker stopped")
+
+        self.notify("embedded worker stopping (running jobs finish first)")
+        self.run_worker(stop(), group="engine", exit_on_error=False)
+
+    def _step_concurrency(self, direction: int) -> None:
+        manager = self.manager
+        if manager is None:
+            self.notify("no embedded worker: start pgqtop with --factory", severity="warning")
+            return
+        current = manager.concurrency
+        if direction > 0:
+            new = next((s for s in CONCURRENCY_STEPS if s > current), current * 2)
+        else:
+            new = next((s for s in reversed(CONCURRENCY_STEPS) if s < current), 1)
+        manager.set_concurrency(max(1, new))
+        self._sync_engine()
+        self.repaint()
+        self.notify(f"embedded worker concurrency {manager.concurrency}", timeout=2)
+
+    def action_more_concurrency(self) -> None:
+        self._step_concurrency(+1)
+
+    def action_less_concurrency(self) -> None:
+        self._step_concurrency(-1)
+
+    # --- actions: view ------------------------------------------------------------------------
+
+    def action_next_theme(self) -> None:
+        names = self.theme_set.names or [self.theme]
+        index = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(index + 1) % len(names)]
+        self.notify(f"theme: {self.theme}", timeout=2)
+        if self.remember_state:
+            remember(theme=self.theme)
+
+    def action_next_chart(self) -> None:
+        self.state.chart_view = CHART_VIEWS[
+            (CHART_VIEWS.index(self.state.chart_view) + 1) % len(CHART_VIEWS)
+        ]
+        self.state.touch()
+        self.repaint(force=True)
+
+    def action_chart_window(self, label: str) -> None:
+        self.state.chart_window = chart_window(label)
+        self.state.series = []
+        self.state.series_at = 0.0
+        self.state.touch()
+        self.watcher.poke()
+        self.repaint(force=True)
+        if self.remember_state:
+            remember(chart_window=self.state.chart_window.label)
+
+    def action_filter(self) -> None:
+        def chosen(text: str | None) -> None:
+            if text is not None:
+                self.state.filter_text = text.strip()
+                self.state.touch()
+                self.repaint(force=True)
+
+        self.push_screen(
+            PromptScreen("Show entrypoints containing (empty for all):", self.state.filter_text),
+            chosen,
+        )
+
+    def action_toggle_freeze(self) -> None:
+        self.state.frozen = not self.state.frozen
+        self.state.touch()
+        self.repaint(force=not self.state.frozen)
+
+    def action_cycle_sort(self) -> None:
+        self.query_one(QueuesPane).cycle_sort()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.read_only))
+
+    def action_jobs(self) -> None:
+        self.push_screen(self._jobs_screen(self.query_one(QueuesPane).selected_entrypoint))
+
+    def _jobs_screen(self, entrypoint: str | None, status: str | None = None) -> JobsScreen:
+        async def page(after: int, limit: int, entry: str | None, st: str | None) -> list[Job]:
+            return await self.queries().browse_jobs(
+                after=after, limit=limit, entrypoint=entry, status=st
+            )
+
+        return JobsScreen(page, self.state.clock, entrypoint=entrypoint, status=status)
+
+    # --- detail -------------------------------------------------------------------------------
+
+    @on(DataTable.RowSelected, "#failures")
+    def failure_chosen(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.open_failure(int(event.row_key.value))
+
+    @on(DataTable.RowSelected, "#jobs")
+    def job_chosen(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.open_job(int(event.row_key.value))
+
+    @work(group="detail", exit_on_error=False)
+    async def open_failure(self, failure_id: int) -> None:
+        try:
+            detail = await self.queries().failure_detail(failure_id)
+        except (PgqtopError, psycopg.Error) as exc:
+            self.notify(str(exc).splitlines()[0], severity="error")
+            return
+        if detail is None:
+            self.notify(f"failure {failure_id} is gone (pruned)", severity="warning")
+            return
+        await self.push_screen(
+            DetailScreen(failure_renderable(detail, self.state.clock), f"failure {failure_id}")
+        )
+
+    @work(group="detail", exit_on_error=False)
+    async def open_job(self, job_id: int) -> None:
+        try:
+            job = await self.queries().job_detail(job_id)
+        except (PgqtopError, psycopg.Error) as exc:
+            self.notify(str(exc).splitlines()[0], severity="error")
+            return
+        if job is None:
+            self.notify(f"job {job_id} has finished and left the table", severity="warning")
+            return
+        await self.push_screen(DetailScreen(job_renderable(job, self.state.clock), f"job {job_id}"))
+
+
+def _palette_callback(app: PgqtopApp, action: str) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        await app.run_action(action)
+
+    return run
+
+
+def run_console(
+    settings: Settings,
+    *,
+    manager: QueueManager | None = None,
+    theme: str | None = None,
+    read_only: bool = False,
+    refresh: float | None = None,
+    extra_tasks: Sequence[Feeder] = (),
+) -> int:
+    """Open the console until the operator quits; returns the process exit code."""
+    preferences = read_preferences()
+    app = PgqtopApp(
+        settings,
+        manager=manager,
+        theme=theme,
+        read_only=read_only,
+        refresh=refresh,
+        extra_tasks=extra_tasks,
+        preferences=preferences,
+    )
+    result = app.run()
+    return result if isinstance(result, int) else 0

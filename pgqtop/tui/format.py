@@ -1,0 +1,61 @@
+"""Short human forms for durations, rates and forecasts, shared by every pane."""
+
+from __future__ import annotations
+
+from pgqtop.tui.state import QueueRow
+
+
+def duration(seconds: float | None) -> str:
+    """`42s`, `3m05s`, `2h04m`, `3d02h`: two units at most, whole seconds."""
+    if seconds is None:
+        return "-"
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def rough_duration(seconds: float) -> str:
+    """A forecast is an estimate: say it in one unit."""
+    if seconds < 60:
+        return f"{max(1, round(seconds))}s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)}m"
+    if seconds < 86400:
+        return f"{round(seconds / 3600)}h"
+    return f"{round(seconds / 86400)}d"
+
+
+def rate(per_second: float) -> str:
+    if per_second == 0:
+        return "0"
+    if per_second < 10:
+        return f"{per_second:.1f}"
+    return f"{per_second:,.0f}"
+
+
+def count(value: int) -> str:
+    return f"{value:,}"
+
+
+def forecast(row: QueueRow, now: float) -> str:
+    """Where the backlog is heading: from the queued trend, else from the completion rate."""
+    trend = row.trend(now)
+    if row.queued == 0:
+        return "empty" if trend <= 0 else f"growing {trend:+.0f}/s"
+    if trend >= 0.5:
+        return f"growing +{rate(trend)}/s"
+    if trend <= -0.5:
+        return f"clears in ~{rough_duration(row.queued / -trend)}"
+    if row.completed_per_second > 0 and trend > -0.5 and row.history and len(row.history) < 3:
+        return f"clears in ~{rough_duration(row.queued / row.completed_per_second)}"
+    if row.completed_per_second > 0:
+        return "steady"
+    return "stalled" if row.picked == 0 else "working"

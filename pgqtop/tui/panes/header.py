@@ -1,0 +1,56 @@
+"""The top line: which database, how it answers, what the embedded worker does, live or frozen."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.widgets import Static
+
+from pgqtop.tui.state import ConsoleState
+
+
+class StatusHeader(Static):
+    DEFAULT_CSS = """
+    StatusHeader { height: 1; background: $panel; color: $foreground; padding: 0 1; }
+    """
+
+    def render_state(self, state: ConsoleState) -> None:
+        self.update(header_text(state))
+
+
+def header_text(state: ConsoleState) -> Text:
+    text = Text()
+    text.append("pgqtop ", style="bold")
+    text.append(state.database or "?", style="bold")
+    if state.server_version:
+        text.append(f"  PostgreSQL {state.server_version}")
+    text.append("  ")
+    if state.connection == "connected":
+        text.append("● connected", style="bold green")
+    elif state.connection == "reconnecting":
+        wait = math.ceil(state.reconnect_in())
+        text.append(f"● reconnecting in {wait}s", style="bold red")
+        if state.last_error:
+            text.append(f" ({state.last_error[:60]})", style="red")
+    else:
+        text.append("● connecting…", style="yellow")
+    engine = state.engine
+    text.append("  worker: ")
+    if not engine.present:
+        text.append("none", style="dim")
+    else:
+        style = "bold green" if engine.state == "running" else "yellow"
+        text.append(engine.state, style=style)
+        text.append(f" {engine.in_flight}/{engine.concurrency}")
+    text.append("  ")
+    if state.frozen:
+        text.append(" FROZEN ", style="bold reverse yellow")
+    else:
+        text.append("live", style="green")
+    if state.read_only:
+        text.append("  ")
+        text.append(" READ-ONLY ", style="bold reverse magenta")
+    if state.filter_text:
+        text.append(f"  filter: {state.filter_text}", style="italic")
+    return text

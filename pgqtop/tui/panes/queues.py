@@ -1,0 +1,106 @@
+"""One row per entrypoint: backlog, work in hand, failures, pauses, age, rate, forecast."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from pgqtop.tui import format
+from pgqtop.tui.panes.tables import Cell, selected_key, sync_rows
+from pgqtop.tui.state import ConsoleState, QueueRow
+
+COLUMNS = (
+    ("entrypoint", "entrypoint"),
+    ("queued", "queued"),
+    ("picked", "picked"),
+    ("failed", "failed 1h"),
+    ("paused", "paused"),
+    ("oldest", "oldest"),
+    ("rate", "done/s"),
+    ("forecast", "forecast"),
+)
+SORTS = ("entrypoint", "queued", "picked", "failed", "oldest", "rate")
+
+
+class QueuesPane(DataTable[Cell]):
+    """Sorted by name; `s` or a click on a header changes the sort column."""
+
+    BORDER_TITLE = "Queues"
+    DEFAULT_CSS = "QueuesPane { border: round $primary; height: 1fr; }"
+
+    def __init__(self) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, id="queues")
+        self.sort_by = "entrypoint"
+        self._state: ConsoleState | None = None
+
+    def on_mount(self) -> None:
+        for key, label in COLUMNS:
+            self.add_column(label, key=key)
+
+    @property
+    def selected_entrypoint(self) -> str | None:
+        return selected_key(self)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key in SORTS:
+            self.sort_by = key
+            if self._state is not None:
+                self.render_state(self._state)
+
+    def cycle_sort(self) -> None:
+        self.sort_by = SORTS[(SORTS.index(self.sort_by) + 1) % len(SORTS)]
+        self.notify(f"queues sorted by {self.sort_by}", timeout=2)
+        if self._state is not None:
+            self.render_state(self._state)
+
+    def render_state(self, state: ConsoleState) -> None:
+        self._state = state
+        now = state.clock()
+        rows = state.visible_queues()
+        if self.sort_by != "entrypoint":
+            rows.sort(key=lambda r: _sort_value(r, self.sort_by, now), reverse=True)
+        self.border_subtitle = f"sort: {self.sort_by}"
+        sync_rows(self, [(row.entrypoint, _cells(row, state, now)) for row in rows])
+
+
+def _sort_value(row: QueueRow, column: str, now: float) -> float:
+    if column == "queued":
+        return row.queued
+    if column == "picked":
+        return row.picked
+    if column == "failed":
+        return row.failed_recent
+    if column == "rate":
+        return row.completed_per_second
+    return now - row.oldest_since if row.oldest_since is not None else -1.0
+
+
+def _cells(row: QueueRow, state: ConsoleState, now: float) -> tuple[Cell, ...]:
+    age = now - row.oldest_since if row.oldest_since is not None and row.queued else None
+    forecast = format.forecast(row, now)
+    forecast_style = (
+        "red" if forecast.startswith("growing") else ("yellow" if forecast in ("stalled",) else "")
+    )
+    return (
+        row.entrypoint,
+        Text(format.count(row.queued), justify="right"),
+        Text(format.count(row.picked), justify="right"),
+        Text(
+            format.count(row.failed_recent),
+            style="red" if row.failed_recent else "",
+            justify="right",
+        ),
+        _paused_cell(state, row.entrypoint),
+        Text(format.duration(age), justify="right"),
+        Text(format.rate(row.completed_per_second), justify="right"),
+        Text(forecast, style=forecast_style),
+    )
+
+
+def _paused_cell(state: ConsoleState, entrypoint: str) -> Cell:
+    if not state.is_paused(entrypoint):
+        return ""
+    remaining = state.pause_remaining(entrypoint)
+    label = "⏸ paused" if remaining is None else f"⏸ {format.duration(remaining)}"
+    return Text(label, style="bold yellow")

@@ -1,0 +1,144 @@
+"""Small modal dialogs: confirm with the exact consequence, pick a duration, type a line."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label
+
+DIALOG_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{
+    width: 64; height: auto; padding: 1 2; border: thick $warning; background: $surface;
+}}
+{name} Horizontal {{ height: auto; margin-top: 1; }}
+{name} Button {{ margin-right: 2; }}
+{name} Input {{ margin-top: 1; }}
+"""
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Nothing destructive happens unless the operator presses `y` (or the button)."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="ConfirmScreen")
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, question: str, yes: str = "Yes") -> None:
+        super().__init__()
+        self.question = question
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question, id="question")
+            with Horizontal():
+                yield Button(f"{self.yes} (y)", variant="error", id="yes")
+                yield Button("Cancel (n)", id="no")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class ChoiceScreen(ModalScreen[float | None]):
+    """Pick one of a few labelled values, by its number key or button."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="ChoiceScreen")
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, question: str, choices: list[tuple[str, float]]) -> None:
+        super().__init__()
+        self.question = question
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question)
+            with Horizontal():
+                for index, (label, _) in enumerate(self.choices, start=1):
+                    yield Button(f"{label} ({index})", id=f"choice-{index}")
+
+    def on_key(self, event: object) -> None:
+        key = getattr(event, "key", "")
+        if key.isdigit() and 1 <= int(key) <= len(self.choices):
+            self.dismiss(self.choices[int(key) - 1][1])
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        index = int(str(event.button.id).removeprefix("choice-"))
+        self.dismiss(self.choices[index - 1][1])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """One line of text; Enter accepts, Escape cancels."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="PromptScreen")
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, question: str, value: str = "", placeholder: str = "") -> None:
+        super().__init__()
+        self.question = question
+        self.value = value
+        self.placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question)
+            yield Input(value=self.value, placeholder=self.placeholder, id="prompt")
+
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class EnqueueScreen(ModalScreen[tuple[str, str, int] | None]):
+    """The enqueue form: entrypoint, payload text, priority; Enter in any field submits."""
+
+    DEFAULT_CSS = DIALOG_CSS.format(name="EnqueueScreen")
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, entrypoint: str = "") -> None:
+        super().__init__()
+        self.entrypoint = entrypoint
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Enqueue a job")
+            yield Input(value=self.entrypoint, placeholder="entrypoint", id="entrypoint")
+            yield Input(placeholder='payload, e.g. {"to": "a@b.c"}', id="payload")
+            yield Input(value="0", placeholder="priority", id="priority", type="integer")
+            yield Label("", id="problem")
+
+    @on(Input.Submitted)
+    def submitted(self) -> None:
+        entrypoint = self.query_one("#entrypoint", Input).value.strip()
+        payload = self.query_one("#payload", Input).value
+        priority_text = self.query_one("#priority", Input).value.strip() or "0"
+        problem = self.query_one("#problem", Label)
+        if not entrypoint or entrypoint == "*":
+            problem.update("an entrypoint name is required")
+            return
+        try:
+            priority = int(priority_text)
+        except ValueError:
+            problem.update("priority must be a whole number")
+            return
+        self.dismiss((entrypoint, payload, priority))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
