@@ -1,0 +1,269 @@
+"""`pgqtop enqueue | status | purge`: what they write, what they show, what they refuse."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from pgqtop.config import ObjectNames
+from pgqtop.db.queries import Queries
+from pgqtop.engine.job import Outcome, Status
+from tests.test_cli_admin import cli, pgqtop, target
+from tests.test_schema import sq
+
+
+def jobs_table(conn: psycopg.Connection[Any], names: ObjectNames) -> list[tuple[Any, ...]]:
+    return conn.execute(
+        sq(
+            "SELECT entrypoint, payload, priority, headers, dedupe_key,"
+            " execute_after > now() + interval '50 seconds' FROM {jobs} ORDER BY id",
+            names,
+        )
+    ).fetchall()
+
+
+@pytest.fixture
+def listener(dsn: str, names: ObjectNames) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(sq("LISTEN {channel}", names))
+        yield conn
+
+
+def test_enqueue_writes_payload_priority_delay_dedupe_key_and_headers(
+    capsys: pytest.CaptureFixture[str],
+    dsn: str,
+    names: ObjectNames,
+    sync_conn: psycopg.Connection[Any],
+) -> None:
+    code, out, _ = cli(
+        capsys,
+        "enqueue",
+        "mail",
+        "--payload",
+        "héllo",
+        "--priority",
+        "4",
+        "--after",
+        "60",
+        "--dedupe-key",
+        "m-1",
+        "--header",
+        "trace=abc",
+        "--header",
+        "tenant=a=b",
+        *target(dsn, names),
+    )
+    assert code == 0 and out.strip().isdigit()
+    assert jobs_table(sync_conn, names) == [
+        ("mail", "héllo".encode(), 4, {"trace": "abc", "tenant": "a=b"}, "m-1", True)
+    ]
+
+
+def test_enqueue_count_is_one_statement_and_prints_a_range(
+    capsys: pytest.CaptureFixture[str],
+    dsn: str,
+    names: ObjectNames,
+    sync_conn: psycopg.Connection[Any],
+    listener: psycopg.Connection[Any],
+) -> None:
+    code, out, _ = cli(capsys, "enqueue", "many", "--count", "500", *target(dsn, names))
+    assert code == 0 and out.startswith("enqueued 500 jobs for 'many' (ids ")
+    assert len(jobs_table(sync_conn, names)) == 500
+    listener.execute("SELECT 1")
+    inserts = [json.loads(n.payload) for n in listener.notifies(timeout=0.2)]
+    # One statement, so the statement-level trigger fired once for all 500 rows.
+    assert inserts == [{"op": "insert", "changes": {"many": {"queued": 500}}}]
+
+
+def test_enqueue_reads_the_payload_from_a_file_and_from_stdin(
+    dsn: str, names: ObjectNames, sync_conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    source = tmp_path / "payload.bin"
+    source.write_bytes(b"\x00\x01binary")
+    from_file = pgqtop("enqueue", "f", "--payload-file", str(source), *target(dsn, names))
+    from_stdin = pgqtop("enqueue", "s", "--payload-file", "-", *target(dsn, names), stdin=b"{}")
+    assert from_file.returncode == 0 and from_stdin.returncode == 0
+    assert [(r[0], r[1]) for r in jobs_table(sync_conn, names)] == [
+        ("f", b"\x00\x01binary"),
+        ("s", b"{}"),
+    ]
+
+
+def test_enqueue_dedupe_policies_from_the_command_line(
+    capsys: pytest.CaptureFixture[str],
+    dsn: str,
+    names: ObjectNames,
+    sync_conn: psycopg.Connection[Any],
+) -> None:
+    where = target(dsn, names)
+    assert cli(capsys, "enqueue", "d", "--dedupe-key", "k", *where)[0] == 0
+    code, _, err = cli(capsys, "enqueue", "d", "--dedupe-key", "k", *where)
+    assert code == 1 and "already queued or running" in err
+    code, out, _ = cli(
+        capsys, "enqueue", "d", "--dedupe-key", "k", "--on-duplicate", "skip", *where
+    )
+    assert code == 0 and out.startswith("skipped")
+    code, _, _ = cli(
+        capsys,
+        "enqueue",
+        "d",
+        "--dedupe-key",
+        "k",
+        "--priority",
+        "8",
+        "--on-duplicate",
+        "keep-higher-priority",
+        *where,
+    )
+    assert code == 0
+    assert [(r[2], r[4]) for r in jobs_table(sync_conn, names)] == [(8, "k")]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--count", "0"], "--count must be at least 1"),
+        (["--after", "-5"], "--after must not be negative"),
+        (["--header", "novalue"], "malformed header"),
+        (["--payload-file", "/nonexistent/payload"], "cannot read payload"),
+    ],
+)
+def test_enqueue_bad_input_is_one_line_and_writes_nothing(
+    capsys: pytest.CaptureFixture[str],
+    dsn: str,
+    names: ObjectNames,
+    sync_conn: psycopg.Connection[Any],
+    arguments: list[str],
+    message: str,
+) -> None:
+    code, out, err = cli(capsys, "enqueue", "bad", *arguments, *target(dsn, names))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and message in err
+    assert jobs_table(sync_conn, names) == []
+
+
+def test_enqueue_refuses_a_payload_above_the_maximum(
+    dsn: str, names: ObjectNames, sync_conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    huge = tmp_path / "huge.bin"
+    huge.write_bytes(b"x" * (1024 * 1024 + 1))
+    result = pgqtop("enqueue", "big", "--payload-file", str(huge), *target(dsn, names))
+    assert result.returncode == 2
+    assert "larger than the maximum" in result.stderr and result.stderr.count("\n") == 1
+    assert jobs_table(sync_conn, names) == []
+
+
+def test_enqueue_refuses_the_reserved_all_entrypoints_key(
+    capsys: pytest.CaptureFixture[str], dsn: str, names: ObjectNames
+) -> None:
+    code, _, err = cli(capsys, "enqueue", "*", *target(dsn, names))
+    assert code == 2 and "invalid entrypoint" in err
+
+
+def test_entrypoint_names_with_quotes_and_sql_are_stored_verbatim(
+    capsys: pytest.CaptureFixture[str],
+    dsn: str,
+    names: ObjectNames,
+    sync_conn: psycopg.Connection[Any],
+) -> None:
+    odd = 'x\'); DROP TABLE users; -- ünï "q"'
+    assert cli(capsys, "enqueue", odd, "--payload", odd, *target(dsn, names))[0] == 0
+    assert [(r[0], r[1]) for r in jobs_table(sync_conn, names)] == [(odd, odd.encode())]
+    code, out, _ = cli(capsys, "status", "--json", *target(dsn, names))
+    assert code == 0 and json.loads(out)["entrypoints"][0]["entrypoint"] == odd
+
+
+async def _activity(queries: Queries) -> None:
+    """Queue state: 'a' has 3 waiting, 1 running, 2 done and 1 failed; 'b' 1 waiting."""
+    worker = uuid.uuid4()
+    await queries.enqueue(["a"] * 7 + ["b"])
+    jobs = await queries.dequeue({"a": 4}, 10, worker, 0)
+    await queries.complete(
+        [
+            Outcome(jobs[0].id, Status.SUCCESSFUL, 0.1),
+            Outcome(jobs[1].id, Status.SUCCESSFUL, 0.1),
+            Outcome(jobs[2].id, Status.EXCEPTION, 0.1, "boom", "tb"),
+        ],
+        worker,
+    )
+    await queries.pause(["b"], seconds=600, by="ops@host", reason="db migration")
+
+
+async def test_status_shows_every_entrypoint_as_table_and_json(
+    capsys: pytest.CaptureFixture[str], dsn: str, names: ObjectNames, queries: Queries
+) -> None:
+    await _activity(queries)
+    # The CLI runs its own event loop: call it from a worker thread.
+    code, out, _ = await asyncio.to_thread(cli, capsys, "status", "--json", *target(dsn, names))
+    assert code == 0
+    data = json.loads(out)
+    by_name = {e["entrypoint"]: e for e in data["entrypoints"]}
+    a, b = by_name["a"], by_name["b"]
+    assert (a["queued"], a["picked"], a["completed_last_minute"], a["failed_last_hour"]) == (
+        3,
+        1,
+        3,
+        1,
+    )
+    assert a["paused"] is None and a["oldest_queued_seconds"] >= 0
+    assert b["queued"] == 1
+    assert b["paused"]["by"] == "ops@host" and b["paused"]["reason"] == "db migration"
+    assert b["paused"]["until"] is not None and data["paused_all"] is None
+
+    code, out, _ = await asyncio.to_thread(cli, capsys, "status", *target(dsn, names))
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "ENTRYPOINT",
+        "QUEUED",
+        "PICKED",
+        "FAILED/1h",
+        "OLDEST",
+        "DONE/1m",
+        "PAUSED",
+    ]
+    assert lines[1].split()[:4] == ["a", "3", "1", "1"]
+    assert "paused by ops@host until" in lines[2] and "db migration" in lines[2]
+
+
+def test_status_of_an_empty_queue_says_so(
+    capsys: pytest.CaptureFixture[str], dsn: str, names: ObjectNames
+) -> None:
+    code, out, _ = cli(capsys, "status", *target(dsn, names))
+    assert code == 0 and out.startswith("no jobs and no recent activity")
+
+
+def test_purge_counts_asks_and_deletes_only_with_yes(
+    capsys: pytest.CaptureFixture[str],
+    dsn: str,
+    names: ObjectNames,
+    sync_conn: psycopg.Connection[Any],
+) -> None:
+    where = target(dsn, names)
+    cli(capsys, "enqueue", "a", "--count", "3", *where)
+    cli(capsys, "enqueue", "b", "--count", "2", *where)
+
+    refused = pgqtop("purge", "a", *where)
+    assert refused.returncode == 2 and "delete 3 queued jobs of 'a'" in refused.stderr
+    assert len(jobs_table(sync_conn, names)) == 5
+
+    code, out, _ = cli(capsys, "purge", "a", "--yes", *where)
+    assert code == 0 and out.strip() == "purged 3 queued jobs of 'a'"
+    assert [r[0] for r in jobs_table(sync_conn, names)] == ["b", "b"]
+
+    code, out, _ = cli(capsys, "purge", "a", "--yes", *where)
+    assert code == 0 and out.startswith("nothing to purge")
+
+
+def test_purge_refuses_an_unknown_status(
+    capsys: pytest.CaptureFixture[str], dsn: str, names: ObjectNames
+) -> None:
+    code, out, err = cli(capsys, "purge", "--status", "exploded", "--yes", *target(dsn, names))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "cannot purge status 'exploded'" in err
