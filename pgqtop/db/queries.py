@@ -132,29 +132,35 @@ class Statements:
             " SELECT id FROM ranked WHERE n <= room ORDER BY priority DESC, id LIMIT %(batch)s"
             ") UPDATE {jobs} j SET status = 'picked', updated = now(), heartbeat = now(),"
             " worker_id = %(worker)s, attempts = j.attempts + 1"
-            " FROM chosen WHERE j.id = chosen.id RETURNING " + _JOB_SELECT_J
+            # = ANY(ARRAY(...)) keeps this a primary-key lookup whatever the planner's estimates.
+            " WHERE j.id = ANY(ARRAY(SELECT id FROM chosen)) RETURNING " + _JOB_SELECT_J
         )
         # Finish a batch in one statement: delete what ended, put retries back, record failures,
         # and upsert per-second statistics with rows sorted by the unique key so that concurrent
         # flushes lock statistics rows in the same order and cannot deadlock.
         self.complete = c(
-            "WITH outcome AS ("
-            " SELECT * FROM unnest(%(ids)b::bigint[], %(statuses)b::text[],"
-            " %(run_seconds)b::float8[], %(errors)b::text[], %(tracebacks)b::text[],"
-            " %(retry_in)b::float8[]) AS o(id, status, run_seconds, error, traceback, retry_in)"
-            "), finished AS ("
-            " DELETE FROM {jobs} j USING outcome o"
-            " WHERE j.id = o.id AND o.retry_in IS NULL AND j.status = 'picked'"
-            " AND j.worker_id IS NOT DISTINCT FROM %(worker)s"
+            "WITH deleted AS ("
+            # Only the worker that holds a job may finish it: a job re-taken by another worker
+            # after the retry timer carries the new worker's id and is left alone.
+            " DELETE FROM {jobs} j WHERE j.id = ANY(%(done_ids)b::bigint[])"
+            " AND j.worker_id = %(worker)s"
             " RETURNING j.id, j.entrypoint, j.priority, j.payload, j.headers, j.attempts,"
             " j.created, greatest(extract(epoch FROM j.updated - greatest(j.created,"
-            " j.execute_after)), 0)::float8 AS queue_seconds,"
-            " o.status::{status} AS status, o.run_seconds, o.error, o.traceback"
+            " j.execute_after)), 0)::float8 AS queue_seconds"
+            "), finished AS ("
+            " SELECT d.*, o.status::{status} AS status, o.run_seconds, o.error, o.traceback"
+            " FROM deleted d JOIN unnest(%(done_ids)b::bigint[], %(done_statuses)b::text[],"
+            " %(done_run_seconds)b::float8[], %(done_errors)b::text[],"
+            " %(done_tracebacks)b::text[]) AS o(id, status, run_seconds, error, traceback)"
+            " ON o.id = d.id"
             "), retried AS ("
             " UPDATE {jobs} j SET status = 'queued', updated = now(), worker_id = NULL,"
             " execute_after = now() + make_interval(secs => o.retry_in)"
-            " FROM outcome o WHERE j.id = o.id AND o.retry_in IS NOT NULL"
-            " AND j.status = 'picked' AND j.worker_id IS NOT DISTINCT FROM %(worker)s"
+            " FROM unnest(%(retry_ids)b::bigint[], %(retry_in)b::float8[],"
+            " %(retry_errors)b::text[], %(retry_tracebacks)b::text[])"
+            " AS o(id, retry_in, error, traceback)"
+            " WHERE j.id = ANY(%(retry_ids)b::bigint[]) AND j.id = o.id"
+            " AND j.worker_id = %(worker)s"
             " RETURNING j.id, j.entrypoint, j.priority, j.payload, j.headers, j.attempts,"
             " j.created, o.error, o.traceback"
             "), failed AS ("
@@ -444,13 +450,19 @@ def as_new_jobs(
 
 
 def complete_parameters(outcomes: Sequence[Outcome], worker: uuid.UUID) -> dict[str, Any]:
+    """Finished and retried outcomes as separate column arrays, one unnest each."""
+    done = [o for o in outcomes if o.retry_in is None]
+    retry = [o for o in outcomes if o.retry_in is not None]
     return {
-        "ids": [o.job_id for o in outcomes],
-        "statuses": [o.status.value for o in outcomes],
-        "run_seconds": [o.run_seconds for o in outcomes],
-        "errors": [o.error for o in outcomes],
-        "tracebacks": [o.traceback for o in outcomes],
-        "retry_in": [o.retry_in for o in outcomes],
+        "done_ids": [o.job_id for o in done],
+        "done_statuses": [o.status.value for o in done],
+        "done_run_seconds": [o.run_seconds for o in done],
+        "done_errors": [o.error for o in done],
+        "done_tracebacks": [o.traceback for o in done],
+        "retry_ids": [o.job_id for o in retry],
+        "retry_in": [o.retry_in for o in retry],
+        "retry_errors": [o.error for o in retry],
+        "retry_tracebacks": [o.traceback for o in retry],
         "worker": worker,
     }
 
