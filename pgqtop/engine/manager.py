@@ -83,6 +83,7 @@ class Entrypoint:
     tally: Tally
 
 
+_NOTHING: set[str] = set()
 _CANCEL = "cancel"
 _TIMEOUT = "timeout"
 _SHUTDOWN = "shutdown"
@@ -109,6 +110,7 @@ class QueueManager:
         self._pauses = PauseState()
         self._control_dirty = True
         self._wake_on_room = False
+        self._wake_for: set[str] = _NOTHING
         self._grace: float | None = None
         self._stop = asyncio.Event()
         self._halt = asyncio.Event()
@@ -315,19 +317,26 @@ class QueueManager:
 
     # --- the loop -----------------------------------------------------------------------------
 
-    def _rooms(self) -> tuple[dict[str, int], int]:
+    def _rooms(self) -> tuple[dict[str, int], int, set[str]]:
+        """Room per entrypoint, the batch limit, and the entrypoints held back by their own
+        concurrency limit (rather than the global one)."""
         free = self._concurrency - len(self._tasks)
         limit = min(self.settings.engine.batch_size, free)
         rooms: dict[str, int] = {}
+        capped: set[str] = set()
         if limit <= 0:
-            return rooms, 0
+            return rooms, 0, capped
         for name, entry in self._registry.items():
             room = free
             if entry.concurrency_limit is not None:
-                room = min(room, entry.concurrency_limit - entry.tally.in_flight)
+                own = entry.concurrency_limit - entry.tally.in_flight
+                if own < free:
+                    room = own
+                    if own <= 0:
+                        capped.add(name)
             if room > 0:
                 rooms[name] = room
-        return rooms, limit
+        return rooms, limit, capped
 
     async def _loop(self, link: Link) -> None:
         engine = self.settings.engine
@@ -336,9 +345,9 @@ class QueueManager:
                 if self._control_dirty:
                     self._control_dirty = False
                     await self._refresh_pauses(link)
-                rooms, limit = self._rooms()
+                rooms, limit, capped = self._rooms()
                 if not rooms:
-                    await self._idle(wait_for_room=True)
+                    await self._idle(global_room=limit <= 0, entrypoints=capped)
                     continue
                 self._wake.clear()
                 queries = await link.queries()
@@ -354,12 +363,15 @@ class QueueManager:
             for job in jobs:
                 taken[job.entrypoint] = taken.get(job.entrypoint, 0) + 1
                 self._dispatch(job)
-            more = len(jobs) >= limit or any(taken.get(n, 0) >= r for n, r in rooms.items())
+            more = len(jobs) >= limit
             if more and len(self._tasks) <= self._concurrency // 2:
                 continue
-            await self._idle(wait_for_room=more)
+            # Entrypoints that filled their own room may have more waiting: look again as
+            # soon as one of their jobs ends.
+            capped.update(n for n, r in rooms.items() if taken.get(n, 0) >= r)
+            await self._idle(global_room=more, entrypoints=capped)
 
-    async def _idle(self, *, wait_for_room: bool) -> None:
+    async def _idle(self, *, global_room: bool, entrypoints: set[str]) -> None:
         """Wait for new work (NOTIFY), freed room, a control change, a pause ending, or the
         dequeue timeout, whichever comes first; a burst of wake-ups is one dequeue."""
         timeout = self.settings.engine.dequeue_timeout
@@ -367,11 +379,13 @@ class QueueManager:
         pause_limited = pause_end is not None and pause_end < timeout
         if pause_end is not None:
             timeout = min(timeout, pause_end + 0.01)
-        self._wake_on_room = wait_for_room
+        self._wake_on_room = global_room
+        self._wake_for = entrypoints
         try:
             woken = await wait_for_event(self._wake, timeout)
         finally:
             self._wake_on_room = False
+            self._wake_for = _NOTHING
         if not woken and pause_limited:
             self._control_dirty = True
 
@@ -466,12 +480,8 @@ class QueueManager:
                 totals.failed += 1
             assert self._buffer is not None
             self._buffer.add(outcome)
-        if self._wake_on_room and (
-            len(self._tasks) <= self._concurrency // 2
-            or (
-                entry.concurrency_limit is not None
-                and tally.in_flight == entry.concurrency_limit - 1
-            )
+        if (self._wake_on_room and len(self._tasks) <= self._concurrency // 2) or (
+            entry.name in self._wake_for
         ):
             self._wake.set()
         if not self._tasks and self._stop.is_set():

@@ -1,0 +1,194 @@
+"""What a handler sees and what its outcome becomes: order, delays, limits, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import psycopg
+import pytest
+
+from pgqtop import Job, QueueManager
+from pgqtop.config import Settings
+from pgqtop.db.queries import Queries
+from tests.engine.conftest import scalar, wait_until
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[Callable[[QueueManager], None]]:
+    """Start managers in the background; every one is stopped at the end of the test."""
+    started: list[tuple[QueueManager, asyncio.Task[None]]] = []
+
+    def start(manager: QueueManager) -> None:
+        started.append((manager, asyncio.create_task(manager.run())))
+
+    yield start
+    for manager, task in started:
+        await manager.stop(grace=1.0)
+        await task
+
+
+async def test_one_worker_runs_higher_priority_first_then_fifo(
+    fast: Settings, queries: Queries, running: Callable[[QueueManager], None]
+) -> None:
+    fast.engine.concurrency = 1
+    order: list[int] = []
+    manager = QueueManager(fast)
+
+    @manager.entrypoint("ordered")
+    async def ordered(job: Job) -> None:
+        order.append(job.id)
+
+    priorities = [0, 5, 0, 9, 5, 0, 9]
+    ids = await queries.enqueue(["ordered"] * len(priorities), priority=priorities)
+    pairs = sorted(zip(priorities, ids, strict=True), key=lambda p: (-p[0], p[1]))
+    expected = [job_id for _, job_id in pairs]
+    running(manager)
+
+    async def all_ran() -> bool:
+        return len(order) == len(ids)
+
+    await wait_until(all_ran, 10, "all jobs")
+    assert order == expected
+
+
+async def test_job_does_not_run_before_execute_after(
+    fast: Settings, queries: Queries, running: Callable[[QueueManager], None]
+) -> None:
+    fast.engine.dequeue_timeout = 0.1
+    started: dict[str, float] = {}
+    manager = QueueManager(fast)
+
+    @manager.entrypoint("later")
+    async def later(job: Job) -> None:
+        started[job.text() or ""] = time.monotonic()
+
+    running(manager)
+    enqueued = time.monotonic()
+    await queries.enqueue("later", "delayed", execute_after=1.0)
+    await queries.enqueue("later", "now")
+
+    async def both_ran() -> bool:
+        return len(started) == 2
+
+    await wait_until(both_ran, 5, "both jobs")
+    assert started["now"] - enqueued < 0.5
+    assert started["delayed"] - enqueued >= 1.0
+
+
+async def test_concurrency_limit_is_never_exceeded(
+    fast: Settings, queries: Queries, running: Callable[[QueueManager], None]
+) -> None:
+    current = peak = finished = 0
+    manager = QueueManager(fast)
+
+    @manager.entrypoint("limited", concurrency_limit=3)
+    async def limited(job: Job) -> None:
+        nonlocal current, peak, finished
+        current += 1
+        peak = max(peak, current)
+        await asyncio.sleep(0.02)
+        current -= 1
+        finished += 1
+
+    @manager.entrypoint("free")
+    async def free(job: Job) -> None:
+        await asyncio.sleep(0.02)
+
+    await queries.enqueue(["limited"] * 40 + ["free"] * 40)
+    running(manager)
+
+    async def all_ran() -> bool:
+        return finished == 40
+
+    await wait_until(all_ran, 10, "40 limited jobs")
+    assert peak == 3
+
+
+async def test_failing_handler_is_retried_with_backoff_then_recorded_with_traceback(
+    fast: Settings,
+    queries: Queries,
+    aconn: psycopg.AsyncConnection[Any],
+    running: Callable[[QueueManager], None],
+) -> None:
+    fast.engine.dequeue_timeout = 0.05
+    runs: list[float] = []
+    manager = QueueManager(fast)
+
+    @manager.entrypoint("flaky", retry=QueueManager.retry(3, backoff=2.0, initial_delay=0.3))
+    async def flaky(job: Job) -> None:
+        runs.append(time.monotonic())
+        raise ValueError(f"attempt {job.attempts} broke")
+
+    await queries.enqueue("flaky")
+    running(manager)
+    failures = queries.names.failures
+
+    async def final_failure() -> bool:
+        return int(await scalar(aconn, "SELECT count(*) FROM {t} WHERE final", failures)) == 1
+
+    await wait_until(final_failure, 10, "the final failure")
+    assert len(runs) == 3
+    assert runs[1] - runs[0] >= 0.3
+    assert runs[2] - runs[1] >= 0.6
+    rows = await (
+        await aconn.execute(
+            psycopg.sql.SQL("SELECT attempts, final, error, traceback FROM {} ORDER BY id").format(
+                psycopg.sql.Identifier(failures)
+            )
+        )
+    ).fetchall()
+    assert [(r[0], r[1]) for r in rows] == [(1, False), (2, False), (3, True)]
+    assert rows[2][2] == "ValueError: attempt 3 broke"
+    assert "in flaky" in rows[2][3] and "Traceback" in rows[2][3]
+    assert await scalar(aconn, "SELECT count(*) FROM {t}", queries.names.jobs) == 0
+    assert manager.counters.retried == 2 and manager.counters.failed == 1
+
+
+async def test_handler_running_past_its_timeout_is_recorded_as_timed_out(
+    fast: Settings, queries: Queries, running: Callable[[QueueManager], None]
+) -> None:
+    manager = QueueManager(fast)
+
+    @manager.entrypoint("slow", timeout=0.2)
+    async def slow(job: Job) -> None:
+        await asyncio.sleep(30)
+
+    @manager.entrypoint("slow_sync", timeout=0.2)
+    def slow_sync(job: Job) -> None:
+        time.sleep(0.5)
+
+    await queries.enqueue(["slow", "slow_sync"])
+    running(manager)
+
+    async def both_recorded() -> bool:
+        return len(await queries.recent_failures()) == 2
+
+    await wait_until(both_recorded, 5, "two timeouts")
+    detail = await queries.recent_failures()
+    assert {f.error for f in detail} == {"timed out after 0.2s"}
+    assert {f.entrypoint for f in detail} == {"slow", "slow_sync"}
+
+
+async def test_base_exceptions_from_handlers_are_job_failures_not_worker_crashes(
+    fast: Settings, queries: Queries, running: Callable[[QueueManager], None]
+) -> None:
+    manager = QueueManager(fast)
+    raised = iter([SystemExit(3), KeyboardInterrupt(), asyncio.CancelledError()])
+
+    @manager.entrypoint("rude")
+    async def rude(job: Job) -> None:
+        raise next(raised)
+
+    await queries.enqueue(["rude"] * 3)
+    running(manager)
+
+    async def all_recorded() -> bool:
+        return len(await queries.recent_failures()) == 3
+
+    await wait_until(all_recorded, 5, "three failures")
+    errors = {f.error for f in await queries.recent_failures()}
+    assert errors == {"asyncio.exceptions.CancelledError", "KeyboardInterrupt", "SystemExit: 3"}
+    assert manager.state == "running"
