@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -32,13 +34,20 @@ HOLDER = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def pgdata(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One data directory for the module: initdb once, then every start is a warm one."""
-    directory = tmp_path_factory.mktemp("embedded") / "pgdata"
+def pgdata() -> Iterator[Path]:
+    """One data directory for the module: initdb once, then every start is a warm one.
+
+    Outside pytest's numbered temporary directories, which a concurrent pytest run may rotate
+    away from under a running server.
+    """
+    root = Path(tempfile.mkdtemp(prefix="pgqtop-test-server-"))
+    directory = root / "pgdata"
     yield directory
     pid = server_pid(directory)
     if pid is not None:
         os.kill(pid, signal.SIGKILL)
+        wait_until_gone(pid)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def running(pid: int) -> bool:
