@@ -326,6 +326,16 @@ class Statements:
             " (SELECT count(*) FROM expired), (SELECT count(*) FROM gone_workers)"
         )
         self.server_version = sql.SQL("SELECT current_setting('server_version')")
+        # A queue table deletes all day: where the server's autovacuum is off, workers must
+        # vacuum it themselves or every dequeue wades through dead index entries.
+        self.jobs_need_vacuum = sql.SQL(
+            "SELECT current_setting('autovacuum') = 'off'"
+            " AND s.n_dead_tup > greatest(%(min_dead)s, s.n_live_tup * 0.1)"
+            " FROM pg_stat_user_tables s WHERE s.relid = to_regclass(%(table)s)"
+        )
+        self.vacuum_jobs = sql.SQL("VACUUM (SKIP_LOCKED, ANALYZE) {}").format(
+            sql.Identifier(names.jobs)
+        )
         # `resume --all`: every pause row goes, the "*" key and expired rows included; the
         # count is of pauses that were still in force.
         self.resume_all = c(
@@ -864,6 +874,16 @@ class Queries:
             },
         )
         return (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+    async def vacuum_jobs_if_needed(self, min_dead: int = 20_000) -> bool:
+        """Vacuum the jobs table when autovacuum is off and dead rows pile up; True if it did.
+        SKIP_LOCKED lets one worker do it while the others pass."""
+        table = sql.Identifier(self.names.jobs).as_string(self.conn)
+        rows = await self._rows(self.sql.jobs_need_vacuum, {"min_dead": min_dead, "table": table})
+        if not rows or not rows[0][0]:
+            return False
+        await self.conn.execute(self.sql.vacuum_jobs)
+        return True
 
     async def server_version(self) -> str:
         row = await self._one(self.sql.server_version, {})
