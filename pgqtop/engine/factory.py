@@ -6,7 +6,6 @@ import importlib
 import inspect
 import os
 import sys
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +74,9 @@ def restrict_entrypoints(manager: QueueManager, wanted: list[str] | None) -> Non
 
 
 def _last_line(exc: BaseException) -> str:
-    lines = traceback.format_exception_only(type(exc), exc)
-    text = lines[-1].strip() if lines else type(exc).__name__
-    return text.splitlines()[-1] if text else type(exc).__name__
+    """`Type: first line of the message`, plus where a SyntaxError is."""
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    if isinstance(exc, SyntaxError) and exc.filename:
+        text += f" ({exc.filename}, line {exc.lineno})"
+    return text
