@@ -35,9 +35,9 @@ def check_schema(settings: Settings) -> None:
 async def configure(args: argparse.Namespace, manager: QueueManager) -> None:
     """Register the entrypoints of --factory (or the demo's), then apply --entrypoint."""
     if args.demo:
-        from pgqtop import demo
+        from pgqtop.demo import register
 
-        demo.register(manager)
+        register(manager)
     else:
         await apply_factory(args.factory, manager)
     restrict_entrypoints(manager, args.entrypoint)
@@ -71,9 +71,9 @@ async def _headless(args: argparse.Namespace, settings: Settings) -> int:
     stop_extras = asyncio.Event()
     extras: list[asyncio.Task[None]] = []
     if args.demo:
-        from pgqtop import demo
+        from pgqtop.demo import produce
 
-        extras.append(asyncio.create_task(demo.produce(settings, stop_extras)))
+        extras.append(asyncio.create_task(produce(settings, stop_extras)))
     loop = asyncio.get_running_loop()
     stopping: list[asyncio.Task[None]] = []
 

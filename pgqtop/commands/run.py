@@ -119,10 +119,10 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
     if args.factory or args.demo:
         manager = prepare_manager(args, settings)
     if args.demo:
-        from pgqtop import demo
+        from pgqtop.demo import produce
 
         def producer(stop: asyncio.Event) -> Awaitable[None]:
-            return demo.produce(settings, stop)
+            return produce(settings, stop)
 
         extra_tasks.append(producer)
     result: Any = run_console(

@@ -14,15 +14,19 @@ import time
 from collections.abc import Callable, Collection, Sequence
 
 from pgqtop.config import Settings
-from pgqtop.db.queries import PauseInfo, WorkerIdentity
+from pgqtop.db.connection import connect_async
+from pgqtop.db.queries import PauseInfo, Queries, WorkerIdentity
 from pgqtop.db.schema import ALL_ENTRYPOINTS
 from pgqtop.engine.link import DATABASE_ERRORS, Link
 from pgqtop.engine.retry import wait_for_event
+from pgqtop.errors import ConnectionFailed
 
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = (120.0, 300.0)
 """Seconds between retention prunes, drawn at random so a fleet does not prune in step."""
+VACUUM_CHECK_EVERY = (20.0, 40.0)
+"""Seconds between checks whether the jobs table needs the vacuum autovacuum is not doing."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -101,17 +105,41 @@ class Heartbeat:
         """Beat every heartbeat_interval until `stop`; connection trouble only delays a beat."""
         interval = self.settings.engine.heartbeat_interval
         next_prune = time.monotonic() + random.uniform(*PRUNE_EVERY)
+        next_vacuum = time.monotonic() + random.uniform(*VACUUM_CHECK_EVERY)
+        vacuum: asyncio.Task[None] | None = None
         while not stop.is_set():
             try:
                 await self.beat()
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + random.uniform(*PRUNE_EVERY)
                     await self.prune()
+                if time.monotonic() >= next_vacuum and (vacuum is None or vacuum.done()):
+                    next_vacuum = time.monotonic() + random.uniform(*VACUUM_CHECK_EVERY)
+                    vacuum = asyncio.create_task(self.vacuum_if_needed())
             except DATABASE_ERRORS as exc:
                 log.warning("heartbeat failed, will retry: %s", exc)
                 await self.link.broken(exc, stop)
                 continue
             await wait_for_event(stop, interval)
+
+        if vacuum is not None:
+            vacuum.cancel()
+
+    async def vacuum_if_needed(self) -> None:
+        """Vacuum on a connection of its own, so flushes and heartbeats never wait for it."""
+        try:
+            conn = await connect_async(self.settings, "maintenance")
+        except ConnectionFailed as exc:
+            log.debug("vacuum check skipped: %s", exc)
+            return
+        try:
+            queries = Queries(conn, self.settings.names)
+            if await queries.vacuum_jobs_if_needed():
+                log.info("vacuumed %s (autovacuum is off)", self.settings.names.jobs)
+        except DATABASE_ERRORS as exc:
+            log.debug("vacuum check failed: %s", exc)
+        finally:
+            await conn.close()
 
     async def prune(self) -> None:
         queries = await self.link.queries()
