@@ -64,11 +64,11 @@ class PgqtopApp(App[int]):
     CSS = """
     #top { height: 3fr; }
     #bottom { height: 2fr; }
-    #queues { width: 1fr; }
-    #throughput { width: 1fr; }
-    #events { width: 1fr; }
-    #workers { width: 1fr; }
-    #failures { width: 1fr; }
+    #queues { width: 3fr; min-width: 60; }
+    #throughput { width: 2fr; }
+    #events { width: 2fr; }
+    #workers { width: 4fr; }
+    #failures { width: 3fr; }
     """
     BINDINGS = [
         *keys.bindings(),

@@ -35,14 +35,14 @@ def make_app(settings: Settings) -> Callable[..., PgqtopApp]:
     return make
 
 
-async def until(pilot: Pilot[Any], check: Callable[[], bool], timeout: float = 8.0) -> None:
+async def until(pilot: Pilot[Any], check: Callable[[], bool], limit: float = 8.0) -> None:
     """Let the app run until `check()` holds; fail with the screen's text when it never does."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + limit
     while not check():
         if loop.time() > deadline:
             raise AssertionError(
-                f"condition not met within {timeout}s; notifications: {notifications(pilot.app)}"
+                f"condition not met within {limit}s; notifications: {notifications(pilot.app)}"
             )
         await pilot.pause(0.1)
 
@@ -64,10 +64,12 @@ def notifications(app: Any) -> list[str]:
     return [n.message for n in app._notifications]
 
 
-async def make_failure(queries: Queries, entrypoint: str = "send_email") -> int:
+async def make_failure(
+    queries: Queries, entrypoint: str = "send_email", worker: uuid.UUID | None = None
+) -> int:
     """Enqueue, take and fail one job for real; returns the job id."""
     (job_id,) = await queries.enqueue(entrypoint, b'{"to": "ops@example.com"}')
-    worker = uuid.uuid4()
+    worker = worker or uuid.uuid4()
     jobs = await queries.dequeue({entrypoint: 10}, 10, worker, 30.0)
     assert [j.id for j in jobs] == [job_id]
     await queries.complete(

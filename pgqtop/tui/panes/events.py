@@ -14,7 +14,12 @@ SHOWN = 60
 
 class EventsPane(Static):
     BORDER_TITLE = "Events"
-    DEFAULT_CSS = "EventsPane { border: round $secondary; height: 1fr; overflow: hidden; }"
+    DEFAULT_CSS = """
+    EventsPane {
+        border: round $secondary; height: 1fr; overflow: hidden;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    """
 
     def render_state(self, state: ConsoleState) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")

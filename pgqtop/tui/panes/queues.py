@@ -13,7 +13,7 @@ COLUMNS = (
     ("entrypoint", "entrypoint"),
     ("queued", "queued"),
     ("picked", "picked"),
-    ("failed", "failed 1h"),
+    ("failed", "fail 1h"),
     ("paused", "paused"),
     ("oldest", "oldest"),
     ("rate", "done/s"),

@@ -33,10 +33,18 @@ class ThroughputPane(PlotextPlot):
         plt.clear_figure()
         now = state.series_at or state.clock()
         needle = state.filter_text.lower()
-        points = [p for p in state.series if not needle or needle in p.entrypoint.lower()]
+        left = -window.seconds / window.unit_seconds
 
         def x_of(point: SeriesPoint) -> float:
-            return round((point.bucket.timestamp() - now) / window.unit_seconds, 2)
+            # Clamped: the database clock may run a little ahead of ours, and plotext fails
+            # on points outside the axis limits.
+            return min(0.0, round((point.bucket.timestamp() - now) / window.unit_seconds, 2))
+
+        points = [
+            p
+            for p in state.series
+            if (not needle or needle in p.entrypoint.lower()) and x_of(p) >= left
+        ]
 
         view = state.chart_view
         titles = {
@@ -46,7 +54,7 @@ class ThroughputPane(PlotextPlot):
         }
         self.border_title = f"Throughput · {titles[view]} · {window.label}"
         plt.xlabel(f"{window.unit} ago")
-        plt.xlim(-window.seconds / window.unit_seconds, 0)
+        plt.xlim(left, 0)
         if view == "rate":
             series: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
             for p in points:

@@ -9,7 +9,7 @@ from pgqtop.tui import format
 from pgqtop.tui.panes.tables import Cell, sync_rows
 from pgqtop.tui.state import ConsoleState
 
-COLUMNS = ("host", "pid", "state", "entrypoints", "in flight", "done", "failed", "heartbeat")
+COLUMNS = ("host", "pid", "state", "entrypoints", "running", "done", "failed", "beat")
 
 
 class WorkersPane(DataTable[Cell]):
@@ -37,7 +37,7 @@ class WorkersPane(DataTable[Cell]):
                         info.host,
                         str(info.pid),
                         Text("STALE", style="bold red") if stale else info.state,
-                        entrypoints if len(entrypoints) <= 24 else entrypoints[:23] + "…",
+                        entrypoints if len(entrypoints) <= 18 else entrypoints[:17] + "…",
                         Text(f"{info.in_flight}/{info.concurrency}", justify="right"),
                         Text(format.count(info.processed), justify="right"),
                         Text(format.count(info.failed), justify="right"),
