@@ -56,9 +56,11 @@ async def test_each_engine_connection_terminated_in_turn_under_load_loses_nothin
     suffix = str(target.worker_id)[:8]
     async with running(target, bystander):
         for step, purpose in enumerate(PURPOSES, start=1):
-            await eventually(
-                lambda step=step: sum(runs.values()) >= JOBS * step // 5, 30, "progress"
-            )
+
+            def progressed(step: int = step) -> bool:
+                return sum(runs.values()) >= JOBS * step // 5
+
+            await eventually(progressed, 30, "progress")
             name = f"pgqtop {purpose} {suffix}"
             (pid,) = await backends(aconn, name)
             await aconn.execute("SELECT pg_terminate_backend(%s)", (pid,))
