@@ -17,8 +17,8 @@ from textual.widgets import DataTable
 from pgqtop.db.queries import (
     FailureSummary,
     PauseInfo,
-    QueueCount,
     Queries,
+    QueueCount,
     SeriesPoint,
     WorkerInfo,
 )
