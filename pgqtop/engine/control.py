@@ -86,6 +86,11 @@ class Heartbeat:
         self.identity = identity
         self.pulse = pulse
         self.beats = 0
+        self._poke = asyncio.Event()
+
+    def poke(self) -> None:
+        """Beat now rather than at the next interval (the state changed, or we stop)."""
+        self._poke.set()
 
     async def beat(self) -> None:
         """One heartbeat: jobs in flight and the registry row in one statement."""
@@ -120,7 +125,9 @@ class Heartbeat:
                 log.warning("heartbeat failed, will retry: %s", exc)
                 await self.link.broken(exc, stop)
                 continue
-            await wait_for_event(stop, interval)
+            self._poke.clear()
+            if not stop.is_set():
+                await wait_for_event(self._poke, interval)
 
         if vacuum is not None:
             vacuum.cancel()

@@ -117,6 +117,7 @@ class QueueManager:
         self._wake = asyncio.Event()
         self._done = asyncio.Event()
         self._buffer: CompletionBuffer | None = None
+        self._heartbeat: Heartbeat | None = None
 
     # --- registry -----------------------------------------------------------------------------
 
@@ -207,6 +208,8 @@ class QueueManager:
         message = f"worker {self._short_id} {state}" + (f": {detail}" if detail else "")
         log.info("%s", message)
         self._emit("state", message)
+        if self._heartbeat is not None:
+            self._heartbeat.poke()  # the registry shows the new state at once
 
     @property
     def _short_id(self) -> str:
@@ -253,6 +256,7 @@ class QueueManager:
             on_trouble=self._on_flush_trouble,
         )
         heartbeat = Heartbeat(complete_link, self.settings, self._identity, self._pulse)
+        self._heartbeat = heartbeat
         listener = Listener(
             self.settings, self._on_event, self._on_listener, purpose=f"listen {suffix}"
         )
@@ -547,6 +551,7 @@ class QueueManager:
             if self._buffer is not None:
                 await self._buffer.close(_FLUSH_ON_STOP_TIMEOUT)
             self._halt.set()
+            heartbeat.poke()
             await asyncio.gather(*background, return_exceptions=True)
             await heartbeat.deregister()
         finally:
@@ -560,6 +565,7 @@ class QueueManager:
             self.counters.in_flight = 0
             for entry in self._registry.values():
                 entry.tally.in_flight = 0
+            self._heartbeat = None
             self._set_state("stopped")
             self._done.set()
 

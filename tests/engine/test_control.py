@@ -87,3 +87,13 @@ async def test_timed_pause_ends_by_itself_without_a_notification(
 
     took = await wait_until(ran, 5, "the job after the pause ran out")
     assert 0.5 < took < 2.0
+
+
+async def test_running_worker_is_registered_with_its_entrypoints_and_state(
+    worker: tuple[QueueManager, list[int]], queries: Queries
+) -> None:
+    manager, _ = worker
+    (row,) = [w for w in await queries.workers() if w.id == manager.worker_id]
+    assert (row.entrypoints, row.state, row.concurrency) == (["sleepy"], "running", 200)
+    await manager.stop()
+    assert [w for w in await queries.workers() if w.id == manager.worker_id] == []
