@@ -78,7 +78,8 @@ def _sort_value(row: QueueRow, column: str, now: float) -> float:
 
 def _cells(row: QueueRow, state: ConsoleState, now: float) -> tuple[Cell, ...]:
     age = now - row.oldest_since if row.oldest_since is not None and row.queued else None
-    forecast = format.forecast(row, now)
+    paused = state.is_paused(row.entrypoint)
+    forecast = "held (paused)" if paused and row.queued else format.forecast(row, now)
     forecast_style = (
         "red" if forecast.startswith("growing") else ("yellow" if forecast in ("stalled",) else "")
     )
