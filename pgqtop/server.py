@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 LOCAL_TEST_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 HANDLES_FILE = ".handle_pids.json"
+EXIT_DEADLINE_SECONDS = 3.0
 
 # Blocks open in this process per data directory: the package keeps one handle per process,
 # so only the last block to close may release it.
@@ -84,11 +86,13 @@ class _ExitOnSignal:
         self.previous: dict[int, Any] = {}
         self.starting = False
         self.pending: int | None = None
+        self.fired: int | None = None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.starting:
             self.pending = signum
             return
+        self.fired = signum
         raise SystemExit(128 + signum)
 
     def install(self) -> None:
@@ -104,7 +108,23 @@ class _ExitOnSignal:
     def started(self) -> None:
         self.starting = False
         if self.pending is not None:
+            self.fired = self.pending
             raise SystemExit(128 + self.pending)
+
+    def make_sure_we_exit(self) -> None:
+        """After a signal asked us to exit, exit even if a non-daemon thread left running by
+        an interrupted library (a terminal UI's input thread on a closed terminal) would keep
+        the interpreter waiting forever."""
+        if self.fired is None:
+            return
+        code = 128 + self.fired
+
+        def exit_later() -> None:
+            time.sleep(EXIT_DEADLINE_SECONDS)
+            log.warning("still running %gs after a signal: exiting now", EXIT_DEADLINE_SECONDS)
+            os._exit(code)
+
+        threading.Thread(target=exit_later, name="pgqtop-exit-deadline", daemon=True).start()
 
     def restore(self) -> None:
         for signum, handler in self.previous.items():
@@ -172,6 +192,7 @@ def embedded_server(pgdata: Path | None = None) -> Iterator[str]:
                     server.cleanup()
         finally:
             guard.restore()
+            guard.make_sure_we_exit()
 
 
 def server_pid(pgdata: Path | None = None) -> int | None:

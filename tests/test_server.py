@@ -123,6 +123,32 @@ def test_terminating_the_holding_process_stops_the_server(
             holder.wait()
 
 
+def test_a_thread_left_running_cannot_keep_a_terminated_process_alive(pgdata: Path) -> None:
+    """A terminal UI interrupted by SIGHUP may leave a non-daemon thread spinning on the
+    closed terminal; the server must still stop and the process must still end."""
+    stuck = HOLDER.replace(
+        "    print(dsn, flush=True)",
+        "    import threading\n"
+        "    threading.Thread(target=lambda: time.sleep(600)).start()\n"
+        "    print(dsn, flush=True)",
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", stuck, str(pgdata)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().startswith("postgresql://")
+        pid = server_pid(pgdata)
+        assert pid is not None
+        holder.send_signal(signal.SIGHUP)
+        assert holder.wait(timeout=15) == 128 + signal.SIGHUP
+        assert wait_until_gone(pid)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+
+
 def test_server_left_by_a_killed_run_is_reused_then_stopped(pgdata: Path) -> None:
     holder, dsn = start_holder(pgdata)
     holder.kill()
