@@ -34,7 +34,10 @@ ENTRYPOINTS = ("send_email", "render_report", "charge_card", "resize_image", "sy
 
 TICK_SECONDS = 0.5
 WAVE_SECONDS = 45.0
+WAVE_START = 0.3
+"""Where in the wave the demo starts, as a fraction of a wave."""
 CAMPAIGN_EVERY_SECONDS = 20.0
+FIRST_CAMPAIGN_SECONDS = 8.0
 DECLINED_CARD = "0002"
 """Cards ending in this always decline: the demo's source of final failures."""
 
@@ -184,8 +187,10 @@ _PEAK_PER_TICK = {
 
 
 def wave(elapsed: float) -> float:
-    """Load between 0.15 and 1.0, rising and falling once every WAVE_SECONDS."""
-    return 0.15 + 0.85 * (0.5 - 0.5 * math.cos(2 * math.pi * elapsed / WAVE_SECONDS))
+    """Load between 0.15 and 1.0, rising and falling once every WAVE_SECONDS; it starts
+    on the way up (about 0.7), so the first screen already has something to show."""
+    phase = elapsed / WAVE_SECONDS + WAVE_START
+    return 0.15 + 0.85 * (0.5 - 0.5 * math.cos(2 * math.pi * phase))
 
 
 def _count(mean: float) -> int:
@@ -227,7 +232,7 @@ async def produce(settings: Settings, stop: asyncio.Event) -> None:
     """Enqueue demo bursts every TICK_SECONDS until `stop` is set; reconnect when the
     connection is lost, and keep going."""
     started = time.monotonic()
-    next_campaign = started + CAMPAIGN_EVERY_SECONDS
+    next_campaign = started + FIRST_CAMPAIGN_SECONDS
     backoff = Backoff(initial=0.5, maximum=10.0)
     first = True
     total = 0
