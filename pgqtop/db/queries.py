@@ -351,6 +351,13 @@ class Statements:
             "SELECT count(*) FROM {failures} WHERE final AND requeued_at IS NULL"
             " AND (%(entrypoint)s::text IS NULL OR entrypoint = %(entrypoint)s)"
         )
+        # An idle worker sleeps until the earliest delayed job (or retry) of its entrypoints is
+        # due: no NOTIFY announces that moment.
+        self.next_due = c(
+            "SELECT extract(epoch FROM min(execute_after) - now())::float8 FROM {jobs}"
+            " WHERE status = 'queued' AND entrypoint = ANY(%(entrypoints)s::text[])"
+            " AND execute_after > now()"
+        )
 
 
 @functools.lru_cache(maxsize=64)
@@ -893,6 +900,11 @@ class Queries:
         """How many final failures `requeue_failures(entrypoint=...)` would put back."""
         row = await self._one(self.sql.count_requeueable, {"entrypoint": entrypoint})
         return int(row[0])
+
+    async def next_due(self, entrypoints: Sequence[str]) -> float | None:
+        """Seconds until the earliest delayed queued job of these entrypoints; None if none."""
+        row = await self._one(self.sql.next_due, {"entrypoints": list(entrypoints)})
+        return None if row[0] is None else max(float(row[0]), 0.0)
 
 
 class SyncQueries:

@@ -109,6 +109,8 @@ class QueueManager:
         self._troubled: set[str] = set()
         self._pauses = PauseState()
         self._control_dirty = True
+        self._due_dirty = True
+        self._due_at: float | None = None
         self._wake_on_room = False
         self._wake_for: set[str] = _NOTHING
         self._grace: float | None = None
@@ -244,6 +246,8 @@ class QueueManager:
         self._troubled.clear()
         self._pauses = PauseState()
         self._control_dirty = True
+        self._due_dirty = True
+        self._due_at = None
         self._set_state("starting", f"{describe_dsn(self.settings.dsn)}, {self._describe()}")
         suffix = self._short_id
         dequeue_link = Link(self.settings, f"worker {suffix}")
@@ -373,7 +377,23 @@ class QueueManager:
             # Entrypoints that filled their own room may have more waiting: look again as
             # soon as one of their jobs ends.
             capped.update(n for n, r in rooms.items() if taken.get(n, 0) >= r)
+            if not more and self._due_dirty and not await self._refresh_due(link):
+                continue
             await self._idle(global_room=more, entrypoints=capped)
+
+    async def _refresh_due(self, link: Link) -> bool:
+        """Learn when the earliest delayed job is due (only when going idle, so a busy worker
+        pays nothing); False when the connection failed."""
+        self._due_dirty = False
+        try:
+            due = await (await link.queries()).next_due(list(self._registry))
+        except DATABASE_ERRORS as exc:
+            self._trouble("dequeue", exc)
+            self._due_dirty = True
+            await link.broken(exc, self._stop)
+            return False
+        self._due_at = None if due is None else time.monotonic() + due
+        return True
 
     async def _idle(self, *, global_room: bool, entrypoints: set[str]) -> None:
         """Wait for new work (NOTIFY), freed room, a control change, a pause ending, or the
@@ -383,6 +403,11 @@ class QueueManager:
         pause_limited = pause_end is not None and pause_end < timeout
         if pause_end is not None:
             timeout = min(timeout, pause_end + 0.01)
+        if self._due_at is not None:
+            until_due = self._due_at - time.monotonic()
+            if until_due < timeout:
+                timeout = max(until_due, 0.0) + 0.005
+                self._due_dirty = True  # once it is taken, look for the next one
         self._wake_on_room = global_room
         self._wake_for = entrypoints
         try:
@@ -504,6 +529,7 @@ class QueueManager:
             delta.get("queued", 0) > 0 and name in self._registry
             for name, delta in event.changes.items()
         ):
+            self._due_dirty = True  # the new jobs may be delayed ones (or retries)
             self._wake.set()
 
     def _on_listener(self, connected: bool) -> None:
@@ -511,6 +537,7 @@ class QueueManager:
             self._healthy("listen")
             # Notifications sent while we were away are lost: look once, and re-read pauses.
             self._control_dirty = True
+            self._due_dirty = True
             self._wake.set()
         elif not self._halt.is_set():
             self._trouble("listen", ConnectionError("notification channel down"))
