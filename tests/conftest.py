@@ -7,6 +7,7 @@ fresh random prefix in the shared test database, and drops them afterwards.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -18,7 +19,25 @@ import pytest
 from pgqtop.config import ObjectNames, Settings
 from pgqtop.db import schema
 from pgqtop.db.queries import Queries
+from pgqtop.engine.logs import ROOT_LOGGER
 from pgqtop.server import LOCAL_TEST_DSN, embedded_server, port_answers
+
+
+@pytest.fixture(autouse=True)
+def pgqtop_logs_reach_caplog() -> Iterator[None]:
+    """`pgqtop --headless` run in-process (cli.main) points the pgqtop logger at the stderr of
+    its day and stops propagation; undo that so caplog sees what the engine logs."""
+    logger = logging.getLogger(ROOT_LOGGER)
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    for handler in saved[0]:
+        logger.removeHandler(handler)
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
+    yield
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
 
 
 @pytest.fixture(scope="session")

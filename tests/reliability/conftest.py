@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
@@ -18,7 +17,6 @@ from psycopg import sql
 
 from pgqtop.config import EngineSettings, ObjectNames, Settings
 from pgqtop.db import schema
-from pgqtop.engine.logs import ROOT_LOGGER
 from pgqtop.engine.manager import QueueManager
 from tests.reliability.cluster import Cluster, throwaway_cluster
 
@@ -31,23 +29,6 @@ FAST_ENGINE = EngineSettings(
     flush_size=10,
     shutdown_grace=2.0,
 )
-
-
-@pytest.fixture(autouse=True)
-def pgqtop_logs_reach_caplog() -> Iterator[None]:
-    """`pgqtop --headless` run in-process (cli.main) points the pgqtop logger at the stderr of
-    its day and stops propagation; undo that so caplog sees what the engine logs."""
-    logger = logging.getLogger(ROOT_LOGGER)
-    saved = (list(logger.handlers), logger.propagate, logger.level)
-    for handler in saved[0]:
-        logger.removeHandler(handler)
-    logger.propagate = True
-    logger.setLevel(logging.NOTSET)
-    yield
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-    logger.propagate = True
-    logger.setLevel(logging.NOTSET)
 
 
 @pytest.fixture(scope="session")
