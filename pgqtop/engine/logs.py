@@ -36,9 +36,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a record is emitted, not when set up, so a
+    redirected or replaced stderr (tests, embedding code) never receives stale writes."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def setup_logging(fmt: str = "text", level: str = "info", stream: TextIO | None = None) -> None:
     """Send pgqtop's loggers to stderr in the chosen format; replaces an earlier setup."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = (
+        logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    )
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

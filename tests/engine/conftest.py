@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import subprocess
 import sys
@@ -17,9 +18,20 @@ import pytest
 from psycopg import sql
 
 from pgqtop.config import ObjectNames, Settings
+from pgqtop.engine.logs import ROOT_LOGGER
 from tests.engine.jobs_factory import create_done_table, done_table
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def restore_logger() -> Iterator[None]:
+    """In-process CLI runs set up pgqtop's logger; put it back for the tests after."""
+    logger = logging.getLogger(ROOT_LOGGER)
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+    yield
+    logger.handlers[:] = saved[0]
+    logger.propagate, logger.level = saved[1], saved[2]
 
 
 @pytest.fixture
