@@ -580,7 +580,8 @@ class QueueManager:
             self._halt.set()
             heartbeat.poke()
             await asyncio.gather(*background, return_exceptions=True)
-            await heartbeat.deregister()
+            if heartbeat.beats:
+                await heartbeat.deregister()
         finally:
             for link in links:
                 await link.close()
