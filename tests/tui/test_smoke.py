@@ -77,7 +77,7 @@ def test_installed_command_paints_pauses_and_quits(
     assert "connected" in wait_for_screen(terminal, "● connected")
     assert "Queues" in screen and "Throughput" in screen
     terminal("send-keys", "-t", "smoke", "p")
-    wait_for_screen(terminal, "⏸")
+    wait_for_screen(terminal, "‖")
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         deadline = time.monotonic() + 5
         while not conn.execute(

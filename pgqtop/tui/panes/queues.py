@@ -103,5 +103,5 @@ def _paused_cell(state: ConsoleState, entrypoint: str) -> Cell:
     if not state.is_paused(entrypoint):
         return ""
     remaining = state.pause_remaining(entrypoint)
-    label = "⏸ paused" if remaining is None else f"⏸ {format.duration(remaining)}"
+    label = "‖ paused" if remaining is None else f"‖ {format.duration(remaining)}"
     return Text(label, style="bold yellow")
