@@ -219,15 +219,20 @@ class PgqtopApp(App[int]):
     def repaint(self, *, force: bool = False) -> None:
         if not force and self.state.version == self._drawn:
             return
+        # The panes live on the default screen, whatever dialog is on top; while the app shuts
+        # down they are already gone and a last timer tick has nothing to paint.
+        main = self.screen_stack[0] if self.screen_stack else None
+        if main is None or not main.query(StatusHeader):
+            return
         self._drawn = self.state.version
-        self.query_one(StatusHeader).render_state(self.state)
+        main.query_one(StatusHeader).render_state(self.state)
         if self.state.frozen and not force:
             return
-        self.query_one(QueuesPane).render_state(self.state)
-        self.query_one(ThroughputPane).render_state(self.state)
-        self.query_one(EventsPane).render_state(self.state)
-        self.query_one(WorkersPane).render_state(self.state)
-        self.query_one(FailuresPane).render_state(self.state)
+        main.query_one(QueuesPane).render_state(self.state)
+        main.query_one(ThroughputPane).render_state(self.state)
+        main.query_one(EventsPane).render_state(self.state)
+        main.query_one(WorkersPane).render_state(self.state)
+        main.query_one(FailuresPane).render_state(self.state)
 
     # --- helpers ------------------------------------------------------------------------------
 
