@@ -36,8 +36,9 @@ def free_port() -> int:
 class Cluster:
     """initdb once, then start / stop / restart at will on the same port and data."""
 
-    def __init__(self, root: Path, port: int | None = None) -> None:
+    def __init__(self, root: Path, port: int | None = None, extra_conf: str = "") -> None:
         self.root = root
+        self.extra_conf = extra_conf
         self.data = root / "data"
         self.port = port or free_port()
         self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
@@ -84,6 +85,7 @@ class Cluster:
                 "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
                 "shared_buffers = 32MB\nmax_connections = 120\n"
             )
+            conf.write(self.extra_conf)
 
     def start(self) -> None:
         self._run(
@@ -143,10 +145,11 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def throwaway_cluster() -> Iterator[Cluster]:
-    """A fresh PostgreSQL for the duration of the block, then stopped and deleted."""
+def throwaway_cluster(extra_conf: str = "") -> Iterator[Cluster]:
+    """A fresh PostgreSQL for the duration of the block, then stopped and deleted;
+    `extra_conf` is appended to its postgresql.conf."""
     root = Path(tempfile.mkdtemp(prefix="pgqtop-cluster-"))
-    cluster = Cluster(root)
+    cluster = Cluster(root, extra_conf=extra_conf)
     try:
         cluster.init()
         cluster.start()
