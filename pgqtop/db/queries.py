@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import enum
 import functools
+import itertools
 import json
 import uuid
 from collections.abc import Iterable, Sequence
@@ -100,7 +101,7 @@ class Statements:
         }
         self.copy_jobs = c(
             "COPY {jobs} (priority, entrypoint, payload, headers, execute_after, dedupe_key) "
-            "FROM STDIN"
+            "FROM STDIN (FORMAT BINARY)"
         )
         # Take a batch. Per entrypoint (only those with room, minus paused ones) the best queued
         # rows and the stalled picked rows are locked with SKIP LOCKED; a window function keeps
@@ -603,7 +604,28 @@ def _failure_detail(row: tuple[Any, ...]) -> FailureDetail:
     return FailureDetail(*values)
 
 
-class Queries:
+class _Bound:
+    """Statements for one prefix plus the producer-side checks both runners share."""
+
+    def __init__(self, names: ObjectNames | None, max_payload_bytes: int) -> None:
+        self.names = names or ObjectNames()
+        self.sql = statements(self.names)
+        self.max_payload_bytes = max_payload_bytes
+
+    def _enqueue_call(
+        self, jobs: Sequence[NewJob], on_duplicate: OnDuplicate
+    ) -> tuple[sql.Composed, dict[str, Any]]:
+        """The enqueue statement and its column arrays; bad input is refused here, before
+        anything reaches the database."""
+        jobs = dedupe_within_batch(jobs, on_duplicate)
+        return self.sql.enqueue[on_duplicate], enqueue_parameters(jobs, self.max_payload_bytes)
+
+
+_COPY_CHUNK = 5000
+_DUPLICATE = "a job with this dedupe key is already queued or running"
+
+
+class Queries(_Bound):
     """The statements run on one async autocommit connection."""
 
     def __init__(
@@ -612,10 +634,8 @@ class Queries:
         names: ObjectNames | None = None,
         max_payload_bytes: int = 1024 * 1024,
     ) -> None:
+        super().__init__(names, max_payload_bytes)
         self.conn = conn
-        self.names = names or ObjectNames()
-        self.sql = statements(self.names)
-        self.max_payload_bytes = max_payload_bytes
 
     async def _rows(
         self, query: sql.Composed | sql.SQL, params: dict[str, Any]
@@ -650,31 +670,35 @@ class Queries:
     async def enqueue_jobs(
         self, jobs: Sequence[NewJob], *, on_duplicate: OnDuplicate = OnDuplicate.ERROR
     ) -> list[int]:
-        jobs = dedupe_within_batch(jobs, on_duplicate)
-        params = enqueue_parameters(jobs, self.max_payload_bytes)
+        statement, params = self._enqueue_call(jobs, on_duplicate)
         try:
-            rows = await self._rows(self.sql.enqueue[on_duplicate], params)
+            rows = await self._rows(statement, params)
         except psycopg.errors.UniqueViolation:
-            raise DuplicateJob("a job with this dedupe key is already queued or running") from None
+            raise DuplicateJob(_DUPLICATE) from None
         return [r[0] for r in rows]
 
     async def enqueue_bulk(self, jobs: Iterable[NewJob]) -> int:
-        """COPY many jobs in: the fastest path for large loads (no dedupe policy)."""
+        """COPY many jobs in, in binary: the fastest path for large loads (no dedupe policy,
+        no ids returned). Each chunk is checked before it is sent; one COPY is one
+        statement, so a refused chunk leaves nothing written."""
         count = 0
         async with self.conn.cursor() as cur, cur.copy(self.sql.copy_jobs) as copy:
-            for job in jobs:
-                params = enqueue_parameters([job], self.max_payload_bytes)
-                await copy.write_row(
-                    (
-                        job.priority,
-                        job.entrypoint,
-                        params["payloads"][0],
-                        params["headers"][0],
-                        dt.datetime.now(dt.UTC) + dt.timedelta(seconds=job.execute_after),
-                        job.dedupe_key,
-                    )
-                )
-                count += 1
+            copy.set_types(["int4", "text", "bytea", "jsonb", "timestamptz", "text"])
+            iterator = iter(jobs)
+            while chunk := list(itertools.islice(iterator, _COPY_CHUNK)):
+                columns = enqueue_parameters(chunk, self.max_payload_bytes)
+                now = dt.datetime.now(dt.UTC)
+                for row in zip(
+                    columns["priorities"],
+                    columns["entrypoints"],
+                    columns["payloads"],
+                    columns["headers"],
+                    [now + dt.timedelta(seconds=d) for d in columns["delays"]],
+                    columns["keys"],
+                    strict=True,
+                ):
+                    await copy.write_row(row)
+                count += len(chunk)
         return count
 
     # worker side
@@ -907,7 +931,7 @@ class Queries:
         return None if row[0] is None else max(float(row[0]), 0.0)
 
 
-class SyncQueries:
+class SyncQueries(_Bound):
     """The producer side for sync code (web request handlers, scripts)."""
 
     def __init__(
@@ -916,10 +940,8 @@ class SyncQueries:
         names: ObjectNames | None = None,
         max_payload_bytes: int = 1024 * 1024,
     ) -> None:
+        super().__init__(names, max_payload_bytes)
         self.conn = conn
-        self.names = names or ObjectNames()
-        self.sql = statements(self.names)
-        self.max_payload_bytes = max_payload_bytes
 
     def enqueue(
         self,
@@ -933,10 +955,9 @@ class SyncQueries:
         on_duplicate: OnDuplicate = OnDuplicate.ERROR,
     ) -> list[int]:
         jobs = as_new_jobs(entrypoint, payload, priority, headers, execute_after, dedupe_key)
-        jobs = dedupe_within_batch(jobs, on_duplicate)
-        params = enqueue_parameters(jobs, self.max_payload_bytes)
+        statement, params = self._enqueue_call(jobs, on_duplicate)
         try:
-            rows = self.conn.execute(self.sql.enqueue[on_duplicate], params).fetchall()
+            rows = self.conn.execute(statement, params).fetchall()
         except psycopg.errors.UniqueViolation:
-            raise DuplicateJob("a job with this dedupe key is already queued or running") from None
+            raise DuplicateJob(_DUPLICATE) from None
         return [r[0] for r in rows]

@@ -119,6 +119,7 @@ class QueueManager:
         self._wake = asyncio.Event()
         self._done = asyncio.Event()
         self._buffer: CompletionBuffer | None = None
+        self._next_stall_scan = 0.0
         self._heartbeat: Heartbeat | None = None
 
     # --- registry -----------------------------------------------------------------------------
@@ -346,8 +347,18 @@ class QueueManager:
                 rooms[name] = room
         return rooms, limit, capped
 
+    def _stall_scan(self) -> float:
+        """The retry timer when stalled jobs are due for a look, else 0 (the dequeue then skips
+        that index walk). A job only stalls after `retry_timer` seconds, so a few looks per
+        timer are enough, and a busy worker saves the walk on almost every batch."""
+        retry = self.settings.engine.retry_timer
+        now = time.monotonic()
+        if retry <= 0 or now < self._next_stall_scan:
+            return 0.0
+        self._next_stall_scan = now + min(retry / 4, 5.0)
+        return retry
+
     async def _loop(self, link: Link) -> None:
-        engine = self.settings.engine
         while not self._stop.is_set():
             try:
                 if self._control_dirty:
@@ -359,7 +370,7 @@ class QueueManager:
                     continue
                 self._wake.clear()
                 queries = await link.queries()
-                jobs = await queries.dequeue(rooms, limit, self.worker_id, engine.retry_timer)
+                jobs = await queries.dequeue(rooms, limit, self.worker_id, self._stall_scan())
             except DATABASE_ERRORS as exc:
                 self._trouble("dequeue", exc)
                 self._control_dirty = True
