@@ -101,7 +101,7 @@ async def main() -> None:
             await conn.execute(
                 "SELECT pg_size_pretty(pg_relation_size(c.oid)),"
                 " pg_size_pretty(pg_indexes_size(c.oid)), s.n_live_tup, s.n_dead_tup,"
-                " s.autovacuum_count FROM pg_class c JOIN pg_stat_user_tables s"
+                " s.autovacuum_count, s.vacuum_count FROM pg_class c JOIN pg_stat_user_tables s"
                 " ON s.relid = c.oid WHERE c.oid = to_regclass(%s)",
                 (sql.Identifier(names.jobs).as_string(conn),),
             )
@@ -117,7 +117,7 @@ async def main() -> None:
     if sizes:
         print(
             f"jobs table {sizes[0]}, indexes {sizes[1]}, live rows {sizes[2]},"
-            f" dead rows {sizes[3]}, autovacuum runs {sizes[4]}"
+            f" dead rows {sizes[3]}, autovacuum runs {sizes[4]}, vacuums by workers {sizes[5]}"
         )
 
 
