@@ -13,9 +13,10 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
+from rich.console import RenderableType
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from pgqtop.engine.manager import QueueManager
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Feeder = Callable[[asyncio.Event], Awaitable[None]]
 REPAINT_INTERVAL = 0.25
@@ -569,29 +571,40 @@ class PgqtopApp(App[int]):
 
     @work(group="detail", exit_on_error=False)
     async def open_failure(self, failure_id: int) -> None:
-        try:
-            detail = await self.queries().failure_detail(failure_id)
-        except (PgqtopError, psycopg.Error) as exc:
-            self.notify(str(exc).splitlines()[0], severity="error")
-            return
-        if detail is None:
-            self.notify(f"failure {failure_id} is gone (pruned)", severity="warning")
-            return
-        await self.push_screen(
-            DetailScreen(failure_renderable(detail, self.state.clock), f"failure {failure_id}")
+        await self._show_detail(
+            lambda queries: queries.failure_detail(failure_id),
+            lambda failure: failure_renderable(failure, self.state.clock),
+            f"failure {failure_id}",
+            gone=f"failure {failure_id} is gone (pruned)",
         )
 
     @work(group="detail", exit_on_error=False)
     async def open_job(self, job_id: int) -> None:
+        await self._show_detail(
+            lambda queries: queries.job_detail(job_id),
+            lambda job: job_renderable(job, self.state.clock),
+            f"job {job_id}",
+            gone=f"job {job_id} has finished and left the table",
+        )
+
+    async def _show_detail(
+        self,
+        load: Callable[[Queries], Awaitable[T | None]],
+        render: Callable[[T], RenderableType],
+        title: str,
+        *,
+        gone: str,
+    ) -> None:
+        """Fetch one row and show it on a detail screen; a vanished row is a warning."""
         try:
-            job = await self.queries().job_detail(job_id)
+            row = await load(self.queries())
         except (PgqtopError, psycopg.Error) as exc:
             self.notify(str(exc).splitlines()[0], severity="error")
             return
-        if job is None:
-            self.notify(f"job {job_id} has finished and left the table", severity="warning")
+        if row is None:
+            self.notify(gone, severity="warning")
             return
-        await self.push_screen(DetailScreen(job_renderable(job, self.state.clock), f"job {job_id}"))
+        await self.push_screen(DetailScreen(render(row), title))
 
 
 def _palette_callback(app: PgqtopApp, action: str) -> Callable[[], Awaitable[None]]:
