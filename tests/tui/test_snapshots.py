@@ -24,6 +24,7 @@ from pgqtop.db.queries import (
 )
 from pgqtop.engine.job import Event
 from pgqtop.tui.app import PgqtopApp
+from pgqtop.tui.panes.queues import QueuesPane
 from pgqtop.tui.screens.detail import DetailScreen
 from pgqtop.tui.screens.jobs import JobsScreen
 from tests.tui.conftest import make_failure, until
@@ -202,10 +203,16 @@ async def test_jobs_browser_screen(
 
     async def open_jobs(pilot: Pilot[Any]) -> None:
         await until(pilot, lambda: app.watcher.queries is not None)
+        # `j` browses the entrypoint selected in the queues pane: wait for the pane's rows so
+        # the selection (the first row, nightly_report) is the same on every run.
+        await until(pilot, lambda: app.query_one(QueuesPane).selected_entrypoint is not None)
         await pilot.press("j")
         await until(
-            pilot, lambda: isinstance(app.screen, JobsScreen) and len(app.screen.jobs) == 30
+            pilot, lambda: isinstance(app.screen, JobsScreen) and len(app.screen.jobs) == 10
         )
+        # Column widths follow the rows on a later refresh; the picture wants them settled.
+        table = app.screen.query_one("#jobs", DataTable)
+        await until(pilot, lambda: table.columns["entrypoint"].content_width >= len(names[2]))
         await pilot.pause()
 
     assert await snap_compare_async(snap_compare, app, open_jobs)
