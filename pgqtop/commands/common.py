@@ -114,20 +114,6 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-def format_age(seconds: float | None) -> str:
-    """A short human age: 4s, 12m, 3h05m, 2d4h."""
-    if seconds is None:
-        return "-"
-    whole = max(int(seconds), 0)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    if whole < 86400:
-        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return f"{whole // 86400}d{whole % 86400 // 3600}h"
-
-
 def format_time(moment: dt.datetime | None) -> str:
     if moment is None:
         return "-"

@@ -11,7 +11,6 @@ import sys
 from typing import Any
 
 from pgqtop.commands.common import (
-    format_age,
     format_time,
     parse_duration,
     print_json,
@@ -24,6 +23,7 @@ from pgqtop.config import Settings
 from pgqtop.db.queries import Queries
 from pgqtop.db.schema import ALL_ENTRYPOINTS
 from pgqtop.errors import PgqtopError, UsageError
+from pgqtop.humanize import duration
 
 KNOWN_WITHIN_SECONDS = 86400.0
 """An entrypoint with statistics this recent counts as known when pausing it."""
@@ -76,7 +76,7 @@ def pause(args: argparse.Namespace) -> int:
     by = operator()
     asyncio.run(_pause(settings, target, seconds, by, args.reason))
     what = "every entrypoint" if target == ALL_ENTRYPOINTS else repr(target)
-    until = f" for {format_age(seconds)}" if seconds else " until resumed"
+    until = f" for {duration(seconds)}" if seconds else " until resumed"
     reason = f" ({args.reason})" if args.reason else ""
     print(f"paused {what}{until} by {by}{reason} in {where(settings)}")
     return 0
@@ -166,7 +166,7 @@ def workers(args: argparse.Namespace) -> int:
                 r["processed"],
                 r["failed"],
                 format_time(r["started"]),
-                f"{format_age(r['heartbeat_age'])} ago",
+                f"{duration(r['heartbeat_age'])} ago",
                 "stale" if r["stale"] else r["state"],
             )
             for r in records

@@ -11,7 +11,6 @@ from typing import Any
 
 from pgqtop.commands.common import (
     confirm,
-    format_age,
     format_time,
     print_json,
     print_table,
@@ -23,6 +22,7 @@ from pgqtop.config import Settings, describe_dsn
 from pgqtop.db.queries import NewJob, OnDuplicate, PauseInfo, Queries, purge_statuses
 from pgqtop.db.schema import ALL_ENTRYPOINTS
 from pgqtop.errors import ConfigError, PayloadTooLarge, UsageError
+from pgqtop.humanize import duration
 
 LIST_IDS_UP_TO = 20
 """Above this many jobs, enqueue prints a count and the id range instead of every id."""
@@ -184,7 +184,7 @@ def status(args: argparse.Namespace) -> int:
                 e.queued,
                 e.picked,
                 e.failed_last_hour,
-                format_age(e.oldest_queued_seconds),
+                duration(e.oldest_queued_seconds),
                 e.completed_last_minute,
                 _pause_cell(e, paused_all),
             )
