@@ -23,6 +23,12 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
         "else libpq's PG* variables",
     )
     group.add_argument(
+        "--profile",
+        default=argparse.SUPPRESS,
+        metavar="NAME",
+        help="use the DSN saved as [profiles.NAME] in config.toml (no passwords there)",
+    )
+    group.add_argument(
         "--prefix",
         default=argparse.SUPPRESS,
         help=f"name prefix of pgqtop's tables and channel (default: {DEFAULT_PREFIX}, "
@@ -203,6 +209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "prefix"):
         args.prefix = None
     try:
+        profile = getattr(args, "profile", None)
+        if profile and not args.dsn:
+            from pgqtop.tui.settings import profile_dsn
+
+            args.dsn = profile_dsn(profile)
         return _load_handler(args.handler)(args)
     except PgqtopError as exc:
         print(f"pgqtop: error: {redact(str(exc), resolve_dsn(args.dsn))}", file=sys.stderr)
