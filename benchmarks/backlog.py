@@ -8,7 +8,6 @@ table and its indexes at the end.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -66,19 +65,7 @@ async def main() -> None:
             sql.Identifier(names.statistics)
         )
         workers = [
-            await asyncio.create_subprocess_exec(
-                *common.headless_command(
-                    dsn,
-                    "--factory",
-                    "benchmarks.noop:register",
-                    "--batch-size",
-                    str(args.batch_size),
-                    "--log-level",
-                    "warning",
-                ),
-                cwd=common.ROOT,
-                env=dict(os.environ, PYTHONPATH=str(common.ROOT)),
-            )
+            await common.start_worker(dsn, "--batch-size", str(args.batch_size))
             for _ in range(args.workers)
         ]
         stop = asyncio.Event()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import subprocess
 import sys
+import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -90,3 +93,29 @@ def headless_command(dsn: str, *args: str) -> list[str]:
         NAMES.prefix,
         *args,
     ]
+
+
+async def start_worker(
+    dsn: str,
+    *options: str,
+    factory: str = "benchmarks.noop:register",
+    env: Mapping[str, str] | None = None,
+) -> asyncio.subprocess.Process:
+    """One `pgqtop --headless` process on the benchmark tables, logging warnings only."""
+    return await asyncio.create_subprocess_exec(
+        *headless_command(dsn, "--factory", factory, "--log-level", "warning", *options),
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
+
+
+async def wait_for_workers(conn: psycopg.AsyncConnection[Any], expected: int) -> None:
+    """Until `expected` workers have registered (they are connected and listening)."""
+    deadline = time.monotonic() + 60
+    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(NAMES.workers))
+    while time.monotonic() < deadline:
+        row = await (await conn.execute(query)).fetchone()
+        if row and int(row[0]) >= expected:
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError("workers did not register within 60 s")

@@ -8,7 +8,6 @@ same database, alternating runs, median of several; then the SQL limit for the b
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -32,17 +31,6 @@ async def enqueue_pgqtop(dsn: str, count: int) -> None:
         await conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(common.NAMES.jobs)))
 
 
-async def wait_for_workers(conn: psycopg.AsyncConnection[object], expected: int) -> None:
-    deadline = time.monotonic() + 60
-    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(common.NAMES.workers))
-    while time.monotonic() < deadline:
-        row = await (await conn.execute(query)).fetchone()
-        if row and int(row[0]) >= expected:  # type: ignore[call-overload]
-            return
-        await asyncio.sleep(0.05)
-    raise RuntimeError("workers did not register within 60 s")
-
-
 async def drain_pgqtop(dsn: str, count: int, batch: int, processes: int) -> float:
     common.fresh_tables(dsn)
     await enqueue_pgqtop(dsn, count)
@@ -50,25 +38,13 @@ async def drain_pgqtop(dsn: str, count: int, batch: int, processes: int) -> floa
         queries = Queries(conn, common.NAMES)
         await queries.pause([ENTRYPOINT], reason="benchmark warm-up")
         workers = [
-            await asyncio.create_subprocess_exec(
-                *common.headless_command(
-                    dsn,
-                    "--factory",
-                    "benchmarks.noop:register",
-                    "--batch-size",
-                    str(batch),
-                    "--concurrency",
-                    str(max(2 * batch, 200)),
-                    "--log-level",
-                    "warning",
-                ),
-                cwd=common.ROOT,
-                env=dict(os.environ, PYTHONPATH=str(common.ROOT)),
+            await common.start_worker(
+                dsn, "--batch-size", str(batch), "--concurrency", str(max(2 * batch, 200))
             )
             for _ in range(processes)
         ]
         try:
-            await wait_for_workers(conn, processes)
+            await common.wait_for_workers(conn, processes)
             total = sql.SQL(
                 "SELECT coalesce(sum(count), 0) FROM {} WHERE status = 'successful'"
             ).format(sql.Identifier(common.NAMES.statistics))

@@ -8,7 +8,6 @@ whether the queue keeps up.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import tempfile
@@ -55,21 +54,14 @@ async def measure(dsn: str, rate: int, seconds: float, warmup: float) -> dict[st
     common.fresh_tables(dsn)
     with tempfile.NamedTemporaryFile(suffix=".txt", delete=False) as handle:
         output = Path(handle.name)
-    worker = await asyncio.create_subprocess_exec(
-        *common.headless_command(
-            dsn, "--factory", "benchmarks.latency_handler:register", "--log-level", "warning"
-        ),
-        cwd=common.ROOT,
-        env=dict(os.environ, PYTHONPATH=str(common.ROOT), PGQTOP_LATENCY_FILE=str(output)),
+    worker = await common.start_worker(
+        dsn,
+        factory="benchmarks.latency_handler:register",
+        env={"PGQTOP_LATENCY_FILE": str(output)},
     )
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         queries = Queries(conn, common.NAMES)
-        workers = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(common.NAMES.workers))
-        while True:
-            row = await (await conn.execute(workers)).fetchone()
-            if row and row[0]:
-                break
-            await asyncio.sleep(0.05)
+        await common.wait_for_workers(conn, 1)
         await produce(queries, rate, warmup)
         sent = await produce(queries, rate, seconds)
         backlog_query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(common.NAMES.jobs))
