@@ -70,7 +70,8 @@ def _compose(text: LiteralString, names: ObjectNames) -> sql.Composed:
 
 
 _JOB_SELECT = ", ".join(JOB_COLUMNS)
-_JOB_SELECT_J = ", ".join(f"j.{c}" for c in JOB_COLUMNS)
+# Status as text so that rows can travel in binary (an enum of ours has no binary loader).
+_JOB_SELECT_J = ", ".join("j.status::text" if c == "status" else f"j.{c}" for c in JOB_COLUMNS)
 
 
 class Statements:
@@ -718,8 +719,9 @@ class Queries(_Bound):
             "worker": worker,
             "retry_seconds": retry_seconds,
         }
-        rows = await self._rows(self.sql.dequeue, params)
-        jobs = [job_from_row(r) for r in rows]
+        # Binary results: timestamps and uuids decode faster than from text, per job taken.
+        cur = await self.conn.execute(self.sql.dequeue, params, binary=True)
+        jobs = [job_from_row(r) for r in await cur.fetchall()]
         jobs.sort(key=lambda j: (-j.priority, j.id))
         return jobs
 
