@@ -163,6 +163,9 @@ class Statements:
             " AS o(id, retry_in, error, traceback)"
             " WHERE j.id = ANY(%(retry_ids)b::bigint[]) AND j.id = o.id"
             " AND j.worker_id = %(worker)s"
+            # Without retries this is a one-time filter that skips the UPDATE's scan; otherwise
+            # the planner may walk every picked row looking for an empty id list.
+            " AND cardinality(%(retry_ids)b::bigint[]) > 0"
             " RETURNING j.id, j.entrypoint, j.priority, j.payload, j.headers, j.attempts,"
             " j.created, o.error, o.traceback"
             "), failed AS ("
