@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -79,6 +80,17 @@ def sql_limit(batch: int, seconds: int = 10) -> str:
         check=False,
     )
     return done.stdout.strip() or done.stderr.strip()
+
+
+def limit_rates(output: str, batch: int) -> dict[int, float]:
+    """jobs/s per client count for pick+complete at `batch`, read from run.sh's output."""
+    rates: dict[int, float] = {}
+    for match in re.finditer(
+        r"pick\+complete\s+batch=(\d+)\s+clients=(\d+)\s+jobs/s=(\d+)", output
+    ):
+        if int(match[1]) == batch:
+            rates[int(match[2])] = float(match[3])
+    return rates
 
 
 def headless_command(dsn: str, *args: str) -> list[str]:

@@ -75,12 +75,12 @@ async def run(args: argparse.Namespace, dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         schema.install(conn, settings.names)
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        queries = Queries(conn, settings.names)
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as aconn:
+        queries = Queries(aconn, settings.names)
         started = time.perf_counter()
         await queries.enqueue_bulk(NewJob("backlog") for _ in range(args.rows))
         await queries.pause(["backlog"], reason="held for the console benchmark")
-        await conn.execute("VACUUM ANALYZE")
+        await aconn.execute("VACUUM ANALYZE")
         print(f"seeded {args.rows} queued jobs in {time.perf_counter() - started:.0f} s")
 
     manager = QueueManager(settings)

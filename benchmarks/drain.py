@@ -52,7 +52,7 @@ async def drain_pgqtop(dsn: str, count: int, batch: int, processes: int) -> floa
             await queries.resume([ENTRYPOINT])
             while True:
                 row = await (await conn.execute(total)).fetchone()
-                if row and int(row[0]) >= count:  # type: ignore[call-overload]
+                if row and int(row[0]) >= count:
                     break
                 if time.perf_counter() - started > 600:
                     raise RuntimeError("drain did not finish in 600 s")
@@ -71,6 +71,7 @@ async def drain_pgqueuer(dsn: str, count: int, batch: int, instances: int) -> fl
 
     await pgqueuer_peer.vacuum(dsn)
     await pgqueuer_peer.enqueue(dsn, count)
+    await pgqueuer_peer.analyze(dsn)
     return await pgqueuer_peer.drain(dsn, count, batch, instances)
 
 
@@ -123,8 +124,13 @@ async def main() -> None:
             f" ratio {ratio:.2f}x"
         )
     if not args.no_limit:
+        rate, batch = best["pgqtop"]
+        limit = common.sql_limit(batch)
         print("\nSQL limit (pgbench, same server) for pgqtop's best batch size:")
-        print(common.sql_limit(best["pgqtop"][1]))
+        print(limit)
+        for clients, jobs in common.limit_rates(limit, batch).items():
+            share = rate / jobs
+            print(f"pgqtop at batch {batch}: {share:.0%} of the limit with {clients} client(s)")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,16 @@ async def vacuum(dsn: str) -> None:
         await conn.close()
 
 
+async def analyze(dsn: str) -> None:
+    """Fresh planner statistics after the queue is filled, as pgqtop's side gets: with
+    autovacuum off, the peer would otherwise plan its dequeue for an empty table."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("VACUUM ANALYZE pgqueuer")
+    finally:
+        await conn.close()
+
+
 async def enqueue(dsn: str, count: int, chunk: int = 1000) -> float:
     """Enqueue `count` no-op jobs in statements of `chunk`; returns jobs/s."""
     conn = await asyncpg.connect(dsn)
