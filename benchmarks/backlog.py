@@ -53,7 +53,7 @@ async def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=100)
     args = p.parse_args()
-    dsn = common.bench_dsn(args.admin_dsn)
+    dsn = common.bench_dsn(args.admin_dsn, args.database)
     names = common.NAMES
     common.fresh_tables(dsn)
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:

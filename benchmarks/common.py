@@ -34,18 +34,23 @@ def parser(description: str) -> argparse.ArgumentParser:
         default=os.environ.get("PGQTOP_BENCH_ADMIN_DSN", DEFAULT_ADMIN_DSN),
         help="URL of a database to create the scratch benchmark database from",
     )
+    p.add_argument(
+        "--database",
+        default=os.environ.get("PGQTOP_BENCH_DB", BENCH_DB),
+        help="scratch database to create (dropped first if it exists)",
+    )
     p.add_argument("--runs", type=int, default=3, help="runs per configuration (median)")
     return p
 
 
-def bench_dsn(admin_dsn: str) -> str:
+def bench_dsn(admin_dsn: str, database: str = BENCH_DB) -> str:
     """Create the scratch database afresh and return its DSN."""
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(BENCH_DB)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(database)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     # A URL, because the peer's driver (asyncpg) takes only URLs.
     url = urllib.parse.urlsplit(admin_dsn)
-    return urllib.parse.urlunsplit(url._replace(path=f"/{BENCH_DB}"))
+    return urllib.parse.urlunsplit(url._replace(path=f"/{database}"))
 
 
 def fresh_tables(dsn: str) -> None:

@@ -85,7 +85,7 @@ async def main() -> None:
     p.add_argument("--no-peer", action="store_true", help="skip PgQueuer")
     p.add_argument("--no-limit", action="store_true", help="skip the pgbench SQL limit")
     args = p.parse_args()
-    dsn = common.bench_dsn(args.admin_dsn)
+    dsn = common.bench_dsn(args.admin_dsn, args.database)
     results: dict[tuple[str, int, int], list[float]] = {}
     if not args.no_peer:
         import pgqueuer_peer
@@ -124,13 +124,18 @@ async def main() -> None:
             f" ratio {ratio:.2f}x"
         )
     if not args.no_limit:
-        rate, batch = best["pgqtop"]
-        limit = common.sql_limit(batch)
-        print("\nSQL limit (pgbench, same server) for pgqtop's best batch size:")
-        print(limit)
-        for clients, jobs in common.limit_rates(limit, batch).items():
-            share = rate / jobs
-            print(f"pgqtop at batch {batch}: {share:.0%} of the limit with {clients} client(s)")
+        # Every batch size pgqtop ran at, so each figure is read against its own limit.
+        for batch in args.pgqtop_batch:
+            limit = common.sql_limit(batch)
+            print(f"\nSQL limit (pgbench, same server) at batch {batch}:")
+            print(limit)
+            for processes in args.pgqtop_processes:
+                rate = common.median(results[("pgqtop", batch, processes)])
+                shares = ", ".join(
+                    f"{rate / jobs:.0%} of {clients} client(s)"
+                    for clients, jobs in common.limit_rates(limit, batch).items()
+                )
+                print(f"pgqtop batch {batch}, {processes} process(es): {shares}")
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ async def main() -> None:
     p.add_argument("--jobs", type=int, default=20_000)
     p.add_argument("--single-jobs", type=int, default=2_000, help="jobs for the one-per-call case")
     args = p.parse_args()
-    dsn = common.bench_dsn(args.admin_dsn)
+    dsn = common.bench_dsn(args.admin_dsn, args.database)
     await pgqueuer_peer.reset(dsn)
     modes: list[tuple[str, int | None]] = [("1 per call", 1), ("100", 100), ("1,000", 1000)]
     rows: list[tuple[str, float, float | None]] = []

@@ -91,7 +91,7 @@ async def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--warmup", type=float, default=2.0)
     args = p.parse_args()
-    dsn = common.bench_dsn(args.admin_dsn)
+    dsn = common.bench_dsn(args.admin_dsn, args.database)
     rows = []
     for rate in args.rates:
         runs = [await measure(dsn, rate, args.seconds, args.warmup) for _ in range(args.runs)]

@@ -1,0 +1,82 @@
+"""The benchmark programs still work: the drain benchmark end to end at a tiny size, and the
+pgbench rendering of pgqtop's own statements drains real jobs. Figures are not checked here;
+the programs under benchmarks/ print them at full size."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pgqtop.config import ObjectNames
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import sql_cost  # noqa: E402  (a program of benchmarks/, found through the path above)
+
+
+@pytest.mark.slow
+def test_drain_benchmark_runs_at_a_tiny_size(dsn: str) -> None:
+    database = f"pgqtop_bench_{uuid.uuid4().hex[:8]}"
+    command = [
+        sys.executable,
+        "benchmarks/drain.py",
+        "--admin-dsn",
+        dsn,
+        "--database",
+        database,
+        "--jobs",
+        "300",
+        "--runs",
+        "1",
+        "--pgqtop-batch",
+        "50",
+        "--pgqtop-processes",
+        "1",
+        "--no-peer",
+        "--no-limit",
+    ]
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+            )
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = re.search(r"^pgqtop\s+50\s+1\s+(\d+)$", done.stdout, re.MULTILINE)
+    assert row is not None, done.stdout
+    assert int(row[1]) > 0
+
+
+@pytest.mark.skipif(shutil.which("pgbench") is None, reason="pgbench is not installed")
+def test_pgbench_script_of_pgqtop_statements_drains_jobs(
+    dsn: str, names: ObjectNames, sync_conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    jobs, statistics = sql.Identifier(names.jobs), sql.Identifier(names.statistics)
+    sync_conn.execute(
+        sql.SQL("INSERT INTO {} (entrypoint) SELECT 'noop' FROM generate_series(1, 30)").format(
+            jobs
+        )
+    )
+    script = tmp_path / "pgqtop.sql"
+    script.write_text(sql_cost.pgbench_script(sync_conn, names))
+
+    # Two transactions of a batch of 10: claim then complete, twice.
+    sql_cost.pgbench(dsn, script, batch=10, clients=1, length=["-t", "2"])
+
+    left = sync_conn.execute(sql.SQL("SELECT count(*) FROM {}").format(jobs)).fetchone()
+    done = sync_conn.execute(
+        sql.SQL("SELECT sum(count) FROM {} WHERE status = 'successful'").format(statistics)
+    ).fetchone()
+    assert left == (10,)
+    assert done == (20,)
