@@ -489,6 +489,16 @@ def complete_parameters(outcomes: Sequence[Outcome], worker: uuid.UUID) -> dict[
     }
 
 
+def _purge_filter(
+    entrypoints: Sequence[str] | None, statuses: Iterable[str] | None
+) -> dict[str, Any]:
+    """Parameters shared by the purge and its count, so the count shown is what is deleted."""
+    return {
+        "entrypoints": list(entrypoints) if entrypoints else None,
+        "statuses": purge_statuses(statuses),
+    }
+
+
 def control_message(op: str, entrypoints: Iterable[str]) -> str:
     return json.dumps({"op": op, "entrypoints": sorted(set(entrypoints))})
 
@@ -866,26 +876,15 @@ class Queries(_Bound):
     async def count_matching(
         self, entrypoints: Sequence[str] | None = None, statuses: Iterable[str] | None = None
     ) -> int:
-        row = await self._one(
-            self.sql.count_matching,
-            {
-                "entrypoints": list(entrypoints) if entrypoints else None,
-                "statuses": purge_statuses(statuses),
-            },
-        )
+        """How many jobs a purge with the same arguments would delete."""
+        row = await self._one(self.sql.count_matching, _purge_filter(entrypoints, statuses))
         return int(row[0])
 
     async def purge(
         self, entrypoints: Sequence[str] | None = None, statuses: Iterable[str] | None = None
     ) -> int:
         """Delete matching jobs (queued by default), counted as 'deleted' in statistics."""
-        row = await self._one(
-            self.sql.purge,
-            {
-                "entrypoints": list(entrypoints) if entrypoints else None,
-                "statuses": purge_statuses(statuses),
-            },
-        )
+        row = await self._one(self.sql.purge, _purge_filter(entrypoints, statuses))
         return int(row[0])
 
     async def requeue_failures(
