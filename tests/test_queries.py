@@ -109,6 +109,32 @@ async def test_dedupe_keep_higher_priority_raises_but_never_lowers(
     assert [r[2] for r in job_rows(sync_conn, names)] == [9]
 
 
+@pytest.mark.parametrize("as_batch", [False, True], ids=["one job", "batch"])
+async def test_each_dedupe_policy_acts_the_same_on_one_job_and_on_a_batch(
+    queries: Queries, sync_conn: psycopg.Connection[Any], names: ObjectNames, as_batch: bool
+) -> None:
+    """One job goes in as VALUES, a batch through unnest: both shapes obey every policy."""
+    await queries.enqueue("d", priority=3, dedupe_key="k")
+
+    async def send(priority: int, policy: OnDuplicate) -> list[int]:
+        if as_batch:  # a keyless second job makes it a two-row batch
+            return await queries.enqueue(
+                ["d", "other"], None, [priority, 0], dedupe_key=["k", None], on_duplicate=policy
+            )
+        return await queries.enqueue("d", None, priority, dedupe_key="k", on_duplicate=policy)
+
+    with pytest.raises(DuplicateJob):
+        await send(5, OnDuplicate.ERROR)
+    skipped = await send(5, OnDuplicate.SKIP)
+    await send(9, OnDuplicate.KEEP_HIGHER_PRIORITY)
+    await send(1, OnDuplicate.KEEP_HIGHER_PRIORITY)
+
+    keyed = rows(sync_conn, sq("SELECT priority FROM {jobs} WHERE dedupe_key = 'k'", names))
+    assert keyed == [(9,)]
+    assert len(skipped) == (1 if as_batch else 0)  # only the keyless job got in
+    assert len(job_rows(sync_conn, names)) == (4 if as_batch else 1)
+
+
 async def test_dedupe_key_is_free_again_once_the_job_is_done(
     queries: Queries, sync_conn: psycopg.Connection[Any], names: ObjectNames
 ) -> None:
