@@ -180,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     workers = command("workers", "pgqtop.commands.fleet:workers", "list registered workers")
     workers.add_argument("--json", action="store_true", help="machine-readable output")
 
+    schedules = command(
+        "schedules", "pgqtop.commands.fleet:schedules", "list scheduled entrypoints"
+    )
+    schedules.add_argument("--json", action="store_true", help="machine-readable output")
+
     grants = command("grants", "pgqtop.commands.admin:grants", "print the GRANTs a role needs")
     grants.add_argument("--role", required=True, help="the role to grant to")
     grants.add_argument(

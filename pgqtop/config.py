@@ -70,6 +70,10 @@ class ObjectNames:
         return f"{self.prefix}_meta"
 
     @property
+    def schedules(self) -> str:
+        return f"{self.prefix}_schedules"
+
+    @property
     def status_type(self) -> str:
         return f"{self.prefix}_status"
 

@@ -31,6 +31,9 @@ from pgqtop.errors import PgqtopError
 log = logging.getLogger(__name__)
 
 ENTRYPOINTS = ("send_email", "render_report", "charge_card", "resize_image", "sync_crm")
+"""The entrypoints the demo producer feeds."""
+SCHEDULED = {"rotate_keys": "@every 20s"}
+"""The entrypoints the fleet enqueues by itself, on these timetables."""
 
 TICK_SECONDS = 0.5
 WAVE_SECONDS = 45.0
@@ -88,6 +91,11 @@ def resize_image(job: Job) -> None:
     time.sleep(0.06 * len(image["sizes"]) * _random.uniform(0.8, 1.5))
 
 
+async def rotate_keys(job: Job) -> None:
+    """Scheduled rather than produced: the fleet enqueues it every 20 seconds by itself."""
+    await asyncio.sleep(_random.uniform(0.05, 0.2))
+
+
 async def sync_crm(job: Job) -> None:
     # The CRM allows about two calls a second: one at a time, a few hundred ms each.
     await asyncio.sleep(_random.uniform(0.35, 0.7))
@@ -103,6 +111,7 @@ def register(qm: QueueManager) -> None:
     )(charge_card)
     qm.entrypoint("resize_image", concurrency_limit=2)(resize_image)
     qm.entrypoint("sync_crm", concurrency_limit=1)(sync_crm)
+    qm.entrypoint("rotate_keys", schedule=SCHEDULED["rotate_keys"])(rotate_keys)
 
 
 # --- payloads -------------------------------------------------------------------------------

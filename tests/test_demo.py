@@ -83,7 +83,7 @@ async def test_demo_engine_records_successes_and_a_final_card_decline(
 ) -> None:
     manager = QueueManager(settings)
     demo.register(manager)
-    assert sorted(manager.entrypoints) == sorted(demo.ENTRYPOINTS)
+    assert sorted(manager.entrypoints) == sorted([*demo.ENTRYPOINTS, *demo.SCHEDULED])
     stop = asyncio.Event()
     producer = asyncio.create_task(demo.produce(settings, stop))
     engine = asyncio.create_task(manager.run())
@@ -106,6 +106,9 @@ async def test_demo_engine_records_successes_and_a_final_card_decline(
 
     outcomes = await queries.recent_outcomes(120)
     assert outcomes.get(("resize_image", "successful"), 0) >= 1
+    assert [(s.entrypoint, s.expression) for s in await queries.schedules()] == list(
+        demo.SCHEDULED.items()
+    )
     failures = await queries.recent_failures(entrypoint="charge_card")
     final = [f for f in failures if f.final]
     assert final and final[0].attempts == 3

@@ -20,7 +20,16 @@ def sq(text: LiteralString, names: ObjectNames, **extra: str) -> sql.Composed:
     """Test SQL with {jobs}-style placeholders, every name quoted as an identifier."""
     identifiers = {
         key: sql.Identifier(getattr(names, key))
-        for key in ("jobs", "statistics", "failures", "control", "workers", "meta", "channel")
+        for key in (
+            "jobs",
+            "statistics",
+            "failures",
+            "control",
+            "workers",
+            "schedules",
+            "meta",
+            "channel",
+        )
     }
     identifiers |= {key: sql.Identifier(value) for key, value in extra.items()}
     return sql.SQL(text).format(**identifiers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import uuid
@@ -204,6 +205,12 @@ async def test_worker_role_can_take_finish_and_register_but_not_enqueue_or_pause
     assert (result.finished, result.retried, result.failures_recorded) == (2, 1, 2)
     await worker.prune(3600, 1000, 3600)
     await worker.deregister(me.id)
+    # Its scheduled runs it may enqueue (entrypoint and headers only), and nothing more.
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    await worker.register_schedules({"w": "@every 60s"}, {"w": start})
+    [due] = await worker.schedules(["w"])
+    following = due.read_at + dt.timedelta(seconds=60)
+    assert [e for e, _ in await worker.claim_schedules([("w", due.next_run, following)])] == ["w"]
 
     with denied:
         await worker.enqueue("w")

@@ -1,4 +1,5 @@
-"""Fleet control from the command line: pause and resume entrypoints, list the workers."""
+"""Fleet control from the command line: pause and resume entrypoints, list the workers and
+the schedules."""
 
 from __future__ import annotations
 
@@ -178,3 +179,39 @@ def workers(args: argparse.Namespace) -> int:
 async def _workers(settings: Settings) -> list[Any]:
     async with session(settings, "workers") as queries:
         return list(await queries.workers())
+
+
+# --- schedules ----------------------------------------------------------------------------------
+
+
+def schedules(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    found = asyncio.run(_schedules(settings))
+    if args.json:
+        print_json({"schedules": [dataclasses.asdict(s) for s in found]})
+        return 0
+    if not found:
+        print(f"no schedules in {where(settings)}")
+        return 0
+    print_table(
+        ("ENTRYPOINT", "SCHEDULE", "NEXT RUN", "LAST RUN"),
+        [
+            (
+                s.entrypoint,
+                s.expression,
+                f"{format_time(s.next_run)} ({_until(s.due_in_seconds)})",
+                format_time(s.last_run) if s.last_run else "never",
+            )
+            for s in found
+        ],
+    )
+    return 0
+
+
+def _until(seconds: float) -> str:
+    return f"in {duration(seconds)}" if seconds > 0 else f"due {duration(-seconds)} ago"
+
+
+async def _schedules(settings: Settings) -> list[Any]:
+    async with session(settings, "schedules") as queries:
+        return list(await queries.schedules())

@@ -1,7 +1,8 @@
 """Least-privilege GRANTs for the three kinds of role that use a pgqtop queue.
 
 - worker: takes jobs, finishes them, records statistics and failures, prunes old rows,
-  registers itself. It reads the control table but never changes a pause.
+  registers itself, and enqueues the runs of its scheduled entrypoints. It reads the control
+  table but never changes a pause.
 - producer: adds jobs and nothing else; it cannot read payloads already queued or failures.
 - console: reads everything; may pause and resume entrypoints and requeue failed jobs, but may
   NOT delete jobs (no purge) nor finish them. A console that also runs handlers in its embedded
@@ -28,17 +29,20 @@ class TableGrant:
     """Attribute of ObjectNames naming the table."""
 
 
-_TABLES = ("jobs", "statistics", "failures", "control", "workers", "meta")
+_TABLES = ("jobs", "statistics", "failures", "control", "workers", "schedules", "meta")
 
 # Reading a column in a WHERE, ON CONFLICT or RETURNING clause needs SELECT on it, so every
 # role that deletes or upserts also reads the rows it touches.
 _TABLE_GRANTS: dict[str, tuple[TableGrant, ...]] = {
     "worker": (
         TableGrant("SELECT, UPDATE, DELETE", "jobs"),
+        # The runs of scheduled entrypoints, and nothing else: no payloads, no priorities.
+        TableGrant("INSERT (entrypoint, headers)", "jobs"),
         TableGrant("SELECT, INSERT, UPDATE, DELETE", "statistics"),
         TableGrant("SELECT, INSERT, DELETE", "failures"),
         TableGrant("SELECT, DELETE", "control"),
         TableGrant("SELECT, INSERT, UPDATE, DELETE", "workers"),
+        TableGrant("SELECT, INSERT, UPDATE", "schedules"),
         TableGrant("SELECT", "meta"),
     ),
     "producer": (
@@ -58,7 +62,7 @@ _TABLE_GRANTS: dict[str, tuple[TableGrant, ...]] = {
 
 # Identity columns draw from sequences; inserting a row needs USAGE on the one behind it.
 _SEQUENCES: dict[str, tuple[str, ...]] = {
-    "worker": ("failures",),
+    "worker": ("failures", "jobs"),
     "producer": ("jobs",),
     "console": ("jobs",),
 }

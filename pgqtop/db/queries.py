@@ -61,6 +61,7 @@ def _identifiers(names: ObjectNames) -> dict[str, sql.Identifier]:
         "failures": sql.Identifier(names.failures),
         "control": sql.Identifier(names.control),
         "workers": sql.Identifier(names.workers),
+        "schedules": sql.Identifier(names.schedules),
         "status": sql.Identifier(names.status_type),
     }
 
@@ -372,6 +373,41 @@ class Statements:
             " WHERE status = 'queued' AND entrypoint = ANY(%(entrypoints)s::text[])"
             " AND execute_after > now()"
         )
+        # Schedules: a worker declares its own; a changed expression restarts the timetable.
+        self.register_schedules = c(
+            "INSERT INTO {schedules} AS s (entrypoint, expression, next_run)"
+            " SELECT * FROM unnest(%(entrypoints)s::text[], %(expressions)s::text[],"
+            " %(first_runs)s::timestamptz[])"
+            " ON CONFLICT (entrypoint) DO UPDATE SET expression = EXCLUDED.expression,"
+            " next_run = EXCLUDED.next_run, updated = now()"
+            " WHERE s.expression IS DISTINCT FROM EXCLUDED.expression"
+        )
+        self.schedules = c(
+            "SELECT entrypoint, expression, next_run, last_run,"
+            " extract(epoch FROM next_run - now())::float8, now() FROM {schedules}"
+            " WHERE %(entrypoints)s::text[] IS NULL OR entrypoint = ANY(%(entrypoints)s::text[])"
+            " ORDER BY next_run, entrypoint"
+        )
+        # Take the due runs: a run is the (entrypoint, next_run) this worker last read. Whoever
+        # locks the row first moves next_run on and enqueues the job in the same statement; a
+        # worker that raced it skips the locked row or no longer matches the old next_run.
+        self.claim_schedules = c(
+            "WITH due AS ("
+            " SELECT s.entrypoint, s.expression, s.next_run, u.following FROM {schedules} s"
+            " JOIN unnest(%(entrypoints)s::text[], %(expected)s::timestamptz[],"
+            " %(following)s::timestamptz[]) AS u(entrypoint, expected, following)"
+            " ON s.entrypoint = u.entrypoint AND s.next_run = u.expected"
+            " WHERE s.next_run <= now() ORDER BY s.entrypoint FOR UPDATE OF s SKIP LOCKED"
+            "), moved AS ("
+            " UPDATE {schedules} s SET next_run = d.following, last_run = now(), updated = now()"
+            " FROM due d WHERE s.entrypoint = d.entrypoint"
+            " RETURNING s.entrypoint, d.expression, d.next_run AS scheduled_for"
+            "), queued AS ("
+            " INSERT INTO {jobs} (entrypoint, headers)"
+            " SELECT entrypoint, jsonb_build_object('schedule', expression,"
+            " 'scheduled_for', scheduled_for) FROM moved RETURNING id, entrypoint"
+            ") SELECT entrypoint, id FROM queued ORDER BY entrypoint"
+        )
 
 
 @functools.lru_cache(maxsize=64)
@@ -544,6 +580,18 @@ class PauseInfo:
     paused_by: str
     reason: str
     remaining_seconds: float | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ScheduleInfo:
+    entrypoint: str
+    expression: str
+    next_run: dt.datetime
+    last_run: dt.datetime | None
+    due_in_seconds: float
+    """Negative when the run is due and no worker has taken it yet."""
+    read_at: dt.datetime
+    """The database's clock when this row was read: schedules are computed on it."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -941,6 +989,39 @@ class Queries(_Bound):
         """How many final failures `requeue_failures(entrypoint=...)` would put back."""
         row = await self._one(self.sql.count_requeueable, {"entrypoint": entrypoint})
         return int(row[0])
+
+    async def register_schedules(
+        self, schedules: dict[str, str], first_runs: dict[str, dt.datetime]
+    ) -> None:
+        """Declare entrypoint -> expression; a new or changed one starts at first_runs[e]."""
+        names = sorted(schedules)
+        await self.conn.execute(
+            self.sql.register_schedules,
+            {
+                "entrypoints": names,
+                "expressions": [schedules[n] for n in names],
+                "first_runs": [first_runs[n] for n in names],
+            },
+        )
+
+    async def schedules(self, entrypoints: Sequence[str] | None = None) -> list[ScheduleInfo]:
+        params = {"entrypoints": list(entrypoints) if entrypoints is not None else None}
+        return [ScheduleInfo(*r) for r in await self._rows(self.sql.schedules, params)]
+
+    async def claim_schedules(
+        self, runs: Sequence[tuple[str, dt.datetime, dt.datetime]]
+    ) -> list[tuple[str, int]]:
+        """Enqueue the due runs given as (entrypoint, expected next_run, the run after it);
+        returns (entrypoint, job id) for each run this call won."""
+        rows = await self._rows(
+            self.sql.claim_schedules,
+            {
+                "entrypoints": [r[0] for r in runs],
+                "expected": [r[1] for r in runs],
+                "following": [r[2] for r in runs],
+            },
+        )
+        return [(str(r[0]), int(r[1])) for r in rows]
 
     async def next_due(self, entrypoints: Sequence[str]) -> float | None:
         """Seconds until the earliest delayed queued job of these entrypoints; None if none."""

@@ -15,7 +15,7 @@ from psycopg import sql
 from pgqtop.config import ObjectNames
 from pgqtop.errors import SchemaMissing, SchemaOutdated
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("queued", "picked", "successful", "exception", "canceled", "deleted")
 OUTCOMES = ("successful", "exception", "canceled", "deleted")
 ALL_ENTRYPOINTS = "*"
@@ -148,6 +148,18 @@ WORKERS = Table(
     ),
 )
 
+# One row per scheduled entrypoint; the worker that moves `next_run` on enqueues that run's job.
+SCHEDULES = Table(
+    "schedules",
+    (
+        Column("entrypoint", "text", "PRIMARY KEY"),
+        Column("expression", "text", "NOT NULL"),
+        Column("next_run", "timestamp with time zone", "NOT NULL"),
+        Column("last_run", "timestamp with time zone"),
+        Column("updated", "timestamp with time zone", "NOT NULL DEFAULT now()"),
+    ),
+)
+
 META = Table(
     "meta",
     (
@@ -156,7 +168,7 @@ META = Table(
     ),
 )
 
-TABLES = (JOBS, STATISTICS, FAILURES, CONTROL, WORKERS, META)
+TABLES = (JOBS, STATISTICS, FAILURES, CONTROL, WORKERS, SCHEDULES, META)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from pgqtop.engine.job import Event, Job, Outcome, Status
 from pgqtop.engine.link import DATABASE_ERRORS, Link
 from pgqtop.engine.listener import Listener
 from pgqtop.engine.retry import RetryPolicy, wait_for_event
+from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
 from pgqtop.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,8 @@ class EngineCounters(Tally):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class EngineEvent:
-    """A change of engine state, for a UI to show; `kind` is "state", "paused" or "error"."""
+    """A change of engine state, for a UI to show; `kind` is "state", "paused", "schedule"
+    or "error"."""
 
     kind: str
     state: str
@@ -81,6 +83,7 @@ class Entrypoint:
     retry: RetryPolicy | None
     timeout: float | None
     tally: Tally
+    schedule: Schedule | None = None
 
 
 _NOTHING: set[str] = set()
@@ -131,8 +134,11 @@ class QueueManager:
         concurrency_limit: int | None = None,
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
+        schedule: str | float | None = None,
     ) -> Callable[[F], F]:
-        """Register the decorated function (async, or sync to run in a thread) for `name`."""
+        """Register the decorated function (async, or sync to run in a thread) for `name`.
+        With `schedule` (a cron expression in UTC, "@every 30s", or seconds) the fleet also
+        enqueues a job for it on that timetable, once per run whatever the number of workers."""
         if not name or name == ALL_ENTRYPOINTS:
             raise UsageError(f"invalid entrypoint name {name!r}")
         if name in self._registry:
@@ -141,13 +147,17 @@ class QueueManager:
             raise UsageError(f"entrypoint {name!r}: concurrency_limit must be at least 1")
         if timeout is not None and timeout <= 0:
             raise UsageError(f"entrypoint {name!r}: timeout must be positive")
+        try:
+            timetable = None if schedule is None else parse_schedule(schedule)
+        except UsageError as exc:
+            raise UsageError(f"entrypoint {name!r}: {exc}") from None
 
         def register(function: F) -> F:
             call = getattr(function, "__call__", None)  # noqa: B004 - async callable objects
             is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
             tally = self.counters.by_entrypoint.setdefault(name, Tally())
             self._registry[name] = Entrypoint(
-                name, function, is_async, concurrency_limit, retry, timeout, tally
+                name, function, is_async, concurrency_limit, retry, timeout, tally, timetable
             )
             return function
 
@@ -275,6 +285,12 @@ class QueueManager:
             background.append(
                 asyncio.create_task(heartbeat.run(self._halt), name="pgqtop heartbeat")
             )
+            schedules = {n: e.schedule for n, e in self._registry.items() if e.schedule}
+            if schedules:
+                scheduler = Scheduler(complete_link, schedules, self._on_scheduled)
+                background.append(
+                    asyncio.create_task(scheduler.run(self._halt), name="pgqtop schedules")
+                )
             self._buffer.start()
             self._set_state("running")
             await self._loop(dequeue_link)
@@ -296,6 +312,9 @@ class QueueManager:
             f"entrypoints {', '.join(self._registry)}; concurrency {self._concurrency}, "
             f"batch {self.settings.engine.batch_size}"
         )
+
+    def _on_scheduled(self, entrypoint: str, job_id: int) -> None:
+        self._emit("schedule", f"scheduled run of {entrypoint} enqueued (job {job_id})")
 
     def _make_pool(self, size: int) -> concurrent.futures.ThreadPoolExecutor:
         self._pool_size = size

@@ -1,0 +1,172 @@
+"""Scheduled entrypoints: timetables parse or are refused, each run is enqueued once however
+many workers race for it, and the runs reach the handler as ordinary jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import psycopg
+import pytest
+
+from pgqtop import Job, QueueManager
+from pgqtop.config import ObjectNames, Settings
+from pgqtop.db.queries import Queries
+from pgqtop.engine.schedule import Schedule, parse_schedule
+from pgqtop.errors import UsageError
+from tests.engine.conftest import wait_until
+from tests.test_cli_admin import cli, target
+from tests.test_schema import sq
+
+UTC = dt.UTC
+
+
+def at(hour: int, minute: int, second: int = 0) -> dt.datetime:
+    return dt.datetime(2026, 3, 1, hour, minute, second, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("given", "expression", "interval"),
+    [
+        ("*/5 * * * *", "*/5 * * * *", None),
+        ("  0   3 * *  1-5 ", "0 3 * * 1-5", None),
+        ("@every 30s", "@every 30s", 30.0),
+        ("@every 5m", "@every 300s", 300.0),
+        ("@every 1.5h", "@every 5400s", 5400.0),
+        (2.5, "@every 2.5s", 2.5),
+    ],
+)
+def test_cron_expressions_intervals_and_seconds_are_understood(
+    given: str | float, expression: str, interval: float | None
+) -> None:
+    assert parse_schedule(given) == Schedule(expression, interval)
+
+
+@pytest.mark.parametrize("given", ["", "every day", "* * *", "61 * * * *", "@every 0s", 0, -1])
+def test_bad_timetables_are_refused_with_their_text(given: str | float) -> None:
+    with pytest.raises(UsageError, match="invalid schedule"):
+        parse_schedule(given)
+
+
+def test_registering_a_bad_schedule_names_the_entrypoint(settings: Settings) -> None:
+    manager = QueueManager(settings)
+    with pytest.raises(UsageError, match=r"entrypoint 'report'.*invalid schedule"):
+        manager.entrypoint("report", schedule="at noon")
+
+
+def test_missed_runs_are_skipped_not_replayed() -> None:
+    every_five = parse_schedule("*/5 * * * *")
+    # On time: the run after 12:05 is 12:10.
+    assert every_five.next_run(at(12, 5), now=at(12, 5, 1)) == at(12, 10)
+    # Nobody was up for an hour: one run now, then the next on the timetable.
+    assert every_five.next_run(at(12, 5), now=at(13, 7)) == at(13, 10)
+    assert parse_schedule(60).next_run(at(12, 0), now=at(12, 30)) == at(12, 31)
+
+
+async def test_racing_workers_enqueue_a_due_run_exactly_once(
+    dsn: str, names: ObjectNames, queries: Queries, sync_conn: psycopg.Connection[Any]
+) -> None:
+    await queries.register_schedules({"report": "@every 60s"}, {"report": at(12, 0)})
+    sync_conn.execute(sq("UPDATE {schedules} SET next_run = now() - interval '1 second'", names))
+    [row] = await queries.schedules(["report"])
+    following = row.read_at + dt.timedelta(seconds=60)
+
+    async def claim() -> list[tuple[str, int]]:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            return await Queries(conn, names).claim_schedules([("report", row.next_run, following)])
+
+    won = [w for result in await asyncio.gather(*(claim() for _ in range(8))) for w in result]
+
+    assert len(won) == 1
+    jobs = sync_conn.execute(sq("SELECT id, entrypoint, headers FROM {jobs}", names)).fetchall()
+    assert [(j[0], j[1]) for j in jobs] == [(won[0][1], "report")]
+    assert jobs[0][2]["schedule"] == "@every 60s"
+    assert dt.datetime.fromisoformat(jobs[0][2]["scheduled_for"]) == row.next_run
+    [after] = await queries.schedules(["report"])
+    assert after.next_run == following and after.last_run is not None
+
+
+async def test_a_changed_timetable_restarts_and_an_unchanged_one_keeps_its_next_run(
+    queries: Queries,
+) -> None:
+    await queries.register_schedules({"report": "0 3 * * *"}, {"report": at(3, 0)})
+    await queries.register_schedules({"report": "0 3 * * *"}, {"report": at(4, 0)})
+    [kept] = await queries.schedules()
+    assert (kept.expression, kept.next_run) == ("0 3 * * *", at(3, 0))
+
+    await queries.register_schedules({"report": "@every 60s"}, {"report": at(5, 0)})
+    [changed] = await queries.schedules()
+    assert (changed.expression, changed.next_run) == ("@every 60s", at(5, 0))
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[Callable[[QueueManager], None]]:
+    started: list[tuple[QueueManager, asyncio.Task[None]]] = []
+
+    def start(manager: QueueManager) -> None:
+        started.append((manager, asyncio.create_task(manager.run())))
+
+    yield start
+    for manager, task in started:
+        await manager.stop(grace=1.0)
+        await task
+
+
+async def test_two_workers_run_an_interval_schedule_once_per_run(
+    fast: Settings, queries: Queries, running: Callable[[QueueManager], None]
+) -> None:
+    seen: list[tuple[str, str]] = []  # (scheduled_for, the manager that ran it)
+    events: list[str] = []
+    for label in ("a", "b"):
+        manager = QueueManager(fast, worker_name=label)
+
+        @manager.entrypoint("tick", schedule="@every 1s")
+        async def tick(job: Job, label: str = label) -> None:
+            seen.append((str((job.headers or {})["scheduled_for"]), label))
+
+        manager.add_listener(lambda event: events.append(event.message))
+        running(manager)
+
+    async def four_runs() -> bool:
+        return len(seen) >= 4
+
+    await wait_until(four_runs, 15, "four scheduled runs")
+    runs = [scheduled_for for scheduled_for, _ in seen]
+    assert len(runs) == len(set(runs)), f"a run was enqueued twice: {sorted(runs)}"
+    moments = sorted(dt.datetime.fromisoformat(r) for r in runs)
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(moments)]
+    assert all(0.99 <= gap <= 3.0 for gap in gaps), gaps  # late claims stretch a gap
+    assert sum("scheduled run of tick enqueued" in e for e in events) >= 4
+
+
+def test_schedules_command_lists_timetables_and_their_next_runs(
+    capsys: pytest.CaptureFixture[str],
+    dsn: str,
+    names: ObjectNames,
+    sync_conn: psycopg.Connection[Any],
+) -> None:
+    code, out, _ = cli(capsys, "schedules", *target(dsn, names))
+    assert code == 0 and out.startswith("no schedules in ")
+
+    sync_conn.execute(
+        sq(
+            "INSERT INTO {schedules} (entrypoint, expression, next_run)"
+            " VALUES ('nightly', '0 3 * * *', now() + interval '10 minutes')",
+            names,
+        )
+    )
+    code, out, _ = cli(capsys, "schedules", *target(dsn, names))
+    assert code == 0
+    assert "nightly" in out and "0 3 * * *" in out and "never" in out and "in 9m" in out
+
+    code, out, _ = cli(capsys, "schedules", "--json", *target(dsn, names))
+    [listed] = json.loads(out)["schedules"]
+    assert (listed["entrypoint"], listed["expression"], listed["last_run"]) == (
+        "nightly",
+        "0 3 * * *",
+        None,
+    )
