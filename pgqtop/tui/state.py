@@ -17,6 +17,7 @@ from pgqtop.db.queries import (
     FailureSummary,
     PauseInfo,
     QueueCount,
+    ScheduleInfo,
     SeriesPoint,
     WorkerInfo,
 )
@@ -130,6 +131,8 @@ class ConsoleState:
     queues: dict[str, QueueRow] = dataclasses.field(default_factory=dict)
     paused: dict[str, PauseInfo] = dataclasses.field(default_factory=dict)
     paused_seen_at: float = 0.0
+    schedules: dict[str, ScheduleInfo] = dataclasses.field(default_factory=dict)
+    schedules_seen_at: float = 0.0
     series: list[SeriesPoint] = dataclasses.field(default_factory=list)
     series_at: float = 0.0
     workers: list[SeenWorker] = dataclasses.field(default_factory=list)
@@ -258,6 +261,14 @@ class ConsoleState:
         self.paused_seen_at = self.clock()
         self.touch()
 
+    def apply_schedules(self, schedules: Iterable[ScheduleInfo]) -> None:
+        """Timetables; a scheduled entrypoint gets a queue row even before its first job."""
+        self.schedules = {s.entrypoint: s for s in schedules}
+        self.schedules_seen_at = self.clock()
+        for name in self.schedules:
+            self.row(name)
+        self.touch()
+
     def set_connection(
         self, connection: str, *, retry_in: float | None = None, error: str = ""
     ) -> None:
@@ -274,6 +285,14 @@ class ConsoleState:
         if info is None or info.remaining_seconds is None:
             return None
         return max(0.0, info.remaining_seconds - (self.clock() - self.paused_seen_at))
+
+    def next_run_in(self, entrypoint: str) -> float | None:
+        """Seconds to the entrypoint's next scheduled run (counting down between polls),
+        negative once it is overdue; None when it has no schedule."""
+        info = self.schedules.get(entrypoint)
+        if info is None:
+            return None
+        return info.due_in_seconds - (self.clock() - self.schedules_seen_at)
 
     def is_paused(self, entrypoint: str) -> bool:
         info = self.paused.get(entrypoint) or self.paused.get("*")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from pgqtop.config import Settings
@@ -36,6 +37,28 @@ async def test_failures_and_workers_panes_show_polled_rows(
         await until(pilot, lambda: "ValueError: bad address" in screen_text(app))
         await until(pilot, lambda: cell_text(app, "queues", "send_email", "failed") == "1")
         assert app.state.failures[0].job_id == job_id
+
+
+async def test_scheduled_entrypoints_show_their_next_run_and_an_overdue_one_stands_out(
+    make_app: Callable[..., PgqtopApp], queries: Queries
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    await queries.register_schedules(
+        {"nightly_report": "0 3 * * *", "rotate_keys": "@every 20s"},
+        {
+            "nightly_report": now + dt.timedelta(hours=2),
+            "rotate_keys": now - dt.timedelta(minutes=3),
+        },
+    )
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        # No job of either exists yet: the timetable alone gives each a row.
+        def next_run(entrypoint: str) -> str:
+            return cell_text(app, "queues", entrypoint, "schedule") or ""
+
+        await until(pilot, lambda: next_run("nightly_report").startswith("in 1h5"))
+        # Three minutes late: no running worker declares it.
+        assert next_run("rotate_keys").startswith("overdue 3m")
 
 
 async def test_dead_database_shows_reconnecting_countdown(

@@ -19,6 +19,7 @@ from pgqtop.db.queries import (
     PauseInfo,
     Queries,
     QueueCount,
+    ScheduleInfo,
     SeriesPoint,
     WorkerInfo,
 )
@@ -47,7 +48,8 @@ def at(seconds_ago: float) -> dt.datetime:
 
 
 def seed_main(app: PgqtopApp) -> None:
-    """A believable moment: one queue draining, one growing, one paused, a stale worker."""
+    """A believable moment: one queue draining, one growing, one paused, a stale worker, two
+    timetables."""
     state = app.state
     state.database = "postgres@db.internal:5432/jobs"
     state.server_version = "16.4"
@@ -74,6 +76,12 @@ def seed_main(app: PgqtopApp) -> None:
     )
     state.apply_failure_counts({"send_email": 12})
     state.apply_paused([PauseInfo("nightly_report", at(60), at(-840), "ops", "maintenance", 840.0)])
+    state.apply_schedules(
+        [
+            ScheduleInfo("nightly_report", "0 3 * * *", at(-3720), at(82_800), 3720.0, at(0)),
+            ScheduleInfo("rotate_keys", "@every 20s", at(-12), at(8), 12.0, at(0)),
+        ]
+    )
     series = []
     for second in range(60):
         wave = 15 + (second % 10)

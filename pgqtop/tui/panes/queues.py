@@ -1,4 +1,5 @@
-"""One row per entrypoint: backlog, work in hand, failures, pauses, age, rate, forecast."""
+"""One row per entrypoint: backlog, work in hand, failures, pauses, age, rate, forecast, and
+the next run of a scheduled one."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ COLUMNS = (
     ("oldest", "oldest"),
     ("rate", "done/s"),
     ("forecast", "forecast"),
+    ("schedule", "next run"),
 )
+OVERDUE_AFTER = 5.0
+"""A scheduled run this late means no running worker declares the schedule."""
 SORTS = ("entrypoint", "queued", "picked", "failed", "oldest", "rate")
 
 
@@ -96,7 +100,19 @@ def _cells(row: QueueRow, state: ConsoleState, now: float) -> tuple[Cell, ...]:
         Text(format.duration(age), justify="right"),
         Text(format.rate(row.completed_per_second), justify="right"),
         Text(forecast, style=forecast_style),
+        _next_run_cell(state, row.entrypoint),
     )
+
+
+def _next_run_cell(state: ConsoleState, entrypoint: str) -> Cell:
+    seconds = state.next_run_in(entrypoint)
+    if seconds is None:
+        return ""
+    if seconds > 0:
+        return Text(f"in {format.duration(seconds)}", justify="right")
+    if -seconds < OVERDUE_AFTER:
+        return Text("due", justify="right")
+    return Text(f"overdue {format.duration(-seconds)}", style="bold yellow", justify="right")
 
 
 def _paused_cell(state: ConsoleState, entrypoint: str) -> Cell:
