@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import random
 import shutil
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
+from cronsim import CronSim
 
 from pgqtop.config import ObjectNames, Settings
 from pgqtop.db import schema
@@ -77,6 +79,14 @@ async def seed(settings: Settings, seconds: int) -> None:
         await queries.enqueue(["nightly_report"] * 800 + ["send_email"] * 300)
         await queries.enqueue(["resize_image"] * 5, [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"] * 5)
         await queries.pause(["nightly_report"], seconds=900, by="ops", reason="maintenance")
+        now = dt.datetime.now(dt.UTC)
+        await queries.register_schedules(
+            {"nightly_report": "0 3 * * *", "rotate_keys": "@every 20s"},
+            {
+                "nightly_report": next(CronSim("0 3 * * *", now)),
+                "rotate_keys": now + dt.timedelta(seconds=14),
+            },
+        )
 
 
 async def shoot(settings: Settings, out: Path, view: str, theme: str) -> Path:
