@@ -73,6 +73,18 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
         help="on SIGTERM, let running jobs finish for this long (default 30)",
     )
     group.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="with --headless: serve Prometheus /metrics and a /healthz probe on this port",
+    )
+    group.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address for --metrics-port (default 127.0.0.1; 0.0.0.0 in a container)",
+    )
+    group.add_argument(
         "--log-format", choices=("text", "json"), default="text", help="log line format"
     )
     group.add_argument(

@@ -19,6 +19,7 @@ from typing import Any
 from pgqtop.config import Settings
 from pgqtop.engine.factory import apply_factory, restrict_entrypoints
 from pgqtop.engine.manager import QueueManager
+from pgqtop.engine.metrics import MetricsServer
 
 log = logging.getLogger("pgqtop.headless")
 
@@ -68,6 +69,11 @@ def run_loop(main: Coroutine[Any, Any, int]) -> int:
 async def _headless(args: argparse.Namespace, settings: Settings) -> int:
     manager = QueueManager(settings)
     await configure(args, manager)
+    metrics: MetricsServer | None = None
+    if args.metrics_port is not None:
+        metrics = MetricsServer(manager, args.metrics_host, args.metrics_port)
+        await metrics.start()
+        log.info("metrics on http://%s:%d/metrics", metrics.host, metrics.port)
     stop_extras = asyncio.Event()
     extras: list[asyncio.Task[None]] = []
     if args.demo:
@@ -94,6 +100,8 @@ async def _headless(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         stop_extras.set()
         await asyncio.gather(*extras, *stopping, return_exceptions=True)
+        if metrics is not None:
+            await metrics.close()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     return 0

@@ -102,6 +102,11 @@ def _shareable(settings: Settings) -> str:
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "metrics_port", None) is not None:
+        if not args.headless:
+            raise UsageError("--metrics-port needs --headless (the console shows its own)")
+        if not 0 <= args.metrics_port <= 65535:
+            raise UsageError(f"--metrics-port {args.metrics_port} is not a port number")
     if args.headless:
         from pgqtop.commands.headless import run_headless
 

@@ -50,6 +50,8 @@ class Tally:
     retried: int = 0
     canceled: int = 0
     in_flight: int = 0
+    run_seconds: float = 0.0
+    """Time spent in handlers, summed over the jobs that ended."""
 
     @property
     def processed(self) -> int:
@@ -61,6 +63,8 @@ class EngineCounters(Tally):
     """Totals of this worker, plus one Tally per entrypoint; plain ints, cheap to read."""
 
     by_entrypoint: dict[str, Tally] = dataclasses.field(default_factory=dict)
+    scheduled: int = 0
+    """Scheduled runs this worker enqueued."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -314,6 +318,7 @@ class QueueManager:
         )
 
     def _on_scheduled(self, entrypoint: str, job_id: int) -> None:
+        self.counters.scheduled += 1
         self._emit("schedule", f"scheduled run of {entrypoint} enqueued (job {job_id})")
 
     def _make_pool(self, size: int) -> concurrent.futures.ThreadPoolExecutor:
@@ -525,6 +530,8 @@ class QueueManager:
         tally.in_flight -= 1
         totals.in_flight -= 1
         if outcome is not None:
+            tally.run_seconds += outcome.run_seconds
+            totals.run_seconds += outcome.run_seconds
             if outcome.status is Status.SUCCESSFUL:
                 tally.succeeded += 1
                 totals.succeeded += 1
