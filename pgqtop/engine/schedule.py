@@ -25,6 +25,16 @@ log = logging.getLogger(__name__)
 
 _EVERY = re.compile(r"@every\s+(\d+(?:\.\d+)?)\s*(s|m|h)?", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+"""The usual cron shorthands; the shorthand is what is stored and shown."""
 _RACE_PAUSE = 0.05
 """After a claim that won nothing (another worker holds the row for a moment), look again
 this much later rather than at once."""
@@ -41,7 +51,7 @@ class Schedule:
         """The first run strictly after `moment`."""
         if self.interval is not None:
             return moment + dt.timedelta(seconds=self.interval)
-        return next(CronSim(self.expression, moment))
+        return next(CronSim(MACROS.get(self.expression, self.expression), moment))
 
     def next_run(self, expected: dt.datetime, now: dt.datetime) -> dt.datetime:
         """The run that follows `expected`. Runs missed while no worker was up are skipped,
@@ -51,8 +61,8 @@ class Schedule:
 
 
 def parse_schedule(value: str | float) -> Schedule:
-    """A cron expression ("*/5 * * * *"), "@every 30s" / "@every 5m" / "@every 1h", or a number
-    of seconds; bad input is a UsageError that names it."""
+    """A cron expression ("*/5 * * * *") or shorthand ("@daily"), "@every 30s" / "@every 5m" /
+    "@every 1h", or a number of seconds; bad input is a UsageError that names it."""
     if isinstance(value, bool):
         raise UsageError(f"invalid schedule {value!r}")
     if isinstance(value, int | float):
@@ -66,6 +76,8 @@ def parse_schedule(value: str | float) -> Schedule:
         if seconds <= 0:
             raise UsageError(f"invalid schedule {value!r}: an interval must be positive")
         return Schedule(f"@every {seconds:g}s", seconds)
+    if text.lower() in MACROS:
+        return Schedule(text.lower())
     try:
         CronSim(text, dt.datetime.now(dt.UTC))
     except (CronSimError, ValueError) as exc:

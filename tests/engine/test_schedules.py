@@ -34,6 +34,7 @@ def at(hour: int, minute: int, second: int = 0) -> dt.datetime:
     [
         ("*/5 * * * *", "*/5 * * * *", None),
         ("  0   3 * *  1-5 ", "0 3 * * 1-5", None),
+        ("@Daily", "@daily", None),
         ("@every 30s", "@every 30s", 30.0),
         ("@every 5m", "@every 300s", 300.0),
         ("@every 1.5h", "@every 5400s", 5400.0),
@@ -46,7 +47,9 @@ def test_cron_expressions_intervals_and_seconds_are_understood(
     assert parse_schedule(given) == Schedule(expression, interval)
 
 
-@pytest.mark.parametrize("given", ["", "every day", "* * *", "61 * * * *", "@every 0s", 0, -1])
+@pytest.mark.parametrize(
+    "given", ["", "every day", "* * *", "61 * * * *", "@every 0s", "@reboot", 0, -1]
+)
 def test_bad_timetables_are_refused_with_their_text(given: str | float) -> None:
     with pytest.raises(UsageError, match="invalid schedule"):
         parse_schedule(given)
@@ -65,6 +68,7 @@ def test_missed_runs_are_skipped_not_replayed() -> None:
     # Nobody was up for an hour: one run now, then the next on the timetable.
     assert every_five.next_run(at(12, 5), now=at(13, 7)) == at(13, 10)
     assert parse_schedule(60).next_run(at(12, 0), now=at(12, 30)) == at(12, 31)
+    assert parse_schedule("@hourly").next_run(at(12, 0), now=at(12, 0, 1)) == at(13, 0)
 
 
 async def test_racing_workers_enqueue_a_due_run_exactly_once(
