@@ -166,6 +166,18 @@ async def test_dequeue_takes_highest_priority_first_then_oldest(queries: Queries
     assert all(j.status is Status.PICKED and j.attempts == 1 for j in jobs)
 
 
+async def test_a_dequeued_job_equals_its_row_read_back_from_the_table(queries: Queries) -> None:
+    """The dequeue returns fewer columns and fills in what the worker already knows; the
+    result must be the row exactly as stored."""
+    worker = uuid.uuid4()
+    await queries.enqueue("x", b"payload", 4, headers={"h": 1}, dedupe_key="k")
+    [taken] = await queries.dequeue({"x": ROOM}, 10, worker, 0)
+    stored = await queries.job_detail(taken.id)
+    assert stored is not None
+    assert taken == stored
+    assert (taken.status, taken.worker_id, taken.attempts) == (Status.PICKED, worker, 1)
+
+
 async def test_dequeue_waits_for_execute_after(queries: Queries) -> None:
     await queries.enqueue("later", execute_after=60)
     [now_id] = await queries.enqueue("later")

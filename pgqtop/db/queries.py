@@ -22,7 +22,15 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from pgqtop.config import ObjectNames
-from pgqtop.engine.job import JOB_COLUMNS, Job, Outcome, Status, job_from_row
+from pgqtop.engine.job import (
+    JOB_COLUMNS,
+    PICKED_COLUMNS,
+    Job,
+    Outcome,
+    Status,
+    job_from_row,
+    picked_job_from_row,
+)
 from pgqtop.errors import PayloadTooLarge, PgqtopError, UsageError
 
 
@@ -71,8 +79,10 @@ def _compose(text: LiteralString, names: ObjectNames) -> sql.Composed:
 
 
 _JOB_SELECT = ", ".join(JOB_COLUMNS)
-# Status as text so that rows can travel in binary (an enum of ours has no binary loader).
-_JOB_SELECT_J = ", ".join("j.status::text" if c == "status" else f"j.{c}" for c in JOB_COLUMNS)
+# What the dequeue's UPDATE does not already tell: status ('picked'), heartbeat (= updated,
+# the same now()) and worker_id (the caller) are filled in by picked_job_from_row, which
+# saves decoding three values and building a UUID per job taken.
+_PICKED_SELECT_J = ", ".join(f"j.{c}" for c in PICKED_COLUMNS)
 
 
 class Statements:
@@ -145,7 +155,7 @@ class Statements:
             ") UPDATE {jobs} j SET status = 'picked', updated = now(), heartbeat = now(),"
             " worker_id = %(worker)s, attempts = j.attempts + 1"
             # = ANY(ARRAY(...)) keeps this a primary-key lookup whatever the planner's estimates.
-            " WHERE j.id = ANY(ARRAY(SELECT id FROM chosen)) RETURNING " + _JOB_SELECT_J
+            " WHERE j.id = ANY(ARRAY(SELECT id FROM chosen)) RETURNING " + _PICKED_SELECT_J
         )
         # Finish a batch in one statement: delete what ended, put retries back, record failures,
         # and upsert per-second statistics with rows sorted by the unique key so that concurrent
@@ -793,9 +803,9 @@ class Queries(_Bound):
             "worker": worker,
             "retry_seconds": retry_seconds,
         }
-        # Binary results: timestamps and uuids decode faster than from text, per job taken.
+        # Binary results: timestamps decode faster than from text, per job taken.
         cur = await self.conn.execute(self.sql.dequeue, params, binary=True)
-        jobs = [job_from_row(r) for r in await cur.fetchall()]
+        jobs = [picked_job_from_row(r, worker) for r in await cur.fetchall()]
         jobs.sort(key=lambda j: (-j.priority, j.id))
         return jobs
 

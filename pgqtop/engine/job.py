@@ -64,6 +64,42 @@ def job_from_row(row: Sequence[Any]) -> Job:
     return Job(*fields)
 
 
+PICKED_COLUMNS = tuple(c for c in JOB_COLUMNS if c not in ("status", "heartbeat", "worker_id"))
+"""The columns a dequeue returns; the rest are known to the worker that took the job."""
+
+
+def picked_job_from_row(row: Sequence[Any], worker: uuid.UUID) -> Job:
+    """A Job from a dequeued row (PICKED_COLUMNS): status picked, heartbeat = updated (one
+    now() set both), held by `worker`."""
+    (
+        job_id,
+        priority,
+        created,
+        updated,
+        execute_after,
+        entrypoint,
+        payload,
+        headers,
+        attempts,
+        dedupe_key,
+    ) = row
+    return Job(
+        job_id,
+        priority,
+        created,
+        updated,
+        execute_after,
+        Status.PICKED,
+        entrypoint,
+        payload,
+        headers,
+        attempts,
+        dedupe_key,
+        updated,
+        worker,
+    )
+
+
 @dataclasses.dataclass(slots=True)
 class Outcome:
     """How a job ended, as the completion buffer records it. One is made per job, so it is
