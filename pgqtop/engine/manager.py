@@ -498,10 +498,13 @@ class QueueManager:
         except BaseException as exc:  # a handler's failure of any kind is the job's outcome
             outcome = self._failure(job, entry, exc, time.perf_counter() - started)
         finally:
-            self._cancel_reasons.pop(job.id, None)
-            timer = self._timers.pop(job.id, None)
-            if timer is not None:
-                timer.cancel()
+            # Both maps are empty for almost every job: skip the lookups then (hot path).
+            if self._cancel_reasons:
+                self._cancel_reasons.pop(job.id, None)
+            if entry.timeout is not None:
+                timer = self._timers.pop(job.id, None)
+                if timer is not None:
+                    timer.cancel()
         self._finish(job, entry, outcome)
 
     def _failure(
