@@ -111,6 +111,20 @@ def test_upgrade_brings_an_older_install_forward(
     schema.require_current(sync_conn, names)
 
 
+def test_upgrade_from_version_1_adds_the_schedules_table(
+    sync_conn: psycopg.Connection[Any], names: ObjectNames
+) -> None:
+    sync_conn.execute(sq("DROP TABLE {schedules}", names))
+    sync_conn.execute(sq("UPDATE {meta} SET value = '1' WHERE key = 'schema_version'", names))
+    assert f"table {names.schedules!r} is missing" in schema.verify(sync_conn, names)
+    with pytest.raises(SchemaOutdated, match=r"version 1.*pgqtop upgrade"):
+        schema.require_current(sync_conn, names)
+
+    assert schema.upgrade(sync_conn, names) == 1
+
+    assert schema.verify(sync_conn, names) == []
+
+
 def test_upgrade_refuses_when_nothing_is_installed(
     sync_conn: psycopg.Connection[Any], bare_names: ObjectNames
 ) -> None:
