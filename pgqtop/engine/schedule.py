@@ -15,9 +15,10 @@ import logging
 import re
 from collections.abc import Callable
 
+import psycopg
 from cronsim import CronSim, CronSimError
 
-from pgqtop.engine.link import DATABASE_ERRORS, Link
+from pgqtop.engine.link import CONNECTION_ERRORS, Link
 from pgqtop.engine.retry import wait_for_event
 from pgqtop.errors import UsageError
 
@@ -136,8 +137,14 @@ class Scheduler:
                         if self.on_enqueued is not None:
                             self.on_enqueued(entrypoint, job_id)
                     wait = 0.0 if won else _RACE_PAUSE
-            except DATABASE_ERRORS as exc:
+            except CONNECTION_ERRORS as exc:
                 log.warning("schedules: %s", exc)
                 await self.link.broken(exc, halt)
+                continue
+            except psycopg.Error as exc:
+                # A refused statement (a grant from before schedules, say): the connection is
+                # shared with completions and still fine, so leave it and try again later.
+                log.warning("schedules: %s", str(exc).strip().splitlines()[0])
+                await wait_for_event(halt, self.max_sleep)
                 continue
             await wait_for_event(halt, max(wait, 0.0) + 0.005)

@@ -12,11 +12,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from pgqtop import Job, QueueManager
 from pgqtop.config import ObjectNames, Settings
 from pgqtop.db.queries import Queries
-from pgqtop.engine.schedule import Schedule, parse_schedule
+from pgqtop.engine.link import Link
+from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
 from pgqtop.errors import UsageError
 from tests.engine.conftest import wait_until
 from tests.test_cli_admin import cli, target
@@ -174,3 +176,42 @@ def test_schedules_command_lists_timetables_and_their_next_runs(
         "0 3 * * *",
         None,
     )
+
+
+async def test_a_refused_schedule_statement_leaves_the_shared_connection_alone(
+    fast: Settings,
+    names: ObjectNames,
+    sync_conn: psycopg.Connection[Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The scheduler shares its connection with completions: a statement the database
+    refuses (a grant from before schedules, say) is logged, not treated as a lost link."""
+    refuse = sql.Identifier(f"{names.prefix}_refuse")
+    sync_conn.execute(
+        sql.SQL(
+            "CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'schedules are off limits'; END $$"
+        ).format(refuse)
+    )
+    sync_conn.execute(
+        sql.SQL("CREATE TRIGGER refuse BEFORE INSERT ON {} EXECUTE FUNCTION {}()").format(
+            sql.Identifier(names.schedules), refuse
+        )
+    )
+    link = Link(fast, "schedules test")
+    before = (await link.queries()).conn
+    scheduler = Scheduler(link, {"report": parse_schedule(60)}, max_sleep=0.1)
+    halt = asyncio.Event()
+    task = asyncio.create_task(scheduler.run(halt))
+    try:
+
+        async def refused_twice() -> bool:
+            return caplog.text.count("schedules are off limits") >= 2
+
+        await wait_until(refused_twice, 10, "two refusals logged")
+    finally:
+        halt.set()
+        await task
+    assert (await link.queries()).conn is before and not before.closed
+    await link.close()
+    sync_conn.execute(sql.SQL("DROP FUNCTION {}() CASCADE").format(refuse))
