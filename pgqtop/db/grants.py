@@ -37,7 +37,7 @@ _TABLE_GRANTS: dict[str, tuple[TableGrant, ...]] = {
     "worker": (
         TableGrant("SELECT, UPDATE, DELETE", "jobs"),
         # The runs of scheduled entrypoints, and nothing else: no payloads, no priorities.
-        TableGrant("INSERT (entrypoint, headers)", "jobs"),
+        TableGrant("INSERT (entrypoint, headers, dedupe_key)", "jobs"),
         TableGrant("SELECT, INSERT, UPDATE, DELETE", "statistics"),
         TableGrant("SELECT, INSERT, DELETE", "failures"),
         TableGrant("SELECT, DELETE", "control"),

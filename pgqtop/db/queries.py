@@ -413,10 +413,15 @@ class Statements:
             " FROM due d WHERE s.entrypoint = d.entrypoint"
             " RETURNING s.entrypoint, d.expression, d.next_run AS scheduled_for"
             "), queued AS ("
-            " INSERT INTO {jobs} (entrypoint, headers)"
+            # One run waiting or running at a time: a run that comes due while the last one
+            # is still queued (paused, busy) or running is skipped, never piled up.
+            " INSERT INTO {jobs} (entrypoint, headers, dedupe_key)"
             " SELECT entrypoint, jsonb_build_object('schedule', expression,"
-            " 'scheduled_for', scheduled_for) FROM moved RETURNING id, entrypoint"
-            ") SELECT entrypoint, id FROM queued ORDER BY entrypoint"
+            " 'scheduled_for', scheduled_for), 'schedule:' || entrypoint FROM moved"
+            " ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL"
+            " AND status IN ('queued', 'picked') DO NOTHING RETURNING id, entrypoint"
+            ") SELECT m.entrypoint, q.id FROM moved m LEFT JOIN queued q USING (entrypoint)"
+            " ORDER BY m.entrypoint"
         )
 
 
@@ -1020,9 +1025,10 @@ class Queries(_Bound):
 
     async def claim_schedules(
         self, runs: Sequence[tuple[str, dt.datetime, dt.datetime]]
-    ) -> list[tuple[str, int]]:
+    ) -> list[tuple[str, int | None]]:
         """Enqueue the due runs given as (entrypoint, expected next_run, the run after it);
-        returns (entrypoint, job id) for each run this call won."""
+        returns (entrypoint, job id) for each run this call won, with no id when the run was
+        skipped because the previous one is still waiting or running."""
         rows = await self._rows(
             self.sql.claim_schedules,
             {
@@ -1031,7 +1037,7 @@ class Queries(_Bound):
                 "following": [r[2] for r in runs],
             },
         )
-        return [(str(r[0]), int(r[1])) for r in rows]
+        return [(str(r[0]), None if r[1] is None else int(r[1])) for r in rows]
 
     async def next_due(self, entrypoints: Sequence[str]) -> float | None:
         """Seconds until the earliest delayed queued job of these entrypoints; None if none."""

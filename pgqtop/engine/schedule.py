@@ -132,6 +132,13 @@ class Scheduler:
                     ]
                     won = await queries.claim_schedules(runs)
                     for entrypoint, job_id in won:
+                        if job_id is None:
+                            log.info(
+                                "scheduled run of %s skipped: the last one is still waiting"
+                                " or running",
+                                entrypoint,
+                            )
+                            continue
                         self.enqueued += 1
                         log.info("scheduled run of %s enqueued as job %d", entrypoint, job_id)
                         if self.on_enqueued is not None:

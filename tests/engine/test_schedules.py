@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import itertools
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from psycopg import sql
 from pgqtop import Job, QueueManager
 from pgqtop.config import ObjectNames, Settings
 from pgqtop.db.queries import Queries
+from pgqtop.engine.job import Outcome, Status
 from pgqtop.engine.link import Link
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
 from pgqtop.errors import UsageError
@@ -91,9 +93,36 @@ async def test_racing_workers_enqueue_a_due_run_exactly_once(
     jobs = sync_conn.execute(sq("SELECT id, entrypoint, headers FROM {jobs}", names)).fetchall()
     assert [(j[0], j[1]) for j in jobs] == [(won[0][1], "report")]
     assert jobs[0][2]["schedule"] == "@every 60s"
+    dedupe = sync_conn.execute(sq("SELECT dedupe_key FROM {jobs}", names)).fetchone()
+    assert dedupe == ("schedule:report",)
     assert dt.datetime.fromisoformat(jobs[0][2]["scheduled_for"]) == row.next_run
     [after] = await queries.schedules(["report"])
     assert after.next_run == following and after.last_run is not None
+
+
+async def test_runs_do_not_pile_up_while_the_last_one_waits_or_runs(
+    names: ObjectNames, queries: Queries, sync_conn: psycopg.Connection[Any]
+) -> None:
+    """Paused for an hour on a one-minute timetable is one waiting run, not sixty."""
+    await queries.register_schedules({"report": "@every 60s"}, {"report": at(12, 0)})
+
+    async def claim_due() -> list[tuple[str, int | None]]:
+        sync_conn.execute(sq("UPDATE {schedules} SET next_run = now() - interval '1s'", names))
+        [row] = await queries.schedules(["report"])
+        following = row.read_at + dt.timedelta(seconds=60)
+        return await queries.claim_schedules([("report", row.next_run, following)])
+
+    [(_, first)] = await claim_due()
+    assert first is not None
+    assert await claim_due() == [("report", None)]  # still queued: skipped
+    worker = uuid.uuid4()
+    [job] = await queries.dequeue({"report": 10}, 10, worker, 0)
+    assert await claim_due() == [("report", None)]  # running: skipped
+    await queries.complete([Outcome(job.id, Status.SUCCESSFUL, 0.1)], worker)
+    [(_, second)] = await claim_due()
+    assert second is not None and second != first
+    [after] = await queries.schedules(["report"])
+    assert after.due_in_seconds > 50  # every claim moved the timetable on
 
 
 async def test_a_changed_timetable_restarts_and_an_unchanged_one_keeps_its_next_run(
