@@ -37,7 +37,11 @@ look_alikes = st.fixed_dictionaries(
     {"op": json_values | st.sampled_from(["insert", "update", "delete", "cancel", "truncate"])},
     optional={
         "changes": json_values
-        | st.dictionaries(st.text(max_size=10), st.dictionaries(st.text(max_size=10), json_values)),
+        | st.dictionaries(
+            st.text(max_size=10),
+            st.dictionaries(st.text(max_size=10), json_values, max_size=5),
+            max_size=5,
+        ),
         "entrypoints": json_values | st.lists(st.text(max_size=10), max_size=3),
         "job_ids": json_values,
         "overflow": json_values,
@@ -49,6 +53,9 @@ garbage = (
     | look_alikes.map(json.dumps)
     | look_alikes.map(lambda d: json.dumps(d)[:-1])
 )
+# What pg_notify accepts: a payload of 8000 bytes or more is refused by the server, and a
+# refused send would make hypothesis shrink it against a live database until the test times out.
+sendable = garbage.filter(lambda payload: len(payload.encode("utf-8")) < 8000)
 
 
 @given(payload=garbage)
@@ -93,7 +100,7 @@ async def test_running_worker_ignores_garbage_on_its_channel_and_keeps_working(
     def flood() -> None:
         with psycopg.connect(dsn, autocommit=True) as conn:
 
-            @given(payload=garbage)
+            @given(payload=sendable)
             @settings(
                 max_examples=200,
                 deadline=None,
