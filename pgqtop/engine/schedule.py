@@ -151,7 +151,8 @@ class Scheduler:
             except psycopg.Error as exc:
                 # A refused statement (a grant from before schedules, say): the connection is
                 # shared with completions and still fine, so leave it and try again later.
-                log.warning("schedules: %s", str(exc).strip().splitlines()[0])
+                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                log.warning("schedules: %s", first_line)
                 await wait_for_event(halt, self.max_sleep)
                 continue
             await wait_for_event(halt, max(wait, 0.0) + 0.005)
