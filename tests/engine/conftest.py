@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from psycopg import sql
 
 from pgqtop.config import ObjectNames, Settings
 from pgqtop.engine.logs import ROOT_LOGGER
+from pgqtop.engine.manager import QueueManager
 from tests.engine.jobs_factory import create_done_table, done_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +53,20 @@ def done(sync_conn: psycopg.Connection[Any], names: ObjectNames) -> Iterator[str
     create_done_table(sync_conn, names)
     yield done_table(names)
     sync_conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(done_table(names))))
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[Callable[[QueueManager], None]]:
+    """Start managers in the background; every one is stopped at the end of the test."""
+    started: list[tuple[QueueManager, asyncio.Task[None]]] = []
+
+    def start(manager: QueueManager) -> None:
+        started.append((manager, asyncio.create_task(manager.run())))
+
+    yield start
+    for manager, task in started:
+        await manager.stop(grace=1.0)
+        await task
 
 
 async def wait_until(

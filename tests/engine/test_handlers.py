@@ -4,30 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
-import pytest
 
 from pgqtop import Job, QueueManager
 from pgqtop.config import Settings
 from pgqtop.db.queries import Queries
 from tests.engine.conftest import scalar, wait_until
-
-
-@pytest.fixture
-async def running() -> AsyncIterator[Callable[[QueueManager], None]]:
-    """Start managers in the background; every one is stopped at the end of the test."""
-    started: list[tuple[QueueManager, asyncio.Task[None]]] = []
-
-    def start(manager: QueueManager) -> None:
-        started.append((manager, asyncio.create_task(manager.run())))
-
-    yield start
-    for manager, task in started:
-        await manager.stop(grace=1.0)
-        await task
 
 
 async def test_one_worker_runs_higher_priority_first_then_fifo(

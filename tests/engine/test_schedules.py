@@ -8,7 +8,7 @@ import datetime as dt
 import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -136,19 +136,6 @@ async def test_a_changed_timetable_restarts_and_an_unchanged_one_keeps_its_next_
     await queries.register_schedules({"report": "@every 60s"}, {"report": at(5, 0)})
     [changed] = await queries.schedules()
     assert (changed.expression, changed.next_run) == ("@every 60s", at(5, 0))
-
-
-@pytest.fixture
-async def running() -> AsyncIterator[Callable[[QueueManager], None]]:
-    started: list[tuple[QueueManager, asyncio.Task[None]]] = []
-
-    def start(manager: QueueManager) -> None:
-        started.append((manager, asyncio.create_task(manager.run())))
-
-    yield start
-    for manager, task in started:
-        await manager.stop(grace=1.0)
-        await task
 
 
 async def test_two_workers_run_an_interval_schedule_once_per_run(
