@@ -1,7 +1,8 @@
 """Prometheus metrics and a health check for a worker (`--metrics-port`).
 
 prometheus_client renders the exposition format from a collector that reads the engine's
-plain counters at scrape time, so nothing is counted twice and a job costs nothing extra.
+plain counters at scrape time, so nothing is counted twice and a job adds only its run time
+to a sum.
 A small asyncio server on the worker's own loop answers two paths:
 
 - `/metrics`: jobs by entrypoint and outcome, time in handlers, jobs in flight, scheduled
