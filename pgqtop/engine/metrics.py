@@ -18,19 +18,17 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import get_args
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from pgqtop.engine.manager import QueueManager, State
 from pgqtop.errors import UsageError
 
-if TYPE_CHECKING:
-    from pgqtop.engine.manager import QueueManager
-
 OUTCOMES = ("succeeded", "failed", "retried", "canceled")
-STATES = ("starting", "running", "reconnecting", "draining", "stopped")
+STATES: tuple[str, ...] = get_args(State)
 _READ_TIMEOUT = 5.0
 _STATUS_TEXT = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Unavailable"}
 

@@ -103,7 +103,6 @@ class Scheduler:
         self.on_enqueued = on_enqueued
         self.max_sleep = max_sleep
         """Look at the table at least this often: a redeploy may change a timetable."""
-        self.enqueued = 0
 
     async def run(self, halt: asyncio.Event) -> None:
         registered = False
@@ -139,7 +138,6 @@ class Scheduler:
                                 entrypoint,
                             )
                             continue
-                        self.enqueued += 1
                         log.info("scheduled run of %s enqueued as job %d", entrypoint, job_id)
                         if self.on_enqueued is not None:
                             self.on_enqueued(entrypoint, job_id)
