@@ -10,9 +10,11 @@ from pgqtop.cli import main
 from pgqtop.config import ObjectNames
 
 
-def write_config(directory: Path, text: str) -> None:
+def use_config(monkeypatch: pytest.MonkeyPatch, directory: Path, text: str) -> None:
+    """Write config.toml into `directory` and point pgqtop at it."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "config.toml").write_text(text, encoding="utf-8")
+    monkeypatch.setenv("PGQTOP_CONFIG_DIR", str(directory))
 
 
 def test_profile_supplies_the_dsn(
@@ -22,8 +24,7 @@ def test_profile_supplies_the_dsn(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    write_config(tmp_path, f'[profiles.staging]\ndsn = "{dsn}"\n')
-    monkeypatch.setenv("PGQTOP_CONFIG_DIR", str(tmp_path))
+    use_config(monkeypatch, tmp_path, f'[profiles.staging]\ndsn = "{dsn}"\n')
     for variable in ("PGQTOP_DSN", "DATABASE_URL", "PGHOST", "PGDATABASE"):
         monkeypatch.delenv(variable, raising=False)
 
@@ -36,8 +37,7 @@ def test_profile_supplies_the_dsn(
 def test_unknown_profile_is_one_line_naming_the_known_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_config(tmp_path, '[profiles.prod]\ndsn = "host=db.internal dbname=jobs"\n')
-    monkeypatch.setenv("PGQTOP_CONFIG_DIR", str(tmp_path))
+    use_config(monkeypatch, tmp_path, '[profiles.prod]\ndsn = "host=db.internal dbname=jobs"\n')
 
     assert main(["status", "--profile", "nope"]) == 2
 
@@ -49,8 +49,8 @@ def test_unknown_profile_is_one_line_naming_the_known_ones(
 def test_profile_with_a_password_is_refused_without_showing_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_config(tmp_path, '[profiles.prod]\ndsn = "host=db dbname=jobs password=hunter2"\n')
-    monkeypatch.setenv("PGQTOP_CONFIG_DIR", str(tmp_path))
+    profile = '[profiles.prod]\ndsn = "host=db dbname=jobs password=hunter2"\n'
+    use_config(monkeypatch, tmp_path, profile)
 
     assert main(["status", "--profile", "prod"]) == 2
 
