@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from pgqtop import __version__
-from pgqtop.config import DEFAULT_PREFIX, redact, resolve_dsn
+from pgqtop.config import DEFAULT_PREFIX, profile_dsn, redact, resolve_dsn
 from pgqtop.errors import PgqtopError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -228,8 +228,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         profile = getattr(args, "profile", None)
         if profile and not args.dsn:
-            from pgqtop.tui.settings import profile_dsn
-
             args.dsn = profile_dsn(profile)
         return _load_handler(args.handler)(args)
     except PgqtopError as exc:

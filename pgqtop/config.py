@@ -206,6 +206,52 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+def config_path() -> Path:
+    """The hand-edited config file: connection profiles, and the console's preferences."""
+    return config_dir() / "config.toml"
+
+
+def parse_profiles(data: Mapping[str, Any], path: Path) -> dict[str, str]:
+    """The `[profiles.NAME] dsn = ...` tables of a config file, each checked: a well-formed
+    DSN and no password in it (passwords belong in PGPASSWORD or ~/.pgpass)."""
+    raw_profiles = data.get("profiles", {})
+    if not isinstance(raw_profiles, dict):
+        raise ConfigError(f"{path}: [profiles] must be a table")
+    profiles: dict[str, str] = {}
+    for name, profile in raw_profiles.items():
+        dsn = profile.get("dsn") if isinstance(profile, dict) else None
+        if not isinstance(dsn, str):
+            raise ConfigError(f"{path}: profile {name!r} needs a dsn string")
+        try:
+            has_password = bool(psycopg.conninfo.conninfo_to_dict(dsn).get("password"))
+        except psycopg.ProgrammingError:
+            raise ConfigError(f"{path}: profile {name!r} has a malformed dsn") from None
+        if has_password:
+            raise ConfigError(
+                f"{path}: profile {name!r} contains a password; use PGPASSWORD or ~/.pgpass"
+            )
+        profiles[str(name)] = dsn
+    return profiles
+
+
+def read_profiles(path: Path | None = None) -> dict[str, str]:
+    """The connection profiles of the config file; none when there is no file."""
+    path = path or config_path()
+    if not path.exists():
+        return {}
+    return parse_profiles(read_toml(path), path)
+
+
+def profile_dsn(name: str, profiles: Mapping[str, str] | None = None) -> str:
+    """The DSN saved under a profile name, or ConfigError listing the known ones."""
+    known = read_profiles() if profiles is None else profiles
+    try:
+        return known[name]
+    except KeyError:
+        listed = ", ".join(sorted(known)) or "none"
+        raise ConfigError(f"no connection profile {name!r} (known: {listed})") from None
+
+
 def write_toml(path: Path, data: Mapping[str, Any]) -> None:
     """Write machine-owned state atomically so a crash never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)

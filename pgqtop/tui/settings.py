@@ -1,8 +1,9 @@
 """Console settings: what a person writes by hand, apart from what the console remembers.
 
 `<config dir>/config.toml` is hand-edited and only ever read (theme, refresh, chart window,
-`[profiles.NAME] dsn = ...` without passwords). `<state dir>/state.toml` is machine-written: the
-last theme and chart window, so the console opens as it was left.
+and the `[profiles.NAME] dsn = ...` that pgqtop.config reads, as the CLI uses them too).
+`<state dir>/state.toml` is machine-written: the last theme and chart window, so the console
+opens as it was left.
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import psycopg.conninfo
-
-from pgqtop.config import config_dir, read_toml, state_dir, write_toml
+from pgqtop.config import config_path, parse_profiles, read_toml, state_dir, write_toml
 from pgqtop.errors import ConfigError
 
 KNOWN_KEYS = {"theme", "refresh", "chart_window", "profiles"}
@@ -26,10 +25,6 @@ class ConsolePreferences:
     refresh: float | None = None
     chart_window: str | None = None
     profiles: dict[str, str] = dataclasses.field(default_factory=dict)
-
-
-def config_path() -> Path:
-    return config_dir() / "config.toml"
 
 
 def state_path() -> Path:
@@ -57,39 +52,13 @@ def read_preferences(path: Path | None = None) -> ConsolePreferences:
         isinstance(refresh, bool) or not isinstance(refresh, int | float) or refresh <= 0
     ):
         raise ConfigError(f"{path}: 'refresh' must be a positive number of seconds")
-    profiles: dict[str, str] = {}
-    raw_profiles = data.get("profiles", {})
-    if not isinstance(raw_profiles, dict):
-        raise ConfigError(f"{path}: [profiles] must be a table")
-    for name, profile in raw_profiles.items():
-        dsn = profile.get("dsn") if isinstance(profile, dict) else None
-        if not isinstance(dsn, str):
-            raise ConfigError(f"{path}: profile {name!r} needs a dsn string")
-        try:
-            has_password = bool(psycopg.conninfo.conninfo_to_dict(dsn).get("password"))
-        except psycopg.ProgrammingError:
-            raise ConfigError(f"{path}: profile {name!r} has a malformed dsn") from None
-        if has_password:
-            raise ConfigError(
-                f"{path}: profile {name!r} contains a password; use PGPASSWORD or ~/.pgpass"
-            )
-        profiles[str(name)] = dsn
+    profiles = parse_profiles(data, path)
     return ConsolePreferences(
         theme=_optional(data, "theme", str, path),
         refresh=float(refresh) if refresh is not None else None,
         chart_window=_optional(data, "chart_window", str, path),
         profiles=profiles,
     )
-
-
-def profile_dsn(name: str, preferences: ConsolePreferences | None = None) -> str:
-    """The DSN saved under a profile name, or ConfigError listing the known ones."""
-    preferences = preferences or read_preferences()
-    try:
-        return preferences.profiles[name]
-    except KeyError:
-        known = ", ".join(sorted(preferences.profiles)) or "none"
-        raise ConfigError(f"no connection profile {name!r} (known: {known})") from None
 
 
 def read_state(path: Path | None = None) -> dict[str, Any]:

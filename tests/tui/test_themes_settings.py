@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from pgqtop.config import profile_dsn
 from pgqtop.errors import ConfigError
 from pgqtop.tui.app import PgqtopApp
-from pgqtop.tui.settings import profile_dsn, read_preferences, read_state
+from pgqtop.tui.settings import read_preferences, read_state
 from pgqtop.tui.themes import builtin_theme_dir, load_themes
 from tests.tui.conftest import notifications
 
