@@ -85,10 +85,6 @@ class ObjectNames:
     def notify_function(self) -> str:
         return f"{self.prefix}_notify_changes"
 
-    @property
-    def prune_function(self) -> str:
-        return f"{self.prefix}_prune"
-
     def index(self, name: str) -> str:
         return f"{self.prefix}_{name}"
 

@@ -15,20 +15,15 @@ from pgqtop.errors import UsageError
 
 ExtraTask = Callable[[asyncio.Event], Awaitable[None]]
 
-_ENGINE_OVERRIDES = {
-    "batch_size": "batch_size",
-    "concurrency": "concurrency",
-    "retry_timer": "retry_timer",
-    "dequeue_timeout": "dequeue_timeout",
-    "shutdown_grace": "shutdown_grace",
-}
+ENGINE_OPTIONS = ("batch_size", "concurrency", "retry_timer", "dequeue_timeout", "shutdown_grace")
+"""Engine settings the command line may change, each named as its EngineSettings field."""
 
 
 def settings_from_args(args: argparse.Namespace, dsn: str | None = None) -> Settings:
     """Settings from the command line: DSN, prefix and engine knobs, each checked."""
     settings = Settings.create(dsn or getattr(args, "dsn", None), getattr(args, "prefix", None))
     changes: dict[str, Any] = {}
-    for option, field in _ENGINE_OVERRIDES.items():
+    for option in ENGINE_OPTIONS:
         value = getattr(args, option, None)
         if value is None:
             continue
@@ -39,7 +34,7 @@ def settings_from_args(args: argparse.Namespace, dsn: str | None = None) -> Sett
             raise UsageError(f"{flag} must be positive")
         if value < 0:
             raise UsageError(f"{flag} must not be negative")
-        changes[field] = value
+        changes[option] = value
     if "batch_size" in changes:
         # A flush per dequeued batch keeps both directions at one statement per batch.
         changes.setdefault("flush_size", max(changes["batch_size"], 1))

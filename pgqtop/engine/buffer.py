@@ -42,8 +42,6 @@ class CompletionBuffer:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._on_trouble = on_trouble
-        self.flushes = 0
-        self.written = 0
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -102,7 +100,5 @@ class CompletionBuffer:
             await self.link.broken(exc)
             return
         del self._pending[: len(batch)]
-        self.flushes += 1
-        self.written += len(batch)
         if self._on_trouble:
             self._on_trouble(False)

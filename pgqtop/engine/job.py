@@ -123,16 +123,6 @@ class Event:
     overflow: bool = False
     entrypoints: tuple[str, ...] = ()
     job_ids: tuple[int, ...] = ()
-    raw: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    @property
-    def adds_queued(self) -> bool:
-        """Whether this event may have made new work available to a worker."""
-        if self.op in {"truncate"}:
-            return False
-        if self.overflow or self.op in {"resume", "pause", "control"}:
-            return True
-        return any(delta.get("queued", 0) > 0 for delta in self.changes.values())
 
 
 class EventParseError(ValueError):
@@ -182,5 +172,4 @@ def parse_event(payload: str) -> Event:
         overflow=bool(data.get("overflow", False)),
         entrypoints=tuple(entrypoints),
         job_ids=tuple(job_ids),
-        raw=data,
     )
