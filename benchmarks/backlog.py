@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
 
-from pgqtop.db.queries import NewJob, Queries
+from pgqtop.db.producer import Queries
+from pgqtop.model import NewJob
 
 REFILL = 20_000
 

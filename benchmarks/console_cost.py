@@ -24,9 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pgqtop.config import Settings
 from pgqtop.db import schema
-from pgqtop.db.queries import NewJob, Queries
-from pgqtop.engine.job import Job
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.producer import Queries
 from pgqtop.engine.manager import QueueManager
+from pgqtop.model import Job, NewJob
 from pgqtop.tui.app import PgqtopApp
 from pgqtop.tui.panes.header import StatusHeader
 from tests.reliability.cluster import throwaway_cluster
@@ -76,7 +77,7 @@ async def run(args: argparse.Namespace, dsn: str) -> None:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         schema.install(conn, settings.names)
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as aconn:
-        queries = Queries(aconn, settings.names)
+        queries = ConsoleQueries(aconn, settings.names)
         started = time.perf_counter()
         await queries.enqueue_bulk(NewJob("backlog") for _ in range(args.rows))
         await queries.pause(["backlog"], reason="held for the console benchmark")

@@ -20,7 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
 
-from pgqtop.db.queries import NewJob, Queries
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.producer import Queries
+from pgqtop.model import NewJob
 
 ENTRYPOINT = "noop"
 
@@ -35,7 +37,7 @@ async def drain_pgqtop(dsn: str, count: int, batch: int, processes: int) -> floa
     common.fresh_tables(dsn)
     await enqueue_pgqtop(dsn, count)
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        queries = Queries(conn, common.NAMES)
+        queries = ConsoleQueries(conn, common.NAMES)
         await queries.pause([ENTRYPOINT], reason="benchmark warm-up")
         workers = [
             await common.start_worker(

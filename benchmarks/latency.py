@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common
 
-from pgqtop.db.queries import Queries
+from pgqtop.db.producer import Queries
 
 TICK = 0.005
 

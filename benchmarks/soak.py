@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from pgqtop.config import ObjectNames  # noqa: E402
 from pgqtop.db import schema  # noqa: E402
-from pgqtop.db.queries import SyncQueries  # noqa: E402
+from pgqtop.db.producer import SyncQueries  # noqa: E402
 from pgqtop.server import LOCAL_TEST_DSN  # noqa: E402
 
 PROBE_ENV = "PGQTOP_SOAK_PROBE"

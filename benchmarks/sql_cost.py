@@ -27,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
 from pgqtop.config import ObjectNames
-from pgqtop.db.queries import NewJob, Queries, Statements
+from pgqtop.db.producer import Queries
+from pgqtop.db.statements.worker import worker_statements
+from pgqtop.model import NewJob
 
 WORKER = "'00000000-0000-0000-0000-000000000001'::uuid"
 
@@ -37,12 +39,12 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return re.sub(r"%\((\w+)\)[sb]", lambda m: values[m[1]], template)
 
 
-def pgbench_script(conn: psycopg.Connection[tuple[object, ...]], names: ObjectNames) -> str:
+def pgbench_script(names: ObjectNames) -> str:
     """The engine's dequeue (ids kept with \\gset) and completion as one pgbench transaction;
     every job succeeds, as in the drain benchmark."""
-    statements = Statements(names)
+    statements = worker_statements(names)
     dequeue = _fill(
-        statements.dequeue.as_string(conn),
+        statements.dequeue.decode(),
         {
             "entrypoints": "ARRAY['noop']",
             "rooms": "ARRAY[:b]",
@@ -63,7 +65,7 @@ def pgbench_script(conn: psycopg.Connection[tuple[object, ...]], names: ObjectNa
         return f"array_fill({value}::{kind}, ARRAY[cardinality(:ids::bigint[])])"
 
     complete = _fill(
-        statements.complete.as_string(conn),
+        statements.complete.decode(),
         {
             "done_ids": ":ids",
             "done_statuses": filled("text", "'successful'"),
@@ -145,8 +147,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         script = Path(folder) / "pgqtop.sql"
         common.fresh_tables(dsn)
-        with psycopg.connect(dsn) as conn:
-            script.write_text(pgbench_script(conn, common.NAMES))
+        script.write_text(pgbench_script(common.NAMES))
         print(f"{'statements':<26} {'batch':>6} {'clients':>8} {'jobs/s':>10} {'of limit':>9}")
         for batch in args.batch:
             limit = common.limit_rates(common.sql_limit(batch, args.seconds), batch)

@@ -8,8 +8,9 @@ import sys
 from collections.abc import Callable, Sequence
 
 from pgqtop import __version__
-from pgqtop.config import DEFAULT_PREFIX, profile_dsn, redact, resolve_dsn
+from pgqtop.config import DEFAULT_PREFIX, profile_dsn, resolve_dsn
 from pgqtop.errors import PgqtopError
+from pgqtop.model import redact
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -160,19 +160,6 @@ def describe_dsn(dsn: str) -> str:
     return f"{who}{host}:{port}/{dbname}" if dbname else f"{who}{host}:{port}"
 
 
-def redact(text: str, dsn: str) -> str:
-    """Remove a DSN's password from a message before it is shown or logged."""
-    try:
-        password = psycopg.conninfo.conninfo_to_dict(dsn).get("password")
-    except psycopg.ProgrammingError:
-        password = None
-    if password:
-        text = text.replace(str(password), "***")
-    return re.sub(
-        r"(password\s*=\s*)\S+", r"\1***", re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", text)
-    )
-
-
 # --- user files -------------------------------------------------------------------------------
 
 

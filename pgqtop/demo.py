@@ -20,13 +20,13 @@ from typing import Any
 
 import psycopg
 
-from pgqtop.config import Settings, redact
+from pgqtop.config import Settings
 from pgqtop.db.connection import connect_async
-from pgqtop.db.queries import Queries
-from pgqtop.engine.job import Job
+from pgqtop.db.producer import Queries
 from pgqtop.engine.manager import QueueManager
 from pgqtop.engine.retry import Backoff, wait_for_event
 from pgqtop.errors import PgqtopError
+from pgqtop.model import Job, first_line
 
 log = logging.getLogger(__name__)
 
@@ -263,9 +263,7 @@ async def produce(settings: Settings, stop: asyncio.Event) -> None:
                 await wait_for_event(stop, TICK_SECONDS)
         except (psycopg.Error, PgqtopError, OSError) as exc:
             delay = backoff.next_delay()
-            reason = redact(
-                str(exc).strip().splitlines()[0] if str(exc).strip() else "", settings.dsn
-            )
+            reason = first_line(exc, settings.dsn)
             log.warning(
                 "demo producer: %s (%s); reconnecting in %.1fs", type(exc).__name__, reason, delay
             )

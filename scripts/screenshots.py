@@ -28,8 +28,10 @@ from cronsim import CronSim
 
 from pgqtop.config import ObjectNames, Settings
 from pgqtop.db import schema
-from pgqtop.db.queries import Queries, WorkerIdentity
-from pgqtop.engine.job import Outcome, Status
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.rows import WorkerIdentity
+from pgqtop.db.worker import WorkerQueries
+from pgqtop.model import Outcome, Status
 from pgqtop.server import embedded_server
 from pgqtop.tui.app import PgqtopApp
 from pgqtop.tui.screens.detail import DetailScreen
@@ -52,7 +54,8 @@ async def seed(settings: Settings, seconds: int) -> None:
     """Queues of different shapes, real completions over a few seconds, failures, a worker."""
     rng = random.Random(7)
     async with await psycopg.AsyncConnection.connect(settings.dsn, autocommit=True) as conn:
-        queries = Queries(conn, settings.names)
+        queries = ConsoleQueries(conn, settings.names)
+        taker = WorkerQueries(conn, settings.names)
         worker = uuid.UUID(int=0x5EED)
         identity = WorkerIdentity(worker, "web-1", 4242, "0.1.0", list(ENTRYPOINTS), 200)
         for second in range(seconds):
@@ -60,7 +63,7 @@ async def seed(settings: Settings, seconds: int) -> None:
             await queries.enqueue(
                 names, [f'{{"id": {second * 1000 + i}}}'.encode() for i in range(len(names))]
             )
-            taken = await queries.dequeue({e: 40 for e in ENTRYPOINTS}, 400, worker, 30.0)
+            taken = await taker.dequeue({e: 40 for e in ENTRYPOINTS}, 400, worker, 30.0)
             outcomes = []
             for job in taken:
                 failing = rng.random() < ENTRYPOINTS[job.entrypoint]
@@ -73,14 +76,14 @@ async def seed(settings: Settings, seconds: int) -> None:
                         TRACEBACK if failing else "",
                     )
                 )
-            await queries.complete(outcomes, worker)
-            await queries.heartbeat(identity, [], in_flight=12, processed=second * 150, failed=3)
+            await taker.complete(outcomes, worker)
+            await taker.heartbeat(identity, [], in_flight=12, processed=second * 150, failed=3)
             await asyncio.sleep(1.0)
         await queries.enqueue(["nightly_report"] * 800 + ["send_email"] * 300)
         await queries.enqueue(["resize_image"] * 5, [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"] * 5)
         await queries.pause(["nightly_report"], seconds=900, by="ops", reason="maintenance")
         now = dt.datetime.now(dt.UTC)
-        await queries.register_schedules(
+        await taker.register_schedules(
             {"nightly_report": "0 3 * * *", "rotate_keys": "@every 20s"},
             {
                 "nightly_report": next(CronSim("0 3 * * *", now)),

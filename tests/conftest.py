@@ -18,7 +18,8 @@ import pytest
 
 from pgqtop.config import ObjectNames, Settings
 from pgqtop.db import schema
-from pgqtop.db.queries import Queries
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.logs import ROOT_LOGGER
 from pgqtop.server import LOCAL_TEST_DSN, embedded_server, port_answers
 
@@ -89,5 +90,12 @@ async def aconn(dsn: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
 
 
 @pytest.fixture
-async def queries(aconn: psycopg.AsyncConnection[Any], names: ObjectNames) -> Queries:
-    return Queries(aconn, names)
+async def queries(aconn: psycopg.AsyncConnection[Any], names: ObjectNames) -> ConsoleQueries:
+    """A console's queries (which also enqueue) on the test's connection."""
+    return ConsoleQueries(aconn, names)
+
+
+@pytest.fixture
+async def worker_queries(aconn: psycopg.AsyncConnection[Any], names: ObjectNames) -> WorkerQueries:
+    """A worker's queries (take, finish, beat) on the same connection as `queries`."""
+    return WorkerQueries(aconn, names)

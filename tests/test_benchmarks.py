@@ -69,7 +69,7 @@ def test_pgbench_script_of_pgqtop_statements_drains_jobs(
         )
     )
     script = tmp_path / "pgqtop.sql"
-    script.write_text(sql_cost.pgbench_script(sync_conn, names))
+    script.write_text(sql_cost.pgbench_script(names))
 
     # Two transactions of a batch of 10: claim then complete, twice.
     sql_cost.pgbench(dsn, script, batch=10, clients=1, length=["-t", "2"])

@@ -189,7 +189,7 @@ def test_missing_database_is_named(capsys: pytest.CaptureFixture[str], dsn: str)
 
 def test_wrong_password_reason_is_plain() -> None:
     # The test server trusts every local login, so the server's message is fed in directly.
-    from pgqtop.errors import connection_error_line
+    from pgqtop.db.connection import connection_error_line
 
     failure = psycopg.OperationalError(
         'connection failed: FATAL:  password authentication failed for user "app"'

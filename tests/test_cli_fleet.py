@@ -12,7 +12,9 @@ import pytest
 
 from pgqtop.commands.common import parse_duration
 from pgqtop.config import ObjectNames
-from pgqtop.db.queries import Queries, WorkerIdentity
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.rows import WorkerIdentity
+from pgqtop.db.worker import WorkerQueries
 from pgqtop.errors import UsageError
 from tests.test_cli_admin import cli, target
 from tests.test_schema import sq
@@ -110,7 +112,8 @@ async def test_pause_all_stops_every_entrypoint_until_resume_all(
     capsys: pytest.CaptureFixture[str],
     dsn: str,
     names: ObjectNames,
-    queries: Queries,
+    queries: ConsoleQueries,
+    worker_queries: WorkerQueries,
     sync_conn: psycopg.Connection[Any],
 ) -> None:
     where = target(dsn, names)
@@ -121,7 +124,7 @@ async def test_pause_all_stops_every_entrypoint_until_resume_all(
         cli, capsys, "pause", "--all", "--reason", "deploy", *where
     )
     assert code == 0
-    assert await queries.dequeue({"a": 10, "b": 10}, 10, uuid.uuid4(), 0) == []
+    assert await worker_queries.dequeue({"a": 10, "b": 10}, 10, uuid.uuid4(), 0) == []
 
     code, out, err = await asyncio.to_thread(cli, capsys, "resume", "b", *where)
     assert code == 0 and "still paused by `pause --all`" in err
@@ -131,7 +134,7 @@ async def test_pause_all_stops_every_entrypoint_until_resume_all(
     code, out, _ = await asyncio.to_thread(cli, capsys, "resume", "--all", *where)
     assert code == 0 and out.startswith("resumed 1 paused entrypoint(s)")
     assert control_rows(sync_conn, names) == []
-    assert len(await queries.dequeue({"a": 10, "b": 10}, 10, uuid.uuid4(), 0)) == 2
+    assert len(await worker_queries.dequeue({"a": 10, "b": 10}, 10, uuid.uuid4(), 0)) == 2
 
 
 async def test_pause_and_resume_are_announced_on_the_channel(
@@ -154,13 +157,14 @@ async def test_workers_lists_registered_workers_and_marks_stale_ones(
     capsys: pytest.CaptureFixture[str],
     dsn: str,
     names: ObjectNames,
-    queries: Queries,
+    queries: ConsoleQueries,
+    worker_queries: WorkerQueries,
     sync_conn: psycopg.Connection[Any],
 ) -> None:
     fresh = WorkerIdentity(uuid.uuid4(), "host-a", 101, "0.1.0", ["mail", "sms"], 50)
     stale = WorkerIdentity(uuid.uuid4(), "host-b", 202, "0.1.0", ["mail"], 10)
-    await queries.heartbeat(fresh, [], in_flight=3, processed=40, failed=1)
-    await queries.heartbeat(stale, [], in_flight=0, processed=7, failed=0)
+    await worker_queries.heartbeat(fresh, [], in_flight=3, processed=40, failed=1)
+    await worker_queries.heartbeat(stale, [], in_flight=0, processed=7, failed=0)
     sync_conn.execute(
         sq("UPDATE {workers} SET heartbeat = now() - interval '5 minutes' WHERE pid = 202", names)
     )

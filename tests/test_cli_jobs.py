@@ -13,8 +13,9 @@ import psycopg
 import pytest
 
 from pgqtop.config import ObjectNames
-from pgqtop.db.queries import Queries
-from pgqtop.engine.job import Outcome, Status
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.worker import WorkerQueries
+from pgqtop.model import Outcome, Status
 from tests.test_cli_admin import cli, pgqtop, target
 from tests.test_schema import sq
 
@@ -180,12 +181,13 @@ def test_entrypoint_names_with_quotes_and_sql_are_stored_verbatim(
     assert code == 0 and json.loads(out)["entrypoints"][0]["entrypoint"] == odd
 
 
-async def _activity(queries: Queries) -> None:
+async def _activity(queries: ConsoleQueries) -> None:
     """Queue state: 'a' has 3 waiting, 1 running, 2 done and 1 failed; 'b' 1 waiting."""
     worker = uuid.uuid4()
+    worker_queries = WorkerQueries(queries.conn, queries.names)
     await queries.enqueue(["a"] * 7 + ["b"])
-    jobs = await queries.dequeue({"a": 4}, 10, worker, 0)
-    await queries.complete(
+    jobs = await worker_queries.dequeue({"a": 4}, 10, worker, 0)
+    await worker_queries.complete(
         [
             Outcome(jobs[0].id, Status.SUCCESSFUL, 0.1),
             Outcome(jobs[1].id, Status.SUCCESSFUL, 0.1),
@@ -197,7 +199,7 @@ async def _activity(queries: Queries) -> None:
 
 
 async def test_status_shows_every_entrypoint_as_table_and_json(
-    capsys: pytest.CaptureFixture[str], dsn: str, names: ObjectNames, queries: Queries
+    capsys: pytest.CaptureFixture[str], dsn: str, names: ObjectNames, queries: ConsoleQueries
 ) -> None:
     await _activity(queries)
     # The CLI runs its own event loop: call it from a worker thread.

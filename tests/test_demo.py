@@ -12,11 +12,11 @@ import psycopg
 
 from pgqtop import demo
 from pgqtop.config import Settings
-from pgqtop.db.queries import Queries
+from pgqtop.db.console import ConsoleQueries
 from pgqtop.engine.manager import QueueManager
 
 
-async def counts_by_entrypoint(queries: Queries) -> dict[str, int]:
+async def counts_by_entrypoint(queries: ConsoleQueries) -> dict[str, int]:
     totals: dict[str, int] = {}
     for row in await queries.queue_counts():
         totals[row.entrypoint] = totals.get(row.entrypoint, 0) + row.count
@@ -33,7 +33,7 @@ async def wait_for(condition: Any, seconds: float) -> bool:
 
 
 async def test_producer_enqueues_json_jobs_for_every_demo_entrypoint(
-    settings: Settings, queries: Queries
+    settings: Settings, queries: ConsoleQueries
 ) -> None:
     stop = asyncio.Event()
     producer = asyncio.create_task(demo.produce(settings, stop))
@@ -51,7 +51,7 @@ async def test_producer_enqueues_json_jobs_for_every_demo_entrypoint(
 
 
 async def test_producer_reconnects_after_its_connection_is_killed(
-    settings: Settings, queries: Queries, sync_conn: psycopg.Connection[Any]
+    settings: Settings, queries: ConsoleQueries, sync_conn: psycopg.Connection[Any]
 ) -> None:
     stop = asyncio.Event()
     producer = asyncio.create_task(demo.produce(settings, stop))
@@ -74,12 +74,12 @@ async def test_producer_reconnects_after_its_connection_is_killed(
         await asyncio.wait_for(producer, 5)
 
 
-async def _has_jobs(queries: Queries) -> bool:
+async def _has_jobs(queries: ConsoleQueries) -> bool:
     return bool(await queries.queue_counts())
 
 
 async def test_demo_engine_records_successes_and_a_final_card_decline(
-    settings: Settings, queries: Queries
+    settings: Settings, queries: ConsoleQueries
 ) -> None:
     manager = QueueManager(settings)
     demo.register(manager)

@@ -11,9 +11,11 @@ import psycopg
 import pytest
 
 from pgqtop.config import ObjectNames
-from pgqtop.db.queries import DuplicateJob, NewJob, OnDuplicate, Queries, SyncQueries
-from pgqtop.engine.job import Outcome, Status
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.producer import Queries, SyncQueries
+from pgqtop.db.worker import WorkerQueries
 from pgqtop.errors import PayloadTooLarge, UsageError
+from pgqtop.model import DuplicateJob, NewJob, OnDuplicate, Outcome, Status
 from tests.test_schema import sq
 
 ROOM = 1000
@@ -34,7 +36,7 @@ def job_rows(conn: psycopg.Connection[Any], names: ObjectNames) -> list[tuple[An
 
 
 async def test_enqueue_one_job_stores_every_field(
-    queries: Queries, sync_conn: psycopg.Connection[Any], names: ObjectNames
+    queries: ConsoleQueries, sync_conn: psycopg.Connection[Any], names: ObjectNames
 ) -> None:
     [job_id] = await queries.enqueue(
         "mail", b"\x00\xffraw", 7, headers={"trace": "abc"}, execute_after=30, dedupe_key="m1"
@@ -52,7 +54,7 @@ async def test_enqueue_one_job_stores_every_field(
 
 
 async def test_enqueue_a_batch_in_one_call_returns_every_id(
-    queries: Queries, sync_conn: psycopg.Connection[Any], names: ObjectNames
+    queries: ConsoleQueries, sync_conn: psycopg.Connection[Any], names: ObjectNames
 ) -> None:
     ids = await queries.enqueue(["a", "b", "a"], ["1", "2", "3"], [0, 5, 1])
     assert len(ids) == 3
@@ -60,7 +62,7 @@ async def test_enqueue_a_batch_in_one_call_returns_every_id(
 
 
 async def test_bulk_enqueue_copies_thousands_of_jobs(
-    queries: Queries, sync_conn: psycopg.Connection[Any], names: ObjectNames
+    queries: ConsoleQueries, sync_conn: psycopg.Connection[Any], names: ObjectNames
 ) -> None:
     count = await queries.enqueue_bulk(NewJob("bulk", f"{i}", i % 3) for i in range(5000))
     assert count == 5000
@@ -81,7 +83,7 @@ async def test_sync_producer_enqueues_single_and_batches(
 
 
 async def test_dedupe_error_policy_refuses_a_second_waiting_job(
-    queries: Queries, sync_conn: psycopg.Connection[Any], names: ObjectNames
+    queries: ConsoleQueries, sync_conn: psycopg.Connection[Any], names: ObjectNames
 ) -> None:
     await queries.enqueue("d", dedupe_key="k")
     with pytest.raises(DuplicateJob):
@@ -90,7 +92,7 @@ async def test_dedupe_error_policy_refuses_a_second_waiting_job(
 
 
 async def test_dedupe_skip_policy_keeps_the_first_job(
-    queries: Queries, sync_conn: psycopg.Connection[Any], names: ObjectNames
+    queries: ConsoleQueries, sync_conn: psycopg.Connection[Any], names: ObjectNames
 ) -> None:
     first = await queries.enqueue("d", "first", dedupe_key="k")
     skipped = await queries.enqueue("d", "second", dedupe_key="k", on_duplicate=OnDuplicate.SKIP)
@@ -100,7 +102,7 @@ async def test_dedupe_skip_policy_keeps_the_first_job(
 
 
 async def test_dedupe_keep_higher_priority_raises_but_never_lowers(
-    queries: Queries, sync_conn: psycopg.Connection[Any], names: ObjectNames
+    queries: ConsoleQueries, sync_conn: psycopg.Connection[Any], names: ObjectNames
 ) -> None:
     policy = OnDuplicate.KEEP_HIGHER_PRIORITY
     await queries.enqueue("d", priority=3, dedupe_key="k")
@@ -111,7 +113,7 @@ async def test_dedupe_keep_higher_priority_raises_but_never_lowers(
 
 @pytest.mark.parametrize("as_batch", [False, True], ids=["one job", "batch"])
 async def test_each_dedupe_policy_acts_the_same_on_one_job_and_on_a_batch(
-    queries: Queries, sync_conn: psycopg.Connection[Any], names: ObjectNames, as_batch: bool
+    queries: ConsoleQueries, sync_conn: psycopg.Connection[Any], names: ObjectNames, as_batch: bool
 ) -> None:
     """One job goes in as VALUES, a batch through unnest: both shapes obey every policy."""
     await queries.enqueue("d", priority=3, dedupe_key="k")
@@ -136,12 +138,15 @@ async def test_each_dedupe_policy_acts_the_same_on_one_job_and_on_a_batch(
 
 
 async def test_dedupe_key_is_free_again_once_the_job_is_done(
-    queries: Queries, sync_conn: psycopg.Connection[Any], names: ObjectNames
+    queries: ConsoleQueries,
+    worker_queries: WorkerQueries,
+    sync_conn: psycopg.Connection[Any],
+    names: ObjectNames,
 ) -> None:
     worker = uuid.uuid4()
     await queries.enqueue("d", dedupe_key="k")
-    [job] = await queries.dequeue({"d": ROOM}, 10, worker, 0)
-    await queries.complete([Outcome(job.id, Status.SUCCESSFUL, 0.1)], worker)
+    [job] = await worker_queries.dequeue({"d": ROOM}, 10, worker, 0)
+    await worker_queries.complete([Outcome(job.id, Status.SUCCESSFUL, 0.1)], worker)
     assert len(await queries.enqueue("d", dedupe_key="k")) == 1
 
 
@@ -159,99 +164,116 @@ async def test_oversize_payload_and_reserved_entrypoint_are_refused_before_any_w
 # --- dequeue ------------------------------------------------------------------------------------
 
 
-async def test_dequeue_takes_highest_priority_first_then_oldest(queries: Queries) -> None:
+async def test_dequeue_takes_highest_priority_first_then_oldest(
+    queries: ConsoleQueries, worker_queries: WorkerQueries
+) -> None:
     ids = await queries.enqueue(["q"] * 6, priority=[0, 5, 0, 5, 9, 0])
-    jobs = await queries.dequeue({"q": ROOM}, 4, uuid.uuid4(), 0)
+    jobs = await worker_queries.dequeue({"q": ROOM}, 4, uuid.uuid4(), 0)
     assert [j.id for j in jobs] == [ids[4], ids[1], ids[3], ids[0]]
     assert all(j.status is Status.PICKED and j.attempts == 1 for j in jobs)
 
 
-async def test_a_dequeued_job_equals_its_row_read_back_from_the_table(queries: Queries) -> None:
+async def test_a_dequeued_job_equals_its_row_read_back_from_the_table(
+    queries: ConsoleQueries, worker_queries: WorkerQueries
+) -> None:
     """The dequeue returns fewer columns and fills in what the worker already knows; the
     result must be the row exactly as stored."""
     worker = uuid.uuid4()
     await queries.enqueue("x", b"payload", 4, headers={"h": 1}, dedupe_key="k")
-    [taken] = await queries.dequeue({"x": ROOM}, 10, worker, 0)
+    [taken] = await worker_queries.dequeue({"x": ROOM}, 10, worker, 0)
     stored = await queries.job_detail(taken.id)
     assert stored is not None
     assert taken == stored
     assert (taken.status, taken.worker_id, taken.attempts) == (Status.PICKED, worker, 1)
 
 
-async def test_dequeue_waits_for_execute_after(queries: Queries) -> None:
+async def test_dequeue_waits_for_execute_after(
+    queries: ConsoleQueries, worker_queries: WorkerQueries
+) -> None:
     await queries.enqueue("later", execute_after=60)
     [now_id] = await queries.enqueue("later")
-    jobs = await queries.dequeue({"later": ROOM}, 10, uuid.uuid4(), 0)
+    jobs = await worker_queries.dequeue({"later": ROOM}, 10, uuid.uuid4(), 0)
     assert [j.id for j in jobs] == [now_id]
 
 
 async def test_dequeue_takes_only_the_requested_entrypoints_within_their_room(
-    queries: Queries,
+    queries: ConsoleQueries,
+    worker_queries: WorkerQueries,
 ) -> None:
     await queries.enqueue(["a"] * 5 + ["b"] * 5 + ["c"] * 5)
-    jobs = await queries.dequeue({"a": 2, "b": ROOM}, 100, uuid.uuid4(), 0)
+    jobs = await worker_queries.dequeue({"a": 2, "b": ROOM}, 100, uuid.uuid4(), 0)
     taken = sorted(j.entrypoint for j in jobs)
     assert taken == ["a", "a"] + ["b"] * 5
 
 
 async def test_dequeue_skips_rows_locked_by_another_transaction(
-    queries: Queries, dsn: str, names: ObjectNames
+    queries: ConsoleQueries, worker_queries: WorkerQueries, dsn: str, names: ObjectNames
 ) -> None:
     ids = await queries.enqueue(["s"] * 10)
     other = await psycopg.AsyncConnection.connect(dsn)
     try:
         async with other.transaction():
-            held = await Queries(other, names).dequeue({"s": ROOM}, 4, uuid.uuid4(), 0)
+            held = await WorkerQueries(other, names).dequeue({"s": ROOM}, 4, uuid.uuid4(), 0)
             assert [j.id for j in held] == ids[:4]
             # The first transaction has not committed: its rows are locked, not yet 'picked'.
-            mine = await queries.dequeue({"s": ROOM}, 10, uuid.uuid4(), 0)
+            mine = await worker_queries.dequeue({"s": ROOM}, 10, uuid.uuid4(), 0)
             assert [j.id for j in mine] == ids[4:]
     finally:
         await other.close()
 
 
 async def test_stalled_picked_job_is_taken_again_after_the_retry_timer(
-    queries: Queries, sync_conn: psycopg.Connection[Any], names: ObjectNames
+    queries: ConsoleQueries,
+    worker_queries: WorkerQueries,
+    sync_conn: psycopg.Connection[Any],
+    names: ObjectNames,
 ) -> None:
     first, second = uuid.uuid4(), uuid.uuid4()
     [job_id] = await queries.enqueue("stall")
-    await queries.dequeue({"stall": ROOM}, 10, first, 30)
-    assert await queries.dequeue({"stall": ROOM}, 10, second, 30) == []
+    await worker_queries.dequeue({"stall": ROOM}, 10, first, 30)
+    assert await worker_queries.dequeue({"stall": ROOM}, 10, second, 30) == []
 
     sync_conn.execute(sq("UPDATE {jobs} SET heartbeat = now() - interval '31 seconds'", names))
-    [retaken] = await queries.dequeue({"stall": ROOM}, 10, second, 30)
+    [retaken] = await worker_queries.dequeue({"stall": ROOM}, 10, second, 30)
 
     assert (retaken.id, retaken.worker_id, retaken.attempts) == (job_id, second, 2)
     # The worker that lost the job can no longer finish it.
-    lost = await queries.complete([Outcome(job_id, Status.SUCCESSFUL, 1.0)], first)
+    lost = await worker_queries.complete([Outcome(job_id, Status.SUCCESSFUL, 1.0)], first)
     assert lost.finished == 0
     assert len(job_rows(sync_conn, names)) == 1
 
 
-async def test_paused_entrypoint_is_not_dequeued_until_resumed(queries: Queries) -> None:
+async def test_paused_entrypoint_is_not_dequeued_until_resumed(
+    queries: ConsoleQueries, worker_queries: WorkerQueries
+) -> None:
     await queries.enqueue(["p", "p", "other"])
     await queries.pause(["p"], by="test")
-    jobs = await queries.dequeue({"p": ROOM, "other": ROOM}, 10, uuid.uuid4(), 0)
+    jobs = await worker_queries.dequeue({"p": ROOM, "other": ROOM}, 10, uuid.uuid4(), 0)
     assert [j.entrypoint for j in jobs] == ["other"]
 
     assert await queries.resume(["p"]) == 1
-    jobs = await queries.dequeue({"p": ROOM}, 10, uuid.uuid4(), 0)
+    jobs = await worker_queries.dequeue({"p": ROOM}, 10, uuid.uuid4(), 0)
     assert [j.entrypoint for j in jobs] == ["p", "p"]
 
 
-async def test_timed_pause_lifts_by_itself(queries: Queries) -> None:
+async def test_timed_pause_lifts_by_itself(
+    queries: ConsoleQueries, worker_queries: WorkerQueries
+) -> None:
     await queries.enqueue("t")
     await queries.pause(["t"], seconds=0.3)
-    assert await queries.dequeue({"t": ROOM}, 10, uuid.uuid4(), 0) == []
+    assert await worker_queries.dequeue({"t": ROOM}, 10, uuid.uuid4(), 0) == []
     await asyncio.sleep(0.4)
-    assert len(await queries.dequeue({"t": ROOM}, 10, uuid.uuid4(), 0)) == 1
+    assert len(await worker_queries.dequeue({"t": ROOM}, 10, uuid.uuid4(), 0)) == 1
 
 
 # --- completion ---------------------------------------------------------------------------------
 
 
 async def test_completion_deletes_records_failures_retries_and_counts_in_one_call(
-    queries: Queries, sync_conn: psycopg.Connection[Any], names: ObjectNames
+    queries: ConsoleQueries,
+    worker_queries: WorkerQueries,
+    sync_conn: psycopg.Connection[Any],
+    names: ObjectNames,
 ) -> None:
     worker = uuid.uuid4()
     await queries.enqueue(["c"] * 5, priority=2)
@@ -263,7 +285,7 @@ async def test_completion_deletes_records_failures_retries_and_counts_in_one_cal
             names,
         )
     )
-    jobs = await queries.dequeue({"c": ROOM}, 10, worker, 0)
+    jobs = await worker_queries.dequeue({"c": ROOM}, 10, worker, 0)
     outcomes = [
         Outcome(jobs[0].id, Status.SUCCESSFUL, 0.5),
         Outcome(jobs[1].id, Status.SUCCESSFUL, 1.5),
@@ -272,7 +294,7 @@ async def test_completion_deletes_records_failures_retries_and_counts_in_one_cal
         Outcome(jobs[4].id, Status.EXCEPTION, 0.1, "Timeout", "tb", retry_in=60),
     ]
 
-    result = await queries.complete(outcomes, worker)
+    result = await worker_queries.complete(outcomes, worker)
 
     assert (result.finished, result.retried, result.failures_recorded) == (4, 1, 2)
     assert [(r[0], r[3]) for r in job_rows(sync_conn, names)] == [(jobs[4].id, "queued")]
@@ -308,20 +330,20 @@ async def test_eight_concurrent_completers_on_the_same_statistics_keys_never_dea
         await psycopg.AsyncConnection.connect(dsn, autocommit=True) for _ in range(completers)
     ]
     try:
-        workers = [(Queries(conn, names), uuid.uuid4()) for conn in connections]
+        workers = [(WorkerQueries(conn, names), uuid.uuid4()) for conn in connections]
         total = completers * rounds * batch
-        await workers[0][0].enqueue_bulk(
+        await Queries(connections[0], names).enqueue_bulk(
             NewJob(entrypoints[i % 3], None, i % 2) for i in range(total)
         )
         deadlocks_before = database_deadlocks(sync_conn)
         statuses = [Status.SUCCESSFUL, Status.EXCEPTION, Status.CANCELED]
         rng = random.Random(7)
 
-        async def one_round(queries: Queries, worker: uuid.UUID) -> int:
-            jobs = await queries.dequeue(dict.fromkeys(entrypoints, ROOM), batch, worker, 0)
+        async def one_round(worker_queries: WorkerQueries, worker: uuid.UUID) -> int:
+            jobs = await worker_queries.dequeue(dict.fromkeys(entrypoints, ROOM), batch, worker, 0)
             outcomes = [Outcome(j.id, rng.choice(statuses), 0.01) for j in jobs]
             rng.shuffle(outcomes)  # every completer touches the keys in its own order
-            return (await queries.complete(outcomes, worker)).finished
+            return (await worker_queries.complete(outcomes, worker)).finished
 
         finished = 0
         # SKIP LOCKED hands a completer fewer jobs when the others hold rows: go on until empty.
@@ -354,10 +376,13 @@ def database_deadlocks(conn: psycopg.Connection[Any]) -> int:
 
 
 async def test_purge_deletes_only_what_matches_and_counts_it(
-    queries: Queries, sync_conn: psycopg.Connection[Any], names: ObjectNames
+    queries: ConsoleQueries,
+    worker_queries: WorkerQueries,
+    sync_conn: psycopg.Connection[Any],
+    names: ObjectNames,
 ) -> None:
     await queries.enqueue(["x"] * 4 + ["y"] * 3)
-    await queries.dequeue({"x": 1}, 10, uuid.uuid4(), 0)
+    await worker_queries.dequeue({"x": 1}, 10, uuid.uuid4(), 0)
 
     assert await queries.count_matching(["x"]) == 3
     assert await queries.purge(["x"]) == 3
@@ -373,7 +398,10 @@ async def test_purge_deletes_only_what_matches_and_counts_it(
 
 
 async def test_queue_counts_report_each_status_and_the_oldest_age(
-    queries: Queries, sync_conn: psycopg.Connection[Any], names: ObjectNames
+    queries: ConsoleQueries,
+    worker_queries: WorkerQueries,
+    sync_conn: psycopg.Connection[Any],
+    names: ObjectNames,
 ) -> None:
     await queries.enqueue(["a"] * 3 + ["b"])
     sync_conn.execute(
@@ -382,7 +410,7 @@ async def test_queue_counts_report_each_status_and_the_oldest_age(
             names,
         )
     )
-    await queries.dequeue({"a": 1}, 10, uuid.uuid4(), 0)
+    await worker_queries.dequeue({"a": 1}, 10, uuid.uuid4(), 0)
     counts = {
         (c.entrypoint, c.status): (c.count, round(c.oldest_seconds))
         for c in await queries.queue_counts()

@@ -24,8 +24,9 @@ from hypothesis.stateful import (
 from psycopg import sql
 
 from pgqtop.config import ObjectNames
-from pgqtop.db.queries import Queries
-from pgqtop.engine.job import Outcome, Status
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.worker import WorkerQueries
+from pgqtop.model import Outcome, Status
 
 ENTRYPOINTS = ("send", "it's", "naïve name", "a;DROP TABLE x")
 T = TypeVar("T")
@@ -47,7 +48,8 @@ class QueueModel(RuleBasedStateMachine):
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.conn = self.run(psycopg.AsyncConnection.connect(self.dsn, autocommit=True))
-        self.queries = Queries(self.conn, self.names)
+        self.queries = ConsoleQueries(self.conn, self.names)
+        self.worker_queries = WorkerQueries(self.conn, self.names)
         self.worker = uuid.uuid4()
         self.jobs: dict[int, ModelJob] = {}
         self.paused: set[str] = set()
@@ -97,7 +99,7 @@ class QueueModel(RuleBasedStateMachine):
             )
             expected.extend(waiting[: min(room, batch)])
         expected = sorted(expected, key=lambda j: (-j.priority, j.id))[:batch]
-        taken = self.run(self.queries.dequeue(rooms, batch, self.worker, 0))
+        taken = self.run(self.worker_queries.dequeue(rooms, batch, self.worker, 0))
         assert [j.id for j in taken] == [j.id for j in expected]
         for job in taken:
             assert job.status is Status.PICKED
@@ -130,7 +132,7 @@ class QueueModel(RuleBasedStateMachine):
             outcomes.append(Outcome(job_id, status, 0.001, "boom", "tb"))
             self.finished[(job.entrypoint, status.value)] += 1
             del self.jobs[job_id]
-        result = self.run(self.queries.complete(outcomes, self.worker))
+        result = self.run(self.worker_queries.complete(outcomes, self.worker))
         retried = kinds.count("retry")
         assert result.retried == retried
         assert result.finished == len(chosen) - retried

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -17,9 +18,12 @@ from psycopg import sql
 from pgqtop.config import ObjectNames, Settings
 from pgqtop.db import schema
 from pgqtop.db.connection import connect_async
+from pgqtop.db.console import ConsoleQueries
 from pgqtop.db.grants import grant_statements
-from pgqtop.db.queries import NewJob, OnDuplicate, Queries, WorkerIdentity
-from pgqtop.engine.job import Outcome, Status
+from pgqtop.db.producer import Queries
+from pgqtop.db.rows import WorkerIdentity
+from pgqtop.db.worker import WorkerQueries
+from pgqtop.model import NewJob, OnDuplicate, Outcome, Status
 from tests.test_cli_admin import cli, target
 
 PACKAGE = Path(__file__).resolve().parent.parent / "pgqtop"
@@ -138,16 +142,27 @@ def make_role(
         sync_conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
+@dataclasses.dataclass(frozen=True)
+class RoleQueries:
+    """Every role's queries on one connection, to try each statement under one role."""
+
+    producer: Queries
+    worker: WorkerQueries
+    console: ConsoleQueries
+
+
 @pytest.fixture
 async def as_role(dsn: str, names: ObjectNames) -> AsyncIterator[Callable[[str], Any]]:
     """Queries on a connection that has SET ROLE to the given role."""
     connections: list[psycopg.AsyncConnection[Any]] = []
 
-    async def connect(role: str) -> Queries:
+    async def connect(role: str) -> RoleQueries:
         conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
         connections.append(conn)
         await conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
-        return Queries(conn, names)
+        return RoleQueries(
+            Queries(conn, names), WorkerQueries(conn, names), ConsoleQueries(conn, names)
+        )
 
     yield connect
     for conn in connections:
@@ -158,9 +173,10 @@ denied = pytest.raises(psycopg.errors.InsufficientPrivilege)
 
 
 async def test_producer_role_can_enqueue_and_cannot_read_failures_or_take_jobs(
-    make_role: Callable[[str], str], as_role: Callable[[str], Any], queries: Queries
+    make_role: Callable[[str], str], as_role: Callable[[str], Any], queries: ConsoleQueries
 ) -> None:
-    producer: Queries = await as_role(make_role("producer"))
+    role: RoleQueries = await as_role(make_role("producer"))
+    producer = role.producer
 
     await schema.require_current_async(producer.conn, producer.names)
     assert len(await producer.enqueue(["p", "p"], ["1", "2"], 1)) == 2
@@ -173,21 +189,22 @@ async def test_producer_role_can_enqueue_and_cannot_read_failures_or_take_jobs(
     assert sum(c.count for c in await queries.queue_counts()) == 13
 
     with denied:
-        await producer.recent_failures()
+        await role.console.recent_failures()
     with denied:
-        await producer.dequeue({"p": 10}, 10, uuid.uuid4(), 0)
+        await role.worker.dequeue({"p": 10}, 10, uuid.uuid4(), 0)
     with denied:
-        await producer.purge(["p"])
+        await role.console.purge(["p"])
     with denied:
-        await producer.pause(["p"])
+        await role.console.pause(["p"])
 
 
 async def test_worker_role_can_take_finish_and_register_but_not_enqueue_or_pause(
-    make_role: Callable[[str], str], as_role: Callable[[str], Any], queries: Queries
+    make_role: Callable[[str], str], as_role: Callable[[str], Any], queries: ConsoleQueries
 ) -> None:
     await queries.enqueue(["w"] * 3)
     await queries.pause(["elsewhere"])
-    worker: Queries = await as_role(make_role("worker"))
+    role: RoleQueries = await as_role(make_role("worker"))
+    worker = role.worker
     me = WorkerIdentity(uuid.uuid4(), "host", 1, "0", ["w"], 10)
 
     await schema.require_current_async(worker.conn, worker.names)
@@ -213,19 +230,23 @@ async def test_worker_role_can_take_finish_and_register_but_not_enqueue_or_pause
     assert [e for e, _ in await worker.claim_schedules([("w", due.next_run, following)])] == ["w"]
 
     with denied:
-        await worker.enqueue("w")
+        await role.producer.enqueue("w")
     with denied:
-        await worker.pause(["w"])
+        await role.console.pause(["w"])
 
 
 async def test_console_role_can_watch_pause_and_requeue_but_cannot_delete_jobs(
-    make_role: Callable[[str], str], as_role: Callable[[str], Any], queries: Queries
+    make_role: Callable[[str], str],
+    as_role: Callable[[str], Any],
+    queries: ConsoleQueries,
+    worker_queries: WorkerQueries,
 ) -> None:
     owner = uuid.uuid4()
     await queries.enqueue(["c"] * 3)
-    [job] = await queries.dequeue({"c": 1}, 1, owner, 0)
-    await queries.complete([Outcome(job.id, Status.EXCEPTION, 0.1, "e", "tb")], owner)
-    console: Queries = await as_role(make_role("console"))
+    [job] = await worker_queries.dequeue({"c": 1}, 1, owner, 0)
+    await worker_queries.complete([Outcome(job.id, Status.EXCEPTION, 0.1, "e", "tb")], owner)
+    role: RoleQueries = await as_role(make_role("console"))
+    console = role.console
 
     await schema.require_current_async(console.conn, console.names)
     assert {(c.entrypoint, c.count) for c in await console.queue_counts()} == {("c", 2)}
@@ -248,7 +269,7 @@ async def test_console_role_can_watch_pause_and_requeue_but_cannot_delete_jobs(
             sql.SQL("DELETE FROM {}").format(sql.Identifier(console.names.jobs))
         )
     with denied:
-        await console.complete([Outcome(job.id, Status.SUCCESSFUL, 0.1)], owner)
+        await role.worker.complete([Outcome(job.id, Status.SUCCESSFUL, 0.1)], owner)
     assert sum(c.count for c in await queries.queue_counts()) == 3
 
 
@@ -279,7 +300,7 @@ async def test_read_only_session_refuses_writes_at_the_database(
 ) -> None:
     conn = await connect_async(Settings(dsn=dsn, names=names, read_only=True), "console")
     try:
-        read_only = Queries(conn, names)
+        read_only = ConsoleQueries(conn, names)
         assert await read_only.queue_counts() == []
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             await read_only.pause(["x"])

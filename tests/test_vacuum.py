@@ -8,7 +8,9 @@ import psycopg
 from psycopg import sql
 
 from pgqtop.config import ObjectNames
-from pgqtop.db.queries import NewJob, Queries
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.worker import WorkerQueries
+from pgqtop.model import NewJob
 
 
 async def _dead_rows(conn: psycopg.AsyncConnection[Any], names: ObjectNames) -> int:
@@ -22,7 +24,10 @@ async def _dead_rows(conn: psycopg.AsyncConnection[Any], names: ObjectNames) -> 
 
 
 async def test_jobs_table_is_vacuumed_only_when_autovacuum_is_off(
-    aconn: psycopg.AsyncConnection[Any], names: ObjectNames, queries: Queries
+    aconn: psycopg.AsyncConnection[Any],
+    names: ObjectNames,
+    queries: ConsoleQueries,
+    worker_queries: WorkerQueries,
 ) -> None:
     await queries.enqueue_bulk(NewJob("bloat") for _ in range(25_000))
     assert await queries.purge(["bloat"]) == 25_000
@@ -30,7 +35,7 @@ async def test_jobs_table_is_vacuumed_only_when_autovacuum_is_off(
     assert await _dead_rows(aconn, names) >= 25_000
 
     autovacuum = await (await aconn.execute("SHOW autovacuum")).fetchone()
-    vacuumed = await queries.vacuum_jobs_if_needed(min_dead=20_000)
+    vacuumed = await worker_queries.vacuum_jobs_if_needed(min_dead=20_000)
 
     assert autovacuum is not None
     assert vacuumed == (autovacuum[0] == "off")
@@ -38,7 +43,9 @@ async def test_jobs_table_is_vacuumed_only_when_autovacuum_is_off(
         assert await _dead_rows(aconn, names) < 1_000
 
 
-async def test_few_dead_rows_do_not_trigger_a_vacuum(queries: Queries) -> None:
+async def test_few_dead_rows_do_not_trigger_a_vacuum(
+    queries: ConsoleQueries, worker_queries: WorkerQueries
+) -> None:
     await queries.enqueue(["small"] * 10)
     await queries.purge(["small"])
-    assert await queries.vacuum_jobs_if_needed(min_dead=20_000) is False
+    assert await worker_queries.vacuum_jobs_if_needed(min_dead=20_000) is False

@@ -16,11 +16,12 @@ from typing import Any
 
 import psycopg
 
-from pgqtop.config import Settings, describe_dsn, redact
+from pgqtop.config import Settings, describe_dsn
 from pgqtop.db import schema
 from pgqtop.db.connection import connect_async, connect_sync
-from pgqtop.db.queries import Queries
+from pgqtop.db.console import ConsoleQueries
 from pgqtop.errors import PgqtopError, UsageError
+from pgqtop.model import first_line
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -38,10 +39,8 @@ def database_errors(settings: Settings) -> Iterator[None]:
     try:
         yield
     except psycopg.Error as exc:
-        lines = str(exc).strip().splitlines()
-        first = lines[0] if lines else type(exc).__name__
         raise DatabaseRefused(
-            redact(f"database refused the request: {first}", settings.dsn)
+            f"database refused the request: {first_line(exc, settings.dsn)}"
         ) from None
 
 
@@ -57,13 +56,13 @@ def sync_connection(settings: Settings, purpose: str) -> Iterator[psycopg.Connec
 
 
 @contextlib.asynccontextmanager
-async def session(settings: Settings, purpose: str) -> AsyncIterator[Queries]:
+async def session(settings: Settings, purpose: str) -> AsyncIterator[ConsoleQueries]:
     """Queries on a fresh connection, after checking the schema is installed and current."""
     conn = await connect_async(settings, purpose)
     try:
         with database_errors(settings):
             await schema.require_current_async(conn, settings.names)
-            yield Queries(conn, settings.names, settings.max_payload_bytes)
+            yield ConsoleQueries(conn, settings.names, settings.max_payload_bytes)
     finally:
         await conn.close()
 

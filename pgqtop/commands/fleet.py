@@ -21,10 +21,10 @@ from pgqtop.commands.common import (
     where,
 )
 from pgqtop.config import Settings
-from pgqtop.db.queries import Queries
-from pgqtop.db.schema import ALL_ENTRYPOINTS
+from pgqtop.db.console import ConsoleQueries
 from pgqtop.errors import PgqtopError, UsageError
 from pgqtop.humanize import duration
+from pgqtop.model import ALL_ENTRYPOINTS, target_label
 
 KNOWN_WITHIN_SECONDS = 86400.0
 """An entrypoint with statistics this recent counts as known when pausing it."""
@@ -46,7 +46,7 @@ def operator() -> str:
 
 
 def _target(args: argparse.Namespace, verb: str) -> str:
-    """The control key to act on: one entrypoint, or "*" for --all."""
+    """The control key to act on: one entrypoint, or ALL_ENTRYPOINTS for --all."""
     if args.all and args.entrypoint:
         raise UsageError(f"{verb}: give an entrypoint or --all, not both")
     if args.all:
@@ -58,7 +58,7 @@ def _target(args: argparse.Namespace, verb: str) -> str:
     return str(args.entrypoint)
 
 
-async def _known_entrypoints(queries: Queries) -> set[str]:
+async def _known_entrypoints(queries: ConsoleQueries) -> set[str]:
     """Entrypoints with jobs, with a registered worker, or with recent statistics."""
     known = {count.entrypoint for count in await queries.queue_counts()}
     for worker in await queries.workers():
@@ -76,7 +76,7 @@ def pause(args: argparse.Namespace) -> int:
     seconds = parse_duration(args.duration) if args.duration else None
     by = operator()
     asyncio.run(_pause(settings, target, seconds, by, args.reason))
-    what = "every entrypoint" if target == ALL_ENTRYPOINTS else repr(target)
+    what = target_label(target, quoted=True)
     until = f" for {duration(seconds)}" if seconds else " until resumed"
     reason = f" ({args.reason})" if args.reason else ""
     print(f"paused {what}{until} by {by}{reason} in {where(settings)}")

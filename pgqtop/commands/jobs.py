@@ -19,17 +19,20 @@ from pgqtop.commands.common import (
     where,
 )
 from pgqtop.config import Settings, describe_dsn
-from pgqtop.db.queries import NewJob, OnDuplicate, PauseInfo, Queries, purge_statuses
-from pgqtop.db.schema import ALL_ENTRYPOINTS
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.rows import PauseInfo
 from pgqtop.errors import ConfigError, PayloadTooLarge, UsageError
 from pgqtop.humanize import duration
+from pgqtop.model import (
+    ALL_ENTRYPOINTS,
+    WORKER_OUTCOMES,
+    NewJob,
+    OnDuplicate,
+    purge_statuses,
+)
 
 LIST_IDS_UP_TO = 20
 """Above this many jobs, enqueue prints a count and the id range instead of every id."""
-
-FINISHED = ("successful", "exception", "canceled")
-"""Outcomes a worker records; `deleted` (purged) is not work done."""
-
 
 # --- enqueue ------------------------------------------------------------------------------------
 
@@ -121,7 +124,9 @@ def _pause_record(pause: PauseInfo) -> dict[str, Any]:
     }
 
 
-async def _snapshot(queries: Queries) -> tuple[list[EntrypointStatus], dict[str, Any] | None]:
+async def _snapshot(
+    queries: ConsoleQueries,
+) -> tuple[list[EntrypointStatus], dict[str, Any] | None]:
     rows: dict[str, EntrypointStatus] = {}
 
     def row(name: str) -> EntrypointStatus:
@@ -135,7 +140,7 @@ async def _snapshot(queries: Queries) -> tuple[list[EntrypointStatus], dict[str,
         elif count.status == "picked":
             entry.picked = count.count
     for (name, status), n in (await queries.recent_outcomes(60.0)).items():
-        if status in FINISHED:
+        if status in WORKER_OUTCOMES:
             row(name).completed_last_minute += n
     for name, n in (await queries.failures_since(3600.0)).items():
         row(name).failed_last_hour = n

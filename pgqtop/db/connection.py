@@ -6,8 +6,9 @@ from typing import Any
 
 import psycopg
 
-from pgqtop.config import Settings, describe_dsn, redact
-from pgqtop.errors import ConnectionFailed, connection_error_line
+from pgqtop.config import Settings, describe_dsn
+from pgqtop.errors import ConnectionFailed
+from pgqtop.model import first_line, redact
 
 CONNECT_TIMEOUT = 10
 
@@ -23,6 +24,27 @@ def connect_kwargs(settings: Settings, purpose: str) -> dict[str, Any]:
         # The database enforces it, so even a bug in the console cannot write.
         kwargs["options"] = "-c default_transaction_read_only=on"
     return kwargs
+
+
+def connection_error_line(exc: BaseException, where: str) -> str:
+    """One readable line for a failed connection attempt (redact it before showing it)."""
+    first = first_line(exc)
+    lowered = first.lower()
+    if "password authentication failed" in lowered:
+        reason = "wrong user name or password"
+    elif "does not exist" in lowered and "database" in lowered:
+        reason = first.split("FATAL:")[-1].strip()
+    elif "connection refused" in lowered or "could not connect" in lowered:
+        reason = "connection refused (is PostgreSQL running there?)"
+    elif "could not translate host name" in lowered or "name or service not known" in lowered:
+        reason = "unknown host name"
+    elif "timeout" in lowered:
+        reason = "connection timed out"
+    elif isinstance(exc, psycopg.ProgrammingError) or "invalid" in lowered:
+        reason = f"malformed connection string ({first})"
+    else:
+        reason = first.split("FATAL:")[-1].strip() or type(exc).__name__
+    return f"cannot connect to {where}: {reason}"
 
 
 def _failure(settings: Settings, exc: BaseException) -> ConnectionFailed:

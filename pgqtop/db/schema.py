@@ -14,12 +14,9 @@ from psycopg import sql
 
 from pgqtop.config import ObjectNames
 from pgqtop.errors import SchemaMissing, SchemaOutdated
+from pgqtop.model import ALL_STATUSES
 
 SCHEMA_VERSION = 2
-STATUSES = ("queued", "picked", "successful", "exception", "canceled", "deleted")
-OUTCOMES = ("successful", "exception", "canceled", "deleted")
-ALL_ENTRYPOINTS = "*"
-"""Key of the control row that pauses every entrypoint at once; refused as an entrypoint name."""
 
 
 def trusted(text: str) -> sql.SQL:
@@ -232,7 +229,7 @@ END
 
 
 def _create_type(names: ObjectNames) -> sql.Composed:
-    labels = sql.SQL(", ").join(sql.Literal(s) for s in STATUSES)
+    labels = sql.SQL(", ").join(sql.Literal(s.value) for s in ALL_STATUSES)
     return sql.SQL(
         "DO $do$ BEGIN CREATE TYPE {} AS ENUM ({}); "
         "EXCEPTION WHEN duplicate_object THEN NULL; END $do$"
@@ -416,7 +413,7 @@ def verify(conn: psycopg.Connection[Any], names: ObjectNames) -> list[str]:
         "WHERE t.oid = to_regtype(%s)",
         (_qualified(names.status_type),),
     ).fetchone()
-    if labels is None or list(labels[0] or []) != list(STATUSES):
+    if labels is None or list(labels[0] or []) != list(ALL_STATUSES):
         problems.append(f"status type {names.status_type!r} is missing or has other values")
     for table in TABLES:
         table_name = table.name(names)

@@ -1,6 +1,6 @@
 """The completion buffer: outcomes collect in memory and reach the database in batches.
 
-A flush is one statement (Queries.complete) whatever the batch size, at most one is in flight,
+A flush is one statement (WorkerQueries.complete) whatever the batch size, at most one is in flight,
 and a flush that fails keeps its outcomes and tries again: an outcome is never dropped. A job
 whose outcome cannot be written for longer than the retry timer is re-taken by another worker,
 which is the at-least-once guarantee, and the late write then matches nothing.
@@ -13,9 +13,9 @@ import logging
 import uuid
 from collections.abc import Callable
 
-from pgqtop.engine.job import Outcome
 from pgqtop.engine.link import DATABASE_ERRORS, Link
 from pgqtop.engine.retry import wait_for_event
+from pgqtop.model import Outcome
 
 log = logging.getLogger(__name__)
 

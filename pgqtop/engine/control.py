@@ -15,11 +15,12 @@ from collections.abc import Callable, Collection, Sequence
 
 from pgqtop.config import Settings
 from pgqtop.db.connection import connect_async
-from pgqtop.db.queries import PauseInfo, Queries, WorkerIdentity
-from pgqtop.db.schema import ALL_ENTRYPOINTS
+from pgqtop.db.rows import PauseInfo, WorkerIdentity
+from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.link import DATABASE_ERRORS, Link
 from pgqtop.engine.retry import wait_for_event
 from pgqtop.errors import ConnectionFailed
+from pgqtop.model import ALL_ENTRYPOINTS, target_label
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +50,21 @@ class PauseState:
 
     def update(self, infos: Sequence[PauseInfo], ours: Collection[str]) -> None:
         now = time.monotonic()
-        current = {i.entrypoint: i for i in infos if i.entrypoint in ours or i.entrypoint == "*"}
+        current = {
+            i.entrypoint: i
+            for i in infos
+            if i.entrypoint in ours or i.entrypoint == ALL_ENTRYPOINTS
+        }
         for name in sorted(current.keys() - self.paused.keys()):
             info = current[name]
-            what = "every entrypoint" if name == ALL_ENTRYPOINTS else name
+            what = target_label(name)
             until = (
                 f" for {info.remaining_seconds:.0f}s" if info.remaining_seconds is not None else ""
             )
             why = f" ({info.reason})" if info.reason else ""
             log.info("paused %s%s%s", what, until, why)
         for name in sorted(self.paused.keys() - current.keys()):
-            log.info("resumed %s", "every entrypoint" if name == ALL_ENTRYPOINTS else name)
+            log.info("resumed %s", target_label(name))
         self.paused = current
         remaining = [i.remaining_seconds for i in current.values() if i.remaining_seconds]
         self._ends_at = now + max(min(remaining), 0.0) if remaining else None
@@ -140,7 +145,7 @@ class Heartbeat:
             log.debug("vacuum check skipped: %s", exc)
             return
         try:
-            queries = Queries(conn, self.settings.names)
+            queries = WorkerQueries(conn, self.settings.names)
             if await queries.vacuum_jobs_if_needed():
                 log.info("vacuumed %s (autovacuum is off)", self.settings.names.jobs)
         except DATABASE_ERRORS as exc:

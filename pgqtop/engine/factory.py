@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pgqtop.errors import UsageError
+from pgqtop.model import first_line
 
 if TYPE_CHECKING:
     from pgqtop.engine.manager import QueueManager
@@ -31,7 +32,7 @@ def load_factory(spec: str) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
     except Exception as exc:  # the user's module may raise anything while importing
         raise FactoryError(
-            f"--factory {spec!r}: cannot import {module_name!r}: {_last_line(exc)}"
+            f"--factory {spec!r}: cannot import {module_name!r}: {_describe_failure(exc)}"
         ) from None
     target: Any = module
     for part in attribute.split("."):
@@ -55,7 +56,7 @@ async def apply_factory(spec: str, manager: QueueManager) -> None:
         if inspect.isawaitable(result):
             await result
     except Exception as exc:
-        raise FactoryError(f"--factory {spec!r} failed: {_last_line(exc)}") from None
+        raise FactoryError(f"--factory {spec!r} failed: {_describe_failure(exc)}") from None
     if not manager.entrypoints:
         raise FactoryError(f"--factory {spec!r} registered no entrypoints")
 
@@ -73,10 +74,9 @@ def restrict_entrypoints(manager: QueueManager, wanted: list[str] | None) -> Non
     manager.keep_only(wanted)
 
 
-def _last_line(exc: BaseException) -> str:
+def _describe_failure(exc: BaseException) -> str:
     """`Type: first line of the message`, plus where a SyntaxError is."""
-    lines = str(exc).strip().splitlines()
-    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    text = first_line(exc, typed=True)
     if isinstance(exc, SyntaxError) and exc.filename:
         text += f" ({exc.filename}, line {exc.lineno})"
     return text

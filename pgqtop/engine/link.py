@@ -11,7 +11,7 @@ import psycopg
 
 from pgqtop.config import Settings
 from pgqtop.db.connection import connect_async
-from pgqtop.db.queries import Queries
+from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.retry import Backoff, wait_for_event
 from pgqtop.errors import ConnectionFailed
 
@@ -32,7 +32,7 @@ class Link:
     def __init__(self, settings: Settings, purpose: str) -> None:
         self.settings = settings
         self.purpose = purpose
-        self._queries: Queries | None = None
+        self._queries: WorkerQueries | None = None
         self._lock = asyncio.Lock()
         self._backoff = Backoff()
 
@@ -40,7 +40,7 @@ class Link:
     def connected(self) -> bool:
         return self._queries is not None and not self._queries.conn.closed
 
-    async def queries(self) -> Queries:
+    async def queries(self) -> WorkerQueries:
         """The live Queries, connecting first if needed; raises CONNECTION_ERRORS on failure."""
         current = self._queries
         if current is not None and not current.conn.closed:
@@ -48,7 +48,7 @@ class Link:
         async with self._lock:
             if self._queries is None or self._queries.conn.closed:
                 conn = await connect_async(self.settings, self.purpose)
-                self._queries = Queries(conn, self.settings.names, self.settings.max_payload_bytes)
+                self._queries = WorkerQueries(conn, self.settings.names)
                 self._backoff.reset()
             return self._queries
 

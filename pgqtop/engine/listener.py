@@ -17,9 +17,9 @@ from psycopg import sql
 
 from pgqtop.config import Settings
 from pgqtop.db.connection import connect_async
-from pgqtop.engine.job import Event, EventParseError, parse_event
 from pgqtop.engine.link import CONNECTION_ERRORS
 from pgqtop.engine.retry import Backoff, wait_for_event
+from pgqtop.model import Event, EventParseError, parse_event
 
 log = logging.getLogger(__name__)
 

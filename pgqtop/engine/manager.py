@@ -21,16 +21,15 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
 
 from pgqtop.config import Settings, describe_dsn
-from pgqtop.db.queries import WorkerIdentity
-from pgqtop.db.schema import ALL_ENTRYPOINTS
+from pgqtop.db.rows import WorkerIdentity
 from pgqtop.engine.buffer import CompletionBuffer
 from pgqtop.engine.control import Heartbeat, PauseState, Pulse
-from pgqtop.engine.job import Event, Job, Outcome, Status
 from pgqtop.engine.link import DATABASE_ERRORS, Link
 from pgqtop.engine.listener import Listener
 from pgqtop.engine.retry import RetryPolicy, wait_for_event
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
 from pgqtop.errors import UsageError
+from pgqtop.model import Event, Job, Outcome, Status, first_line, is_reserved_name
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +142,7 @@ class QueueManager:
         """Register the decorated function (async, or sync to run in a thread) for `name`.
         With `schedule` (a cron expression in UTC, "@every 30s", or seconds) the fleet also
         enqueues a job for it on that timetable, once per run whatever the number of workers."""
-        if not name or name == ALL_ENTRYPOINTS:
+        if is_reserved_name(name):
             raise UsageError(f"invalid entrypoint name {name!r}")
         if name in self._registry:
             raise UsageError(f"entrypoint {name!r} is registered twice")
@@ -235,8 +234,8 @@ class QueueManager:
     def _trouble(self, part: str, exc: BaseException) -> None:
         if part not in self._troubled:
             self._troubled.add(part)
-            log.warning("%s connection lost: %s", part, _one_line(exc))
-            self._emit("error", f"{part} connection lost: {_one_line(exc)}")
+            log.warning("%s connection lost: %s", part, first_line(exc, typed=True))
+            self._emit("error", f"{part} connection lost: {first_line(exc, typed=True)}")
         if self._state in ("running", "starting"):
             self._set_state("reconnecting", part)
 
@@ -521,7 +520,7 @@ class QueueManager:
             if not entry.is_async:
                 log.warning("job %d (%s) %s; its thread runs on", job.id, entry.name, error)
         else:
-            error = _one_line(exc)
+            error = first_line(exc, typed=True)
         delay = entry.retry.delay(job.attempts) if entry.retry is not None else None
         if delay is not None:
             return Outcome(job.id, Status.EXCEPTION, seconds, error, text, retry_in=delay)
@@ -636,9 +635,3 @@ class QueueManager:
             self._heartbeat = None
             self._set_state("stopped")
             self._done.set()
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = traceback.format_exception_only(type(exc), exc)
-    text = "".join(lines).strip().splitlines()
-    return text[-1] if text else type(exc).__name__

@@ -2,7 +2,7 @@
 
 Each run becomes an ordinary job, enqueued exactly once across the fleet: every worker that
 declares the schedule watches the same row, and the one that moves its `next_run` on enqueues
-the job in that same statement (Queries.claim_schedules). No advisory locks, no leader.
+the job in that same statement (WorkerQueries.claim_schedules). No advisory locks, no leader.
 Cron expressions are parsed by cronsim (small, typed, no dependencies).
 """
 
@@ -21,6 +21,7 @@ from cronsim import CronSim, CronSimError
 from pgqtop.engine.link import CONNECTION_ERRORS, Link
 from pgqtop.engine.retry import wait_for_event
 from pgqtop.errors import UsageError
+from pgqtop.model import first_line
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +150,7 @@ class Scheduler:
             except psycopg.Error as exc:
                 # A refused statement (a grant from before schedules, say): the connection is
                 # shared with completions and still fine, so leave it and try again later.
-                first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                log.warning("schedules: %s", first_line)
+                log.warning("schedules: %s", first_line(exc))
                 await wait_for_event(halt, self.max_sleep)
                 continue
             await wait_for_event(halt, max(wait, 0.0) + 0.005)

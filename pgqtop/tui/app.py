@@ -24,10 +24,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 
-from pgqtop.config import Settings, describe_dsn, redact
-from pgqtop.db.queries import Queries
-from pgqtop.engine.job import Job
+from pgqtop.config import Settings, describe_dsn
+from pgqtop.db.console import ConsoleQueries
 from pgqtop.errors import PgqtopError
+from pgqtop.model import ALL_ENTRYPOINTS, Job, first_line, redact, target_label
 from pgqtop.tui import keys
 from pgqtop.tui.panes.events import EventsPane
 from pgqtop.tui.panes.failures import FailuresPane
@@ -238,7 +238,7 @@ class PgqtopApp(App[int]):
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def queries(self) -> Queries:
+    def queries(self) -> ConsoleQueries:
         if self.watcher.queries is None:
             raise NotConnected("not connected to the database; try again when it is back")
         return self.watcher.queries
@@ -257,7 +257,7 @@ class PgqtopApp(App[int]):
         return name
 
     def run_database(
-        self, work: Callable[[Queries], Awaitable[Any]], done: Callable[[Any], None]
+        self, work: Callable[[ConsoleQueries], Awaitable[Any]], done: Callable[[Any], None]
     ) -> None:
         """Run one operator statement off the key handler; report failures in one line."""
 
@@ -265,8 +265,7 @@ class PgqtopApp(App[int]):
             try:
                 result = await work(self.queries())
             except (PgqtopError, psycopg.Error) as exc:
-                text = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-                self.notify(redact(text, self.settings.dsn), severity="error", timeout=6)
+                self.notify(first_line(exc, self.settings.dsn), severity="error", timeout=6)
                 return
             done(result)
             self.watcher.poke()
@@ -304,10 +303,10 @@ class PgqtopApp(App[int]):
 
     def action_toggle_pause_all(self) -> None:
         if not self.refuse_write("toggle_pause_all"):
-            self._toggle_pause("*")
+            self._toggle_pause(ALL_ENTRYPOINTS)
 
     def _toggle_pause(self, name: str) -> None:
-        label = "every entrypoint" if name == "*" else name
+        label = target_label(name)
         if name in self.state.paused:
             self.run_database(lambda q: q.resume([name]), lambda _: self.notify(f"resumed {label}"))
         else:
@@ -346,7 +345,7 @@ class PgqtopApp(App[int]):
 
     def action_purge_all(self) -> None:
         if not self.refuse_write("purge_all"):
-            self._purge(None, "every entrypoint")
+            self._purge(None, target_label(ALL_ENTRYPOINTS))
 
     def _purge(self, names: list[str] | None, label: str) -> None:
         def counted(count: int) -> None:
@@ -589,7 +588,7 @@ class PgqtopApp(App[int]):
 
     async def _show_detail(
         self,
-        load: Callable[[Queries], Awaitable[T | None]],
+        load: Callable[[ConsoleQueries], Awaitable[T | None]],
         render: Callable[[T], RenderableType],
         title: str,
         *,
@@ -599,7 +598,7 @@ class PgqtopApp(App[int]):
         try:
             row = await load(self.queries())
         except (PgqtopError, psycopg.Error) as exc:
-            self.notify(str(exc).splitlines()[0], severity="error")
+            self.notify(first_line(exc, self.settings.dsn), severity="error")
             return
         if row is None:
             self.notify(gone, severity="warning")

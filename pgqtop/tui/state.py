@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
-from pgqtop.db.queries import (
+from pgqtop.db.rows import (
     FailureSummary,
     PauseInfo,
     QueueCount,
@@ -21,15 +21,13 @@ from pgqtop.db.queries import (
     SeriesPoint,
     WorkerInfo,
 )
-from pgqtop.engine.job import Event
+from pgqtop.model import ALL_ENTRYPOINTS, WORKER_OUTCOMES, Event, target_label
 
 Clock = Callable[[], float]
 
 EVENT_LIMIT = 200
 TREND_SPAN = 60.0
 """Seconds of queued-count history the drain forecast looks back over."""
-
-FINAL_OUTCOMES = ("successful", "exception", "canceled")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -160,7 +158,7 @@ class ConsoleState:
         now = self.clock()
         if event.op in ("pause", "resume"):
             names = ", ".join(event.entrypoints) or "?"
-            label = "all entrypoints" if names == "*" else names
+            label = target_label(names)
             self.add_event(f"{event.op} {label}", "control")
             return
         if event.op == "cancel":
@@ -228,7 +226,7 @@ class ConsoleState:
     def apply_outcomes(self, outcomes: Mapping[tuple[str, str], int]) -> None:
         totals: dict[str, int] = {}
         for (entrypoint, status), count in outcomes.items():
-            if status in FINAL_OUTCOMES:
+            if status in WORKER_OUTCOMES:
                 totals[entrypoint] = totals.get(entrypoint, 0) + count
         for entrypoint in set(totals) | set(self.queues):
             if entrypoint in totals or entrypoint in self.queues:
@@ -281,7 +279,7 @@ class ConsoleState:
 
     def pause_remaining(self, entrypoint: str) -> float | None:
         """Seconds left on a timed pause (counting down between polls); None if open-ended."""
-        info = self.paused.get(entrypoint) or self.paused.get("*")
+        info = self.paused.get(entrypoint) or self.paused.get(ALL_ENTRYPOINTS)
         if info is None or info.remaining_seconds is None:
             return None
         return max(0.0, info.remaining_seconds - (self.clock() - self.paused_seen_at))
@@ -295,7 +293,7 @@ class ConsoleState:
         return info.due_in_seconds - (self.clock() - self.schedules_seen_at)
 
     def is_paused(self, entrypoint: str) -> bool:
-        info = self.paused.get(entrypoint) or self.paused.get("*")
+        info = self.paused.get(entrypoint) or self.paused.get(ALL_ENTRYPOINTS)
         if info is None:
             return False
         remaining = self.pause_remaining(entrypoint)

@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import sql
 
-from pgqtop.config import Settings, redact
+from pgqtop.config import Settings
 from pgqtop.db.connection import connect_async
-from pgqtop.db.queries import Queries
-from pgqtop.engine.job import EventParseError, parse_event
+from pgqtop.db.console import ConsoleQueries
 from pgqtop.errors import PgqtopError
+from pgqtop.model import EventParseError, first_line, parse_event
 from pgqtop.tui.state import ConsoleState
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class Watcher:
         self.settings = settings
         self.state = state
         self.refresh = refresh
-        self.queries: Queries | None = None
+        self.queries: ConsoleQueries | None = None
         """Main-connection queries for operator actions; None while disconnected."""
         self._wake_stats = asyncio.Event()
         self._wake_slow = asyncio.Event()
@@ -91,7 +91,7 @@ class Watcher:
                 connections.append(conn)
             listen_conn, reconcile_conn, main_conn = connections
             names, limit = self.settings.names, self.settings.max_payload_bytes
-            main = Queries(main_conn, names, limit)
+            main = ConsoleQueries(main_conn, names, limit)
             version = await self._timed(main.server_version())
             self.state.server_version = version.split(" ")[0]
             await listen_conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(names.channel)))
@@ -101,16 +101,16 @@ class Watcher:
             await self._poll_slow(main)
             tasks = [
                 self._listen(listen_conn),
-                self._reconcile(Queries(reconcile_conn, names, limit)),
+                self._reconcile(ConsoleQueries(reconcile_conn, names, limit)),
                 self._stats_loop(main),
                 self._slow_loop(main),
             ]
             await _until_first_exit(tasks, stop)
         except (PgqtopError, psycopg.Error, OSError, TimeoutError) as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if isinstance(exc, TimeoutError):
-                message = "database did not answer in time"
-            self.state.last_error = redact(message, self.settings.dsn)
+                self.state.last_error = "database did not answer in time"
+            else:
+                self.state.last_error = first_line(exc, self.settings.dsn)
             log.warning("console connection lost: %s", self.state.last_error)
         finally:
             self.queries = None
@@ -133,7 +133,7 @@ class Watcher:
             if event.op in ("pause", "resume"):
                 self._wake_slow.set()
 
-    async def _reconcile(self, queries: Queries) -> None:
+    async def _reconcile(self, queries: ConsoleQueries) -> None:
         while True:
             started = time.monotonic()
             counts = await self._timed(queries.queue_counts(), RECONCILE_TIMEOUT)
@@ -143,7 +143,7 @@ class Watcher:
                 max(self.refresh or DEFAULT_RECONCILE, RECONCILE_COST_FACTOR * took)
             )
 
-    async def _stats_loop(self, queries: Queries) -> None:
+    async def _stats_loop(self, queries: ConsoleQueries) -> None:
         while True:
             window = self.state.chart_window
             outcomes = await self._timed(queries.recent_outcomes(60.0))
@@ -153,12 +153,12 @@ class Watcher:
             self.state.sample_trend()
             await _sleep_or_wake(self._wake_stats, STATS_INTERVAL)
 
-    async def _slow_loop(self, queries: Queries) -> None:
+    async def _slow_loop(self, queries: ConsoleQueries) -> None:
         while True:
             await _sleep_or_wake(self._wake_slow, SLOW_POLL_INTERVAL)
             await self._poll_slow(queries)
 
-    async def _poll_slow(self, queries: Queries) -> None:
+    async def _poll_slow(self, queries: ConsoleQueries) -> None:
         workers = await self._timed(queries.workers())
         failures = await self._timed(queries.recent_failures(FAILURE_ROWS))
         failed = await self._timed(queries.failures_since(FAILURE_WINDOW))

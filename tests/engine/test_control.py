@@ -11,7 +11,7 @@ import pytest
 
 from pgqtop import Job, QueueManager
 from pgqtop.config import Settings
-from pgqtop.db.queries import Queries
+from pgqtop.db.console import ConsoleQueries
 from tests.engine.conftest import scalar, wait_until
 
 
@@ -34,7 +34,9 @@ async def worker(fast: Settings) -> AsyncIterator[tuple[QueueManager, list[int]]
 
 
 async def test_cancel_notification_cancels_the_running_job_and_records_it_canceled(
-    worker: tuple[QueueManager, list[int]], queries: Queries, aconn: psycopg.AsyncConnection[Any]
+    worker: tuple[QueueManager, list[int]],
+    queries: ConsoleQueries,
+    aconn: psycopg.AsyncConnection[Any],
 ) -> None:
     manager, started = worker
     (job_id,) = await queries.enqueue("sleepy", "30")
@@ -56,7 +58,9 @@ async def test_cancel_notification_cancels_the_running_job_and_records_it_cancel
 
 
 async def test_paused_entrypoint_is_not_taken_and_resume_wakes_an_idle_worker(
-    worker: tuple[QueueManager, list[int]], queries: Queries, aconn: psycopg.AsyncConnection[Any]
+    worker: tuple[QueueManager, list[int]],
+    queries: ConsoleQueries,
+    aconn: psycopg.AsyncConnection[Any],
 ) -> None:
     _, started = worker
     await queries.pause(["sleepy"], reason="downstream on fire")
@@ -75,7 +79,7 @@ async def test_paused_entrypoint_is_not_taken_and_resume_wakes_an_idle_worker(
 
 
 async def test_timed_pause_ends_by_itself_without_a_notification(
-    worker: tuple[QueueManager, list[int]], queries: Queries
+    worker: tuple[QueueManager, list[int]], queries: ConsoleQueries
 ) -> None:
     _, started = worker
     await queries.pause(["sleepy"], seconds=1.0)
@@ -90,7 +94,7 @@ async def test_timed_pause_ends_by_itself_without_a_notification(
 
 
 async def test_running_worker_is_registered_with_its_entrypoints_and_state(
-    worker: tuple[QueueManager, list[int]], queries: Queries
+    worker: tuple[QueueManager, list[int]], queries: ConsoleQueries
 ) -> None:
     manager, _ = worker
 

@@ -11,20 +11,21 @@ import psycopg
 
 from pgqtop import QueueManager
 from pgqtop.config import Settings
-from pgqtop.db.queries import NewJob, Queries
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.model import NewJob
 from tests.engine import jobs_factory
 from tests.engine.conftest import headless, scalar, wait_until
 
 JOBS = 20_000
 
 
-async def enqueue_spread(queries: Queries, count: int) -> None:
+async def enqueue_spread(queries: ConsoleQueries, count: int) -> None:
     names = jobs_factory.ENTRYPOINTS
     await queries.enqueue_bulk(NewJob(names[i % len(names)], priority=i % 3) for i in range(count))
 
 
 async def assert_each_ran_once(
-    aconn: psycopg.AsyncConnection[Any], queries: Queries, done: str, count: int
+    aconn: psycopg.AsyncConnection[Any], queries: ConsoleQueries, done: str, count: int
 ) -> None:
     assert await scalar(aconn, "SELECT count(*) FROM {t}", done) == count
     assert await scalar(aconn, "SELECT max(seen) FROM {t}", done) == 1
@@ -37,7 +38,7 @@ async def assert_each_ran_once(
 
 
 async def test_three_managers_in_one_process_run_every_job_exactly_once(
-    fast: Settings, queries: Queries, aconn: psycopg.AsyncConnection[Any], done: str
+    fast: Settings, queries: ConsoleQueries, aconn: psycopg.AsyncConnection[Any], done: str
 ) -> None:
     await enqueue_spread(queries, JOBS)
     managers = [QueueManager(fast) for _ in range(3)]
@@ -57,7 +58,11 @@ async def test_three_managers_in_one_process_run_every_job_exactly_once(
 
 
 async def test_three_headless_processes_run_every_job_exactly_once(
-    fast: Settings, queries: Queries, aconn: psycopg.AsyncConnection[Any], done: str, tmp_path: Path
+    fast: Settings,
+    queries: ConsoleQueries,
+    aconn: psycopg.AsyncConnection[Any],
+    done: str,
+    tmp_path: Path,
 ) -> None:
     await enqueue_spread(queries, JOBS)
     log = tmp_path / "workers.log"

@@ -11,12 +11,12 @@ import psycopg
 
 from pgqtop import Job, QueueManager
 from pgqtop.config import Settings
-from pgqtop.db.queries import Queries
+from pgqtop.db.console import ConsoleQueries
 from tests.engine.conftest import scalar, wait_until
 
 
 async def test_one_worker_runs_higher_priority_first_then_fifo(
-    fast: Settings, queries: Queries, running: Callable[[QueueManager], None]
+    fast: Settings, queries: ConsoleQueries, running: Callable[[QueueManager], None]
 ) -> None:
     fast.engine.concurrency = 1
     order: list[int] = []
@@ -40,7 +40,7 @@ async def test_one_worker_runs_higher_priority_first_then_fifo(
 
 
 async def test_delayed_job_runs_when_due_not_before_and_not_a_poll_later(
-    fast: Settings, queries: Queries, running: Callable[[QueueManager], None]
+    fast: Settings, queries: ConsoleQueries, running: Callable[[QueueManager], None]
 ) -> None:
     fast.engine.dequeue_timeout = 30.0  # no NOTIFY marks the moment: the worker must know it
     started: dict[str, float] = {}
@@ -64,7 +64,7 @@ async def test_delayed_job_runs_when_due_not_before_and_not_a_poll_later(
 
 
 async def test_concurrency_limit_is_never_exceeded(
-    fast: Settings, queries: Queries, running: Callable[[QueueManager], None]
+    fast: Settings, queries: ConsoleQueries, running: Callable[[QueueManager], None]
 ) -> None:
     current = peak = finished = 0
     manager = QueueManager(fast)
@@ -94,7 +94,7 @@ async def test_concurrency_limit_is_never_exceeded(
 
 async def test_failing_handler_is_retried_with_backoff_then_recorded_with_traceback(
     fast: Settings,
-    queries: Queries,
+    queries: ConsoleQueries,
     aconn: psycopg.AsyncConnection[Any],
     running: Callable[[QueueManager], None],
 ) -> None:
@@ -133,7 +133,7 @@ async def test_failing_handler_is_retried_with_backoff_then_recorded_with_traceb
 
 
 async def test_handler_running_past_its_timeout_is_recorded_as_timed_out(
-    fast: Settings, queries: Queries, running: Callable[[QueueManager], None]
+    fast: Settings, queries: ConsoleQueries, running: Callable[[QueueManager], None]
 ) -> None:
     manager = QueueManager(fast)
 
@@ -158,7 +158,7 @@ async def test_handler_running_past_its_timeout_is_recorded_as_timed_out(
 
 
 async def test_base_exceptions_from_handlers_are_job_failures_not_worker_crashes(
-    fast: Settings, queries: Queries, running: Callable[[QueueManager], None]
+    fast: Settings, queries: ConsoleQueries, running: Callable[[QueueManager], None]
 ) -> None:
     manager = QueueManager(fast)
     raised = iter([SystemExit(3), KeyboardInterrupt(), asyncio.CancelledError()])

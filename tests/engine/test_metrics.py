@@ -15,7 +15,7 @@ import pytest
 
 from pgqtop import Job, QueueManager
 from pgqtop.config import Settings
-from pgqtop.db.queries import Queries
+from pgqtop.db.console import ConsoleQueries
 from pgqtop.engine.metrics import MetricsServer
 from tests.engine.conftest import headless, wait_until
 from tests.test_cli_admin import pgqtop
@@ -48,7 +48,7 @@ def sample(text: str, name: str, **labels: str) -> float | None:
 
 
 async def test_a_headless_worker_reports_its_jobs_and_health(
-    fast: Settings, queries: Queries, done: str, tmp_path: Path
+    fast: Settings, queries: ConsoleQueries, done: str, tmp_path: Path
 ) -> None:
     port = free_port()
     log = tmp_path / "worker.log"

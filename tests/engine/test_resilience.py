@@ -13,7 +13,7 @@ import pytest
 
 from pgqtop import Job, QueueManager
 from pgqtop.config import Settings
-from pgqtop.db.queries import Queries
+from pgqtop.db.console import ConsoleQueries
 from tests.engine import jobs_factory
 from tests.engine.conftest import headless, scalar, wait_until
 
@@ -21,7 +21,11 @@ FACTORY = ("--factory", "tests.engine.jobs_factory:register")
 
 
 async def test_jobs_of_a_sigkilled_worker_are_retaken_after_the_retry_timer(
-    fast: Settings, queries: Queries, aconn: psycopg.AsyncConnection[Any], done: str, tmp_path: Path
+    fast: Settings,
+    queries: ConsoleQueries,
+    aconn: psycopg.AsyncConnection[Any],
+    done: str,
+    tmp_path: Path,
 ) -> None:
     log = tmp_path / "workers.log"
     ids = await queries.enqueue(["alpha", "delta"] * 3, "sleep:60")
@@ -62,7 +66,7 @@ async def backend_pids(aconn: psycopg.AsyncConnection[Any], application_name: st
 async def test_worker_keeps_working_after_its_connection_is_terminated(
     purpose: str,
     fast: Settings,
-    queries: Queries,
+    queries: ConsoleQueries,
     aconn: psycopg.AsyncConnection[Any],
 ) -> None:
     # A long poll interval: only a working NOTIFY path explains jobs running within a second.
@@ -114,7 +118,11 @@ async def test_worker_keeps_working_after_its_connection_is_terminated(
 
 
 async def test_sigterm_under_load_exits_zero_within_grace_and_loses_nothing(
-    fast: Settings, queries: Queries, aconn: psycopg.AsyncConnection[Any], done: str, tmp_path: Path
+    fast: Settings,
+    queries: ConsoleQueries,
+    aconn: psycopg.AsyncConnection[Any],
+    done: str,
+    tmp_path: Path,
 ) -> None:
     log = tmp_path / "worker.log"
     count = 3000

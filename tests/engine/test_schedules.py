@@ -17,11 +17,12 @@ from psycopg import sql
 
 from pgqtop import Job, QueueManager
 from pgqtop.config import ObjectNames, Settings
-from pgqtop.db.queries import Queries
-from pgqtop.engine.job import Outcome, Status
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.link import Link
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
 from pgqtop.errors import UsageError
+from pgqtop.model import Outcome, Status
 from tests.engine.conftest import wait_until
 from tests.test_cli_admin import cli, target
 from tests.test_schema import sq
@@ -76,16 +77,22 @@ def test_missed_runs_are_skipped_not_replayed() -> None:
 
 
 async def test_racing_workers_enqueue_a_due_run_exactly_once(
-    dsn: str, names: ObjectNames, queries: Queries, sync_conn: psycopg.Connection[Any]
+    dsn: str,
+    names: ObjectNames,
+    queries: ConsoleQueries,
+    worker_queries: WorkerQueries,
+    sync_conn: psycopg.Connection[Any],
 ) -> None:
-    await queries.register_schedules({"report": "@every 60s"}, {"report": at(12, 0)})
+    await worker_queries.register_schedules({"report": "@every 60s"}, {"report": at(12, 0)})
     sync_conn.execute(sq("UPDATE {schedules} SET next_run = now() - interval '1 second'", names))
     [row] = await queries.schedules(["report"])
     following = row.read_at + dt.timedelta(seconds=60)
 
     async def claim() -> list[tuple[str, int]]:
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-            return await Queries(conn, names).claim_schedules([("report", row.next_run, following)])
+            return await WorkerQueries(conn, names).claim_schedules(
+                [("report", row.next_run, following)]
+            )
 
     won = [w for result in await asyncio.gather(*(claim() for _ in range(8))) for w in result]
 
@@ -101,24 +108,27 @@ async def test_racing_workers_enqueue_a_due_run_exactly_once(
 
 
 async def test_runs_do_not_pile_up_while_the_last_one_waits_or_runs(
-    names: ObjectNames, queries: Queries, sync_conn: psycopg.Connection[Any]
+    names: ObjectNames,
+    queries: ConsoleQueries,
+    worker_queries: WorkerQueries,
+    sync_conn: psycopg.Connection[Any],
 ) -> None:
     """Paused for an hour on a one-minute timetable is one waiting run, not sixty."""
-    await queries.register_schedules({"report": "@every 60s"}, {"report": at(12, 0)})
+    await worker_queries.register_schedules({"report": "@every 60s"}, {"report": at(12, 0)})
 
     async def claim_due() -> list[tuple[str, int | None]]:
         sync_conn.execute(sq("UPDATE {schedules} SET next_run = now() - interval '1s'", names))
         [row] = await queries.schedules(["report"])
         following = row.read_at + dt.timedelta(seconds=60)
-        return await queries.claim_schedules([("report", row.next_run, following)])
+        return await worker_queries.claim_schedules([("report", row.next_run, following)])
 
     [(_, first)] = await claim_due()
     assert first is not None
     assert await claim_due() == [("report", None)]  # still queued: skipped
     worker = uuid.uuid4()
-    [job] = await queries.dequeue({"report": 10}, 10, worker, 0)
+    [job] = await worker_queries.dequeue({"report": 10}, 10, worker, 0)
     assert await claim_due() == [("report", None)]  # running: skipped
-    await queries.complete([Outcome(job.id, Status.SUCCESSFUL, 0.1)], worker)
+    await worker_queries.complete([Outcome(job.id, Status.SUCCESSFUL, 0.1)], worker)
     [(_, second)] = await claim_due()
     assert second is not None and second != first
     [after] = await queries.schedules(["report"])
@@ -126,20 +136,21 @@ async def test_runs_do_not_pile_up_while_the_last_one_waits_or_runs(
 
 
 async def test_a_changed_timetable_restarts_and_an_unchanged_one_keeps_its_next_run(
-    queries: Queries,
+    queries: ConsoleQueries,
+    worker_queries: WorkerQueries,
 ) -> None:
-    await queries.register_schedules({"report": "0 3 * * *"}, {"report": at(3, 0)})
-    await queries.register_schedules({"report": "0 3 * * *"}, {"report": at(4, 0)})
+    await worker_queries.register_schedules({"report": "0 3 * * *"}, {"report": at(3, 0)})
+    await worker_queries.register_schedules({"report": "0 3 * * *"}, {"report": at(4, 0)})
     [kept] = await queries.schedules()
     assert (kept.expression, kept.next_run) == ("0 3 * * *", at(3, 0))
 
-    await queries.register_schedules({"report": "@every 60s"}, {"report": at(5, 0)})
+    await worker_queries.register_schedules({"report": "@every 60s"}, {"report": at(5, 0)})
     [changed] = await queries.schedules()
     assert (changed.expression, changed.next_run) == ("@every 60s", at(5, 0))
 
 
 async def test_two_workers_run_an_interval_schedule_once_per_run(
-    fast: Settings, queries: Queries, running: Callable[[QueueManager], None]
+    fast: Settings, queries: ConsoleQueries, running: Callable[[QueueManager], None]
 ) -> None:
     seen: list[tuple[str, str]] = []  # (scheduled_for, the manager that ran it)
     events: list[str] = []

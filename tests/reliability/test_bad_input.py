@@ -16,10 +16,11 @@ import pytest
 
 from pgqtop import cli
 from pgqtop.config import ObjectNames, Settings
-from pgqtop.db.queries import NewJob, Queries, SyncQueries
-from pgqtop.engine.job import Job
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.producer import Queries, SyncQueries
 from pgqtop.engine.manager import QueueManager
 from pgqtop.errors import PayloadTooLarge
+from pgqtop.model import Job, NewJob
 from pgqtop.tui.app import PgqtopApp
 from pgqtop.tui.screens.detail import decode_payload
 from pgqtop.tui.themes import load_themes
@@ -41,7 +42,7 @@ async def test_sync_handlers_raising_base_exceptions_fail_the_job_and_the_worker
 ) -> None:
     """The async case is tests/engine/test_handlers.py; here they come out of the thread pool."""
     manager = QueueManager(fast_settings(dsn, names))
-    queries = Queries(aconn, names)
+    queries = ConsoleQueries(aconn, names)
     raised = {
         b"exit": SystemExit(3),
         b"interrupt": KeyboardInterrupt(),
@@ -114,7 +115,7 @@ async def test_non_utf8_payload_reaches_the_handler_intact_and_the_console_shows
         seen.append(job.payload)
         job.text()  # not UTF-8: raises, and the failure keeps the payload for inspection
 
-    queries = Queries(aconn, names)
+    queries = ConsoleQueries(aconn, names)
     (job_id,) = await queries.enqueue("blob", NOT_UTF8)
     (waiting_id,) = await queries.enqueue("blob", NOT_UTF8, execute_after=3600)
     async with running(manager):
@@ -167,7 +168,7 @@ async def test_awkward_entrypoint_names_run_count_and_pause_verbatim(
 
     for name in AWKWARD:
         manager.entrypoint(name)(handle)
-    queries = Queries(aconn, names)
+    queries = ConsoleQueries(aconn, names)
     paused = AWKWARD[3]
     await queries.pause([paused], by="reliability test")
     await queries.enqueue(AWKWARD * 2, [None] * len(AWKWARD) + [b"fail"] * len(AWKWARD))

@@ -18,9 +18,9 @@ import pytest
 
 from pgqtop.config import Settings
 from pgqtop.db.connection import connect_async
-from pgqtop.db.queries import Queries
-from pgqtop.engine.job import Job
+from pgqtop.db.producer import Queries
 from pgqtop.engine.manager import QueueManager
+from pgqtop.model import Job
 from tests.reliability.conftest import counted, eventually, remaining_jobs, running
 
 WORKERS = 8

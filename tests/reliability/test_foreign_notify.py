@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pgqtop.config import ObjectNames
-from pgqtop.db.queries import Queries
-from pgqtop.engine.job import Event, EventParseError, parse_event
+from pgqtop.db.producer import Queries
 from pgqtop.engine.manager import QueueManager
+from pgqtop.model import Event, EventParseError, parse_event
 from tests.reliability.conftest import eventually, fast_settings, remaining_jobs, running
 
 # NOTIFY payloads are text without NUL, shorter than 8000 bytes.

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from pgqtop.config import ObjectNames
-from pgqtop.db.queries import SyncQueries
+from pgqtop.db.producer import SyncQueries
 from tests.reliability.conftest import sq
 from tests.reliability.recording_factory import ENTRYPOINTS, create_runs_table, runs_table
 

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 
 from pgqtop.config import ObjectNames, Settings
-from pgqtop.db.queries import NewJob, Queries
-from pgqtop.engine.job import Job
+from pgqtop.db.producer import Queries
 from pgqtop.engine.manager import QueueManager
+from pgqtop.model import Job, NewJob
 from tests.reliability.conftest import counted, eventually, fast_settings, remaining_jobs, running
 
 JOBS = 2000

@@ -14,8 +14,9 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from pgqtop.config import Settings
-from pgqtop.db.queries import Queries
-from pgqtop.engine.job import Outcome, Status
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.worker import WorkerQueries
+from pgqtop.model import Outcome, Status
 from pgqtop.tui.app import PgqtopApp
 
 
@@ -65,14 +66,15 @@ def notifications(app: Any) -> list[str]:
 
 
 async def make_failure(
-    queries: Queries, entrypoint: str = "send_email", worker: uuid.UUID | None = None
+    queries: ConsoleQueries, entrypoint: str = "send_email", worker: uuid.UUID | None = None
 ) -> int:
     """Enqueue, take and fail one job for real; returns the job id."""
     (job_id,) = await queries.enqueue(entrypoint, b'{"to": "ops@example.com"}')
     worker = worker or uuid.uuid4()
-    jobs = await queries.dequeue({entrypoint: 10}, 10, worker, 30.0)
+    worker_queries = WorkerQueries(queries.conn, queries.names)
+    jobs = await worker_queries.dequeue({entrypoint: 10}, 10, worker, 30.0)
     assert [j.id for j in jobs] == [job_id]
-    await queries.complete(
+    await worker_queries.complete(
         [Outcome(job_id, Status.EXCEPTION, 0.01, "ValueError: bad address", "Traceback: ...")],
         worker,
     )

@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pgqtop.config import Settings
-from pgqtop.db.queries import Queries
-from pgqtop.engine.job import Job
+from pgqtop.db.console import ConsoleQueries
 from pgqtop.engine.manager import QueueManager
+from pgqtop.model import Job
 from pgqtop.tui.app import PgqtopApp
 from tests.tui.conftest import screen_text, until
 
 
 async def test_w_plus_minus_drive_the_embedded_worker(
-    make_app: Callable[..., PgqtopApp], queries: Queries, settings: Settings
+    make_app: Callable[..., PgqtopApp], queries: ConsoleQueries, settings: Settings
 ) -> None:
     settings.engine.concurrency = 10
     settings.engine.heartbeat_interval = 0.5

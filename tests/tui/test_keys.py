@@ -14,7 +14,8 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from pgqtop.config import Settings
-from pgqtop.db.queries import Queries
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.worker import WorkerQueries
 from pgqtop.tui.app import PgqtopApp
 from pgqtop.tui.screens.detail import DetailScreen
 from pgqtop.tui.screens.dialogs import ConfirmScreen
@@ -36,7 +37,7 @@ async def ready(pilot: Pilot[Any], app: PgqtopApp, entrypoint: str = "send_email
 
 
 async def test_p_pauses_the_selected_entrypoint_fleet_wide_and_again_resumes(
-    make_app: Factory, queries: Queries
+    make_app: Factory, queries: ConsoleQueries
 ) -> None:
     await queries.enqueue(["send_email", "resize_image"], None, 0)
     app = make_app()
@@ -54,7 +55,7 @@ async def test_p_pauses_the_selected_entrypoint_fleet_wide_and_again_resumes(
 
 
 async def test_shift_p_pauses_everything_with_the_star_row(
-    make_app: Factory, queries: Queries
+    make_app: Factory, queries: ConsoleQueries
 ) -> None:
     await queries.enqueue(["send_email", "resize_image"], None, 0)
     app = make_app()
@@ -71,7 +72,7 @@ async def test_shift_p_pauses_everything_with_the_star_row(
 
 
 async def test_timed_pause_sets_paused_until_and_shows_the_time_left(
-    make_app: Factory, queries: Queries
+    make_app: Factory, queries: ConsoleQueries
 ) -> None:
     await queries.enqueue("send_email", None, 0)
     app = make_app()
@@ -88,7 +89,7 @@ async def test_timed_pause_sets_paused_until_and_shows_the_time_left(
 
 
 async def test_d_purges_only_after_confirming_the_exact_count(
-    make_app: Factory, queries: Queries
+    make_app: Factory, queries: ConsoleQueries
 ) -> None:
     await queries.enqueue(["send_email"] * 7 + ["resize_image"], None, 0)
     app = make_app()
@@ -110,7 +111,7 @@ async def test_d_purges_only_after_confirming_the_exact_count(
 
 
 async def test_shift_d_purges_every_queued_job_after_confirming(
-    make_app: Factory, queries: Queries
+    make_app: Factory, queries: ConsoleQueries
 ) -> None:
     await queries.enqueue(["send_email"] * 2 + ["resize_image"] * 3, None, 0)
     app = make_app()
@@ -123,7 +124,9 @@ async def test_shift_d_purges_every_queued_job_after_confirming(
         assert await queries.count_matching() == 0
 
 
-async def test_r_requeues_the_selected_failure_once(make_app: Factory, queries: Queries) -> None:
+async def test_r_requeues_the_selected_failure_once(
+    make_app: Factory, queries: ConsoleQueries
+) -> None:
     await make_failure(queries)
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:
@@ -140,7 +143,7 @@ async def test_r_requeues_the_selected_failure_once(make_app: Factory, queries: 
 
 
 async def test_shift_r_requeues_all_failures_of_an_entrypoint_after_confirming(
-    make_app: Factory, queries: Queries
+    make_app: Factory, queries: ConsoleQueries
 ) -> None:
     await make_failure(queries)
     await make_failure(queries)
@@ -158,12 +161,12 @@ async def test_shift_r_requeues_all_failures_of_an_entrypoint_after_confirming(
 
 
 async def test_x_in_the_jobs_browser_sends_cancel_for_the_running_job(
-    make_app: Factory, queries: Queries, settings: Settings
+    make_app: Factory, queries: ConsoleQueries, worker_queries: WorkerQueries, settings: Settings
 ) -> None:
     import uuid
 
     (job_id,) = await queries.enqueue("send_email", None, 0)
-    await queries.dequeue({"send_email": 1}, 1, uuid.uuid4(), 30.0)
+    await worker_queries.dequeue({"send_email": 1}, 1, uuid.uuid4(), 30.0)
     listener = await psycopg.AsyncConnection.connect(settings.dsn, autocommit=True)
     await listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(settings.names.channel)))
     app = make_app()
@@ -187,7 +190,7 @@ async def test_x_in_the_jobs_browser_sends_cancel_for_the_running_job(
     await listener.close()
 
 
-async def test_e_enqueues_a_job_from_the_form(make_app: Factory, queries: Queries) -> None:
+async def test_e_enqueues_a_job_from_the_form(make_app: Factory, queries: ConsoleQueries) -> None:
     await queries.enqueue("send_email", None, 0)
     app = make_app()
     async with app.run_test(size=(160, 48)) as pilot:
@@ -204,7 +207,7 @@ async def test_e_enqueues_a_job_from_the_form(make_app: Factory, queries: Querie
 
 
 async def test_view_keys_theme_chart_window_filter_freeze_help(
-    make_app: Factory, queries: Queries
+    make_app: Factory, queries: ConsoleQueries
 ) -> None:
     await queries.enqueue(["send_email", "resize_image"], None, 0)
     app = make_app(theme="midnight")
@@ -242,7 +245,7 @@ async def test_view_keys_theme_chart_window_filter_freeze_help(
 
 
 async def test_j_browses_jobs_and_enter_opens_the_detail(
-    make_app: Factory, queries: Queries
+    make_app: Factory, queries: ConsoleQueries
 ) -> None:
     await queries.enqueue(["send_email"] * 60, [b"\xff\x00binary"] * 60, 0, headers={"t": 1})
     app = make_app()
@@ -263,7 +266,7 @@ async def test_j_browses_jobs_and_enter_opens_the_detail(
 
 
 async def test_enter_on_a_failure_shows_payload_headers_and_traceback(
-    make_app: Factory, queries: Queries
+    make_app: Factory, queries: ConsoleQueries
 ) -> None:
     await make_failure(queries)
     app = make_app()
@@ -288,7 +291,7 @@ async def test_command_palette_lists_every_console_command(make_app: Factory) ->
 
 @pytest.mark.parametrize("key", ["p", "d", "e"])
 async def test_read_only_refuses_writes_in_the_ui_and_the_database(
-    make_app: Factory, queries: Queries, key: str
+    make_app: Factory, queries: ConsoleQueries, key: str
 ) -> None:
     await queries.enqueue("send_email", None, 0)
     app = make_app(read_only=True)

@@ -6,13 +6,14 @@ import datetime as dt
 from collections.abc import Callable
 
 from pgqtop.config import Settings
-from pgqtop.db.queries import Queries
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.worker import WorkerQueries
 from pgqtop.tui.app import PgqtopApp
 from tests.tui.conftest import cell_text, make_failure, screen_text, until
 
 
 async def test_queues_pane_counts_from_reconciliation_then_follows_notify(
-    make_app: Callable[..., PgqtopApp], queries: Queries
+    make_app: Callable[..., PgqtopApp], queries: ConsoleQueries
 ) -> None:
     await queries.enqueue(["send_email"] * 3, None, 0)
     app = make_app(refresh=60)
@@ -29,7 +30,7 @@ async def test_queues_pane_counts_from_reconciliation_then_follows_notify(
 
 
 async def test_failures_and_workers_panes_show_polled_rows(
-    make_app: Callable[..., PgqtopApp], queries: Queries
+    make_app: Callable[..., PgqtopApp], queries: ConsoleQueries
 ) -> None:
     job_id = await make_failure(queries)
     app = make_app()
@@ -40,10 +41,10 @@ async def test_failures_and_workers_panes_show_polled_rows(
 
 
 async def test_scheduled_entrypoints_show_their_next_run_and_an_overdue_one_stands_out(
-    make_app: Callable[..., PgqtopApp], queries: Queries
+    make_app: Callable[..., PgqtopApp], queries: ConsoleQueries, worker_queries: WorkerQueries
 ) -> None:
     now = dt.datetime.now(dt.UTC)
-    await queries.register_schedules(
+    await worker_queries.register_schedules(
         {"nightly_report": "0 3 * * *", "rotate_keys": "@every 20s"},
         {
             "nightly_report": now + dt.timedelta(hours=2),

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from pgqtop.config import Settings
-from pgqtop.db.queries import SyncQueries
+from pgqtop.db.producer import SyncQueries
 
 TMUX = shutil.which("tmux")
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed")

@@ -14,16 +14,16 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from pgqtop.db.queries import (
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.rows import (
     FailureSummary,
     PauseInfo,
-    Queries,
     QueueCount,
     ScheduleInfo,
     SeriesPoint,
     WorkerInfo,
 )
-from pgqtop.engine.job import Event
+from pgqtop.model import Event
 from pgqtop.tui.app import PgqtopApp
 from pgqtop.tui.panes.queues import QueuesPane
 from pgqtop.tui.screens.detail import DetailScreen
@@ -180,7 +180,7 @@ def test_main_screen(snap_compare: Callable[..., bool], make_app: Callable[..., 
 
 
 async def test_failure_detail_screen(
-    snap_compare: Callable[..., bool], make_app: Callable[..., PgqtopApp], queries: Queries
+    snap_compare: Callable[..., bool], make_app: Callable[..., PgqtopApp], queries: ConsoleQueries
 ) -> None:
     await make_failure(queries, worker=uuid.UUID(int=7))
     detail = await queries.failure_detail(1)
@@ -198,7 +198,7 @@ async def test_failure_detail_screen(
 
 
 async def test_jobs_browser_screen(
-    snap_compare: Callable[..., bool], make_app: Callable[..., PgqtopApp], queries: Queries
+    snap_compare: Callable[..., bool], make_app: Callable[..., PgqtopApp], queries: ConsoleQueries
 ) -> None:
     names = ["send_email", "resize_image", "nightly_report"]
     await queries.enqueue(

@@ -7,10 +7,10 @@ from collections import defaultdict
 
 from textual_plotext import PlotextPlot
 
-from pgqtop.db.queries import SeriesPoint
+from pgqtop.db.rows import SeriesPoint
+from pgqtop.model import FAILED_OUTCOMES, WORKER_OUTCOMES, Status
 from pgqtop.tui.state import ConsoleState
 
-FAILED = ("exception", "canceled")
 MAX_LINES = 6
 
 
@@ -58,7 +58,7 @@ class ThroughputPane(PlotextPlot):
         if view == "rate":
             series: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
             for p in points:
-                if p.status in ("successful", *FAILED):
+                if p.status in WORKER_OUTCOMES:
                     series[p.entrypoint][x_of(p)] += p.count / window.bucket
             busiest = sorted(series, key=lambda e: -sum(series[e].values()))[:MAX_LINES]
             for name in busiest:
@@ -68,9 +68,9 @@ class ThroughputPane(PlotextPlot):
             good: dict[float, float] = defaultdict(float)
             bad: dict[float, float] = defaultdict(float)
             for p in points:
-                if p.status == "successful":
+                if p.status == Status.SUCCESSFUL:
                     good[x_of(p)] += p.count / window.bucket
-                elif p.status in FAILED:
+                elif p.status in FAILED_OUTCOMES:
                     bad[x_of(p)] += p.count / window.bucket
             for label, data, colour in (("ok", good, "green"), ("failed", bad, "red")):
                 if data:
@@ -85,7 +85,7 @@ class ThroughputPane(PlotextPlot):
                 "run": defaultdict(float),
             }
             for p in points:
-                if p.status not in ("successful", *FAILED) or p.count == 0:
+                if p.status not in WORKER_OUTCOMES or p.count == 0:
                     continue
                 x = x_of(p)
                 sums["queue"][x] += p.queue_seconds_sum

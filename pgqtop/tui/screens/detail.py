@@ -16,8 +16,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from pgqtop.db.queries import FailureDetail
-from pgqtop.engine.job import Job
+from pgqtop.db.rows import FailureDetail
+from pgqtop.model import Job
 from pgqtop.tui import format
 from pgqtop.tui.state import Clock
 

@@ -9,6 +9,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
+from pgqtop.model import is_reserved_name
+
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
 {name} > Vertical {{
@@ -130,7 +132,7 @@ class EnqueueScreen(ModalScreen[tuple[str, str, int] | None]):
         payload = self.query_one("#payload", Input).value
         priority_text = self.query_one("#priority", Input).value.strip() or "0"
         problem = self.query_one("#problem", Label)
-        if not entrypoint or entrypoint == "*":
+        if is_reserved_name(entrypoint):
             problem.update("an entrypoint name is required")
             return
         try:

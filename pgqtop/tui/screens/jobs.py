@@ -13,14 +13,14 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Select
 
-from pgqtop.engine.job import Job, Status
+from pgqtop.model import WAITING, Job, first_line
 from pgqtop.tui import format
 from pgqtop.tui.panes.tables import Cell, selected_key
 from pgqtop.tui.state import Clock
 
 PAGE_SIZE = 50
 PageLoader = Callable[[int, int, str | None, str | None], Awaitable[list[Job]]]
-STATUSES = [(s.value, s.value) for s in (Status.QUEUED, Status.PICKED)]
+STATUSES = [(s.value, s.value) for s in WAITING]
 
 
 class JobsScreen(Screen[None]):
@@ -112,7 +112,7 @@ class JobsScreen(Screen[None]):
         try:
             jobs = await self.loader(self.starts[-1], PAGE_SIZE, self.entrypoint, self.status)
         except Exception as exc:  # a lost connection must not close the screen
-            self.notify(f"cannot load jobs: {str(exc).splitlines()[0]}", severity="error")
+            self.notify(f"cannot load jobs: {first_line(exc)}", severity="error")
             return
         self.jobs = jobs
         self.show()

@@ -1,0 +1,168 @@
+"""The producer's side: add jobs, one statement per batch, from async or sync code.
+
+`Queries` and `SyncQueries` are what an application imports; they can enqueue and nothing
+else, so a producer holding one cannot take or finish jobs by mistake.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from pgqtop.config import ObjectNames
+from pgqtop.db.session import AsyncSession
+from pgqtop.db.statements.producer import ProducerStatements, producer_statements
+from pgqtop.model import (
+    DuplicateJob,
+    NewJob,
+    OnDuplicate,
+    PayloadLike,
+    as_new_jobs,
+    dedupe_within_batch,
+    payload_bytes,
+    refuse_oversize,
+    refuse_reserved_names,
+)
+
+DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+_COPY_CHUNK = 5000
+_DUPLICATE = "a job with this dedupe key is already queued or running"
+
+
+def enqueue_columns(jobs: Sequence[NewJob], max_payload_bytes: int) -> dict[str, Any]:
+    """Column arrays for the enqueue statement; bad names and oversize payloads are refused
+    before anything is written. Built column by column: this runs for every batch sent."""
+    entrypoints = [job.entrypoint for job in jobs]
+    refuse_reserved_names(entrypoints)
+    payloads = [payload_bytes(job.payload) for job in jobs]
+    refuse_oversize(payloads, max_payload_bytes)
+    return {
+        "priorities": [job.priority for job in jobs],
+        "entrypoints": entrypoints,
+        "payloads": payloads,
+        "headers": [None if job.headers is None else Jsonb(job.headers) for job in jobs],
+        "delays": [float(job.execute_after) for job in jobs],
+        "keys": [job.dedupe_key for job in jobs],
+    }
+
+
+def enqueue_call(
+    statements: ProducerStatements,
+    jobs: Sequence[NewJob],
+    on_duplicate: OnDuplicate,
+    max_payload_bytes: int,
+) -> tuple[bytes, dict[str, Any]]:
+    """The enqueue statement and its parameters: plain values for one job, arrays for more."""
+    jobs = dedupe_within_batch(jobs, on_duplicate)
+    columns = enqueue_columns(jobs, max_payload_bytes)
+    if len(jobs) == 1:
+        single = {name: values[0] for name, values in columns.items()}
+        return statements.enqueue_one[on_duplicate], single
+    return statements.enqueue[on_duplicate], columns
+
+
+class Queries(AsyncSession):
+    """Enqueue on one async autocommit connection."""
+
+    def __init__(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        names: ObjectNames | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        super().__init__(conn, names)
+        self.max_payload_bytes = max_payload_bytes
+        self.producer_sql = producer_statements(self.names)
+
+    async def enqueue(
+        self,
+        entrypoint: str | Sequence[str],
+        payload: PayloadLike | Sequence[PayloadLike] = None,
+        priority: int | Sequence[int] = 0,
+        *,
+        headers: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None,
+        execute_after: float | Sequence[float] = 0.0,
+        dedupe_key: str | Sequence[str | None] | None = None,
+        on_duplicate: OnDuplicate = OnDuplicate.ERROR,
+    ) -> list[int]:
+        """Enqueue one job or parallel lists of jobs in one statement; returns the new ids."""
+        jobs = as_new_jobs(entrypoint, payload, priority, headers, execute_after, dedupe_key)
+        return await self.enqueue_jobs(jobs, on_duplicate=on_duplicate)
+
+    async def enqueue_jobs(
+        self, jobs: Sequence[NewJob], *, on_duplicate: OnDuplicate = OnDuplicate.ERROR
+    ) -> list[int]:
+        statement, params = enqueue_call(
+            self.producer_sql, jobs, on_duplicate, self.max_payload_bytes
+        )
+        try:
+            rows = await self._tuples(statement, params)
+        except psycopg.errors.UniqueViolation:
+            raise DuplicateJob(_DUPLICATE) from None
+        return [r[0] for r in rows]
+
+    async def enqueue_bulk(self, jobs: Iterable[NewJob]) -> int:
+        """COPY many jobs in, in binary: the fastest path for large loads (no dedupe policy,
+        no ids returned). Each chunk is checked before it is sent; one COPY is one
+        statement, so a refused chunk leaves nothing written."""
+        count = 0
+        async with self.conn.cursor() as cur, cur.copy(self.producer_sql.copy_jobs) as copy:
+            copy.set_types(["int4", "text", "bytea", "jsonb", "timestamptz", "text"])
+            iterator = iter(jobs)
+            while chunk := list(itertools.islice(iterator, _COPY_CHUNK)):
+                columns = enqueue_columns(chunk, self.max_payload_bytes)
+                now = dt.datetime.now(dt.UTC)
+                for row in zip(
+                    columns["priorities"],
+                    columns["entrypoints"],
+                    columns["payloads"],
+                    columns["headers"],
+                    [now + dt.timedelta(seconds=d) for d in columns["delays"]],
+                    columns["keys"],
+                    strict=True,
+                ):
+                    await copy.write_row(row)
+                count += len(chunk)
+        return count
+
+
+class SyncQueries:
+    """Enqueue from sync code (web request handlers, scripts)."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        names: ObjectNames | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        self.conn = conn
+        self.names = names or ObjectNames()
+        self.max_payload_bytes = max_payload_bytes
+        self.producer_sql = producer_statements(self.names)
+
+    def enqueue(
+        self,
+        entrypoint: str | Sequence[str],
+        payload: PayloadLike | Sequence[PayloadLike] = None,
+        priority: int | Sequence[int] = 0,
+        *,
+        headers: dict[str, Any] | Sequence[dict[str, Any] | None] | None = None,
+        execute_after: float | Sequence[float] = 0.0,
+        dedupe_key: str | Sequence[str | None] | None = None,
+        on_duplicate: OnDuplicate = OnDuplicate.ERROR,
+    ) -> list[int]:
+        """Enqueue one job or parallel lists of jobs in one statement; returns the new ids."""
+        jobs = as_new_jobs(entrypoint, payload, priority, headers, execute_after, dedupe_key)
+        statement, params = enqueue_call(
+            self.producer_sql, jobs, on_duplicate, self.max_payload_bytes
+        )
+        try:
+            rows = self.conn.execute(statement, params).fetchall()
+        except psycopg.errors.UniqueViolation:
+            raise DuplicateJob(_DUPLICATE) from None
+        return [r[0] for r in rows]

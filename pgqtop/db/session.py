@@ -1,0 +1,57 @@
+"""What every async role's queries stand on: one autocommit connection, the prefix its
+statements were rendered for, and the few ways a statement's rows come back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import BaseRowFactory
+
+from pgqtop.config import ObjectNames
+from pgqtop.db import rows
+from pgqtop.db.rows import PauseInfo, ScheduleInfo
+from pgqtop.db.statements.shared import shared_statements
+
+R = TypeVar("R")
+Params = Mapping[str, Any]
+
+
+class AsyncSession:
+    """Statements of one prefix run on one async autocommit connection."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], names: ObjectNames | None) -> None:
+        self.conn = conn
+        self.names = names or ObjectNames()
+
+    async def _tuples(self, statement: bytes, params: Params) -> list[tuple[Any, ...]]:
+        cur = await self.conn.execute(statement, params)
+        found: list[tuple[Any, ...]] = await cur.fetchall()
+        return found
+
+    async def _tuple(self, statement: bytes, params: Params) -> tuple[Any, ...]:
+        """The one row a statement always returns (a count, an aggregate)."""
+        cur = await self.conn.execute(statement, params)
+        row: tuple[Any, ...] | None = await cur.fetchone()
+        assert row is not None
+        return row
+
+    async def _built(self, statement: bytes, params: Params, shape: BaseRowFactory[R]) -> list[R]:
+        """Every row, each built by a row factory from the column names."""
+        async with self.conn.cursor(row_factory=shape) as cur:
+            await cur.execute(statement, params)
+            return await cur.fetchall()
+
+
+class FleetReads(AsyncSession):
+    """The reads a worker and a console both need: the pauses in force (a worker logs them
+    and wakes when a timed one ends; a console shows them) and the schedules."""
+
+    async def paused(self) -> list[PauseInfo]:
+        return await self._built(shared_statements(self.names).paused, {}, rows.PAUSE_INFO)
+
+    async def schedules(self, entrypoints: Sequence[str] | None = None) -> list[ScheduleInfo]:
+        params = {"entrypoints": list(entrypoints) if entrypoints is not None else None}
+        statement = shared_statements(self.names).schedules
+        return await self._built(statement, params, rows.SCHEDULE_INFO)

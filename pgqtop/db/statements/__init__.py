@@ -1,0 +1,38 @@
+"""The SQL pgqtop runs, one module of text per role, rendered once per prefix.
+
+Each text names our objects as `{jobs}`, `{statistics}`, ... Rendering composes it with the
+prefix's quoted identifiers and keeps the result as bytes, so an execute neither composes nor
+escapes anything again: the driver takes bytes as they are. A prefix is validated to plain
+ASCII identifiers, so rendering needs no connection's encoding.
+"""
+
+from __future__ import annotations
+
+from typing import LiteralString
+
+from psycopg import sql
+
+from pgqtop.config import ObjectNames
+
+
+class Renderer:
+    """Turns statement text into the bytes for one prefix."""
+
+    def __init__(self, names: ObjectNames) -> None:
+        self.names = names
+        self._identifiers = {
+            "jobs": sql.Identifier(names.jobs),
+            "statistics": sql.Identifier(names.statistics),
+            "failures": sql.Identifier(names.failures),
+            "control": sql.Identifier(names.control),
+            "workers": sql.Identifier(names.workers),
+            "schedules": sql.Identifier(names.schedules),
+            "status": sql.Identifier(names.status_type),
+        }
+
+    def __call__(self, text: LiteralString) -> bytes:
+        return sql.SQL(text).format(**self._identifiers).as_bytes(None)
+
+    def identifier(self, table: str) -> str:
+        """A table's quoted name as text, for a statement that takes it as a value."""
+        return self._identifiers[table].as_string(None)

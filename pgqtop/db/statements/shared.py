@@ -1,0 +1,36 @@
+"""Reads both a worker and a console run: the pauses in force and the schedules."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import LiteralString
+
+from pgqtop.config import ObjectNames
+from pgqtop.db.statements import Renderer
+
+PAUSED: LiteralString = (
+    "SELECT entrypoint, paused_at, paused_until, paused_by, reason,"
+    " extract(epoch FROM paused_until - now())::float8 AS remaining_seconds"
+    " FROM {control} WHERE paused_until IS NULL OR paused_until > now()"
+    " ORDER BY entrypoint"
+)
+SCHEDULES: LiteralString = (
+    "SELECT entrypoint, expression, next_run, last_run,"
+    " extract(epoch FROM next_run - now())::float8 AS due_in_seconds, now() AS read_at"
+    " FROM {schedules}"
+    " WHERE %(entrypoints)s::text[] IS NULL OR entrypoint = ANY(%(entrypoints)s::text[])"
+    " ORDER BY next_run, entrypoint"
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SharedStatements:
+    paused: bytes
+    schedules: bytes
+
+
+@functools.lru_cache(maxsize=64)
+def shared_statements(names: ObjectNames) -> SharedStatements:
+    render = Renderer(names)
+    return SharedStatements(paused=render(PAUSED), schedules=render(SCHEDULES))

@@ -1,0 +1,229 @@
+"""What a worker runs: take a batch, finish a batch, beat, leave; its maintenance (pruning,
+vacuum where autovacuum is off); and the claiming of scheduled runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import LiteralString
+
+from pgqtop.config import ObjectNames
+from pgqtop.db.rows import PICKED_COLUMNS
+from pgqtop.db.statements import Renderer
+
+# What the dequeue's UPDATE does not already tell: status ('picked'), heartbeat (= updated,
+# the same now()) and worker_id (the caller) are filled in by picked_job_from_row, which
+# saves decoding three values and building a UUID per job taken.
+PICKED_SELECT = ", ".join("j." + column for column in PICKED_COLUMNS)
+
+# Take a batch. Per entrypoint (only those with room, minus paused ones) the best queued rows
+# and the stalled picked rows are locked with SKIP LOCKED; a window function keeps each
+# entrypoint within its room, the batch limit keeps priority-then-FIFO order.
+DEQUEUE: LiteralString = (
+    "WITH ready AS ("
+    " SELECT r.name, r.room FROM unnest(%(entrypoints)s::text[], %(rooms)s::int[])"
+    " AS r(name, room) WHERE r.room > 0 AND NOT EXISTS ("
+    "  SELECT 1 FROM {control} c WHERE c.entrypoint IN (r.name, '*')"
+    "  AND (c.paused_until IS NULL OR c.paused_until > now()))"
+    "), queued AS ("
+    " SELECT q.id, q.priority, r.name, r.room, 1 AS fresh FROM ready r"
+    " CROSS JOIN LATERAL (SELECT id, priority FROM {jobs}"
+    "  WHERE entrypoint = r.name AND status = 'queued' AND execute_after <= now()"
+    "  ORDER BY priority DESC, id LIMIT least(r.room, %(batch)s)"
+    "  FOR UPDATE SKIP LOCKED) q"
+    "), stalled AS ("
+    " SELECT s.id, s.priority, r.name, r.room, 0 AS fresh FROM ready r"
+    " CROSS JOIN LATERAL (SELECT id, priority FROM {jobs}"
+    "  WHERE %(retry_seconds)s::float8 > 0 AND status = 'picked'"
+    "  AND heartbeat < now() - make_interval(secs => %(retry_seconds)s::float8)"
+    "  AND entrypoint = r.name ORDER BY heartbeat LIMIT least(r.room, %(batch)s)"
+    "  FOR UPDATE SKIP LOCKED) s"
+    "), ranked AS ("
+    " SELECT id, priority, room, row_number() OVER ("
+    "  PARTITION BY name ORDER BY fresh, priority DESC, id) AS n"
+    " FROM (SELECT * FROM stalled UNION ALL SELECT * FROM queued) u"
+    "), chosen AS ("
+    " SELECT id FROM ranked WHERE n <= room ORDER BY priority DESC, id LIMIT %(batch)s"
+    ") UPDATE {jobs} j SET status = 'picked', updated = now(), heartbeat = now(),"
+    " worker_id = %(worker)s, attempts = j.attempts + 1"
+    # = ANY(ARRAY(...)) keeps this a primary-key lookup whatever the planner's estimates.
+    " WHERE j.id = ANY(ARRAY(SELECT id FROM chosen)) RETURNING " + PICKED_SELECT
+)
+
+# Finish a batch in one statement: delete what ended, put retries back, record failures, and
+# upsert per-second statistics with rows sorted by the unique key so that concurrent flushes
+# lock statistics rows in the same order and cannot deadlock.
+COMPLETE: LiteralString = (
+    "WITH deleted AS ("
+    # Only the worker that holds a job may finish it: a job re-taken by another worker after
+    # the retry timer carries the new worker's id and is left alone.
+    " DELETE FROM {jobs} j WHERE j.id = ANY(%(done_ids)b::bigint[])"
+    " AND j.worker_id = %(worker)s"
+    " RETURNING j.id, j.entrypoint, j.priority, j.payload, j.headers, j.attempts,"
+    " j.created, greatest(extract(epoch FROM j.updated - greatest(j.created,"
+    " j.execute_after)), 0)::float8 AS queue_seconds"
+    "), finished AS ("
+    " SELECT d.*, o.status::{status} AS status, o.run_seconds, o.error, o.traceback"
+    " FROM deleted d JOIN unnest(%(done_ids)b::bigint[], %(done_statuses)b::text[],"
+    " %(done_run_seconds)b::float8[], %(done_errors)b::text[],"
+    " %(done_tracebacks)b::text[]) AS o(id, status, run_seconds, error, traceback)"
+    " ON o.id = d.id"
+    "), retried AS ("
+    " UPDATE {jobs} j SET status = 'queued', updated = now(), worker_id = NULL,"
+    " execute_after = now() + make_interval(secs => o.retry_in)"
+    " FROM unnest(%(retry_ids)b::bigint[], %(retry_in)b::float8[],"
+    " %(retry_errors)b::text[], %(retry_tracebacks)b::text[])"
+    " AS o(id, retry_in, error, traceback)"
+    " WHERE j.id = ANY(%(retry_ids)b::bigint[]) AND j.id = o.id"
+    " AND j.worker_id = %(worker)s"
+    # Without retries this is a one-time filter that skips the UPDATE's scan; otherwise the
+    # planner may walk every picked row looking for an empty id list.
+    " AND cardinality(%(retry_ids)b::bigint[]) > 0"
+    " RETURNING j.id, j.entrypoint, j.priority, j.payload, j.headers, j.attempts,"
+    " j.created, o.error, o.traceback"
+    "), failed AS ("
+    " INSERT INTO {failures} (job_id, entrypoint, priority, payload, headers, attempts,"
+    " status, final, error, traceback, job_created, worker_id)"
+    " SELECT id, entrypoint, priority, payload, headers, attempts, status, true, error,"
+    " traceback, created, %(worker)s FROM finished WHERE status <> 'successful'"
+    " UNION ALL"
+    " SELECT id, entrypoint, priority, payload, headers, attempts, 'exception', false,"
+    " error, traceback, created, %(worker)s FROM retried"
+    " RETURNING 1"
+    "), counted AS ("
+    " INSERT INTO {statistics} AS s (created, entrypoint, status, priority, count,"
+    " queue_seconds_sum, queue_seconds_max, run_seconds_sum, run_seconds_max)"
+    " SELECT date_trunc('second', now()), entrypoint, status, priority, count(*),"
+    " sum(queue_seconds), max(queue_seconds), sum(run_seconds), max(run_seconds)"
+    " FROM finished GROUP BY entrypoint, status, priority"
+    " ORDER BY 1, 2, 3, 4"
+    " ON CONFLICT (created, entrypoint, status, priority) DO UPDATE SET"
+    " count = s.count + EXCLUDED.count,"
+    " queue_seconds_sum = s.queue_seconds_sum + EXCLUDED.queue_seconds_sum,"
+    " queue_seconds_max = greatest(s.queue_seconds_max, EXCLUDED.queue_seconds_max),"
+    " run_seconds_sum = s.run_seconds_sum + EXCLUDED.run_seconds_sum,"
+    " run_seconds_max = greatest(s.run_seconds_max, EXCLUDED.run_seconds_max)"
+    " RETURNING 1"
+    ") SELECT (SELECT count(*) FROM finished), (SELECT count(*) FROM retried),"
+    " (SELECT count(*) FROM failed), (SELECT count(*) FROM counted)"
+)
+
+HEARTBEAT: LiteralString = (
+    "WITH beat AS ("
+    " UPDATE {jobs} SET heartbeat = now() WHERE id = ANY(%(ids)s::bigint[])"
+    " AND status = 'picked' AND worker_id = %(worker)s RETURNING 1"
+    ") INSERT INTO {workers} AS w (id, host, pid, version, entrypoints, concurrency,"
+    " in_flight, processed, failed, state) VALUES (%(worker)s, %(host)s, %(pid)s,"
+    " %(version)s, %(entrypoints)s, %(concurrency)s, %(in_flight)s, %(processed)s,"
+    " %(failed)s, %(state)s)"
+    " ON CONFLICT (id) DO UPDATE SET heartbeat = now(), in_flight = EXCLUDED.in_flight,"
+    " processed = EXCLUDED.processed, failed = EXCLUDED.failed,"
+    " concurrency = EXCLUDED.concurrency, entrypoints = EXCLUDED.entrypoints,"
+    " state = EXCLUDED.state"
+    " RETURNING (SELECT count(*) FROM beat)"
+)
+
+DEREGISTER: LiteralString = "DELETE FROM {workers} WHERE id = %(worker)s"
+
+# An idle worker sleeps until the earliest delayed job (or retry) of its entrypoints is due:
+# no NOTIFY announces that moment.
+NEXT_DUE: LiteralString = (
+    "SELECT extract(epoch FROM min(execute_after) - now())::float8 FROM {jobs}"
+    " WHERE status = 'queued' AND entrypoint = ANY(%(entrypoints)s::text[])"
+    " AND execute_after > now()"
+)
+
+PRUNE: LiteralString = (
+    "WITH old_failures AS ("
+    " DELETE FROM {failures} WHERE failed_at < now() - make_interval("
+    " secs => %(failure_seconds)s::float8) OR id <= (SELECT max(id) FROM {failures})"
+    " - %(failure_rows)s RETURNING 1"
+    "), old_statistics AS ("
+    " DELETE FROM {statistics} WHERE created < now() - make_interval("
+    " secs => %(statistics_seconds)s::float8) RETURNING 1"
+    "), expired AS ("
+    " DELETE FROM {control} WHERE paused_until <= now() RETURNING 1"
+    "), gone_workers AS ("
+    " DELETE FROM {workers} WHERE heartbeat < now() - interval '1 day' RETURNING 1"
+    ") SELECT (SELECT count(*) FROM old_failures), (SELECT count(*) FROM old_statistics),"
+    " (SELECT count(*) FROM expired), (SELECT count(*) FROM gone_workers)"
+)
+
+# A queue table deletes all day: where the server's autovacuum is off, workers must vacuum it
+# themselves or every dequeue wades through dead index entries.
+JOBS_NEED_VACUUM: LiteralString = (
+    "SELECT current_setting('autovacuum') = 'off'"
+    " AND s.n_dead_tup > greatest(%(min_dead)s, s.n_live_tup * 0.1)"
+    " FROM pg_stat_user_tables s WHERE s.relid = to_regclass(%(table)s)"
+)
+VACUUM_JOBS: LiteralString = "VACUUM (SKIP_LOCKED, ANALYZE) {jobs}"
+
+# A worker declares its own schedules; a changed expression restarts the timetable.
+REGISTER_SCHEDULES: LiteralString = (
+    "INSERT INTO {schedules} AS s (entrypoint, expression, next_run)"
+    " SELECT * FROM unnest(%(entrypoints)s::text[], %(expressions)s::text[],"
+    " %(first_runs)s::timestamptz[])"
+    " ON CONFLICT (entrypoint) DO UPDATE SET expression = EXCLUDED.expression,"
+    " next_run = EXCLUDED.next_run, updated = now()"
+    " WHERE s.expression IS DISTINCT FROM EXCLUDED.expression"
+)
+
+# Take the due runs: a run is the (entrypoint, next_run) this worker last read. Whoever locks
+# the row first moves next_run on and enqueues the job in the same statement; a worker that
+# raced it skips the locked row or no longer matches the old next_run.
+CLAIM_SCHEDULES: LiteralString = (
+    "WITH due AS ("
+    " SELECT s.entrypoint, s.expression, s.next_run, u.following FROM {schedules} s"
+    " JOIN unnest(%(entrypoints)s::text[], %(expected)s::timestamptz[],"
+    " %(following)s::timestamptz[]) AS u(entrypoint, expected, following)"
+    " ON s.entrypoint = u.entrypoint AND s.next_run = u.expected"
+    " WHERE s.next_run <= now() ORDER BY s.entrypoint FOR UPDATE OF s SKIP LOCKED"
+    "), moved AS ("
+    " UPDATE {schedules} s SET next_run = d.following, last_run = now(), updated = now()"
+    " FROM due d WHERE s.entrypoint = d.entrypoint"
+    " RETURNING s.entrypoint, d.expression, d.next_run AS scheduled_for"
+    "), queued AS ("
+    # One run waiting or running at a time: a run that comes due while the last one is still
+    # queued (paused, busy) or running is skipped, never piled up.
+    " INSERT INTO {jobs} (entrypoint, headers, dedupe_key)"
+    " SELECT entrypoint, jsonb_build_object('schedule', expression,"
+    " 'scheduled_for', scheduled_for), 'schedule:' || entrypoint FROM moved"
+    " ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL"
+    " AND status IN ('queued', 'picked') DO NOTHING RETURNING id, entrypoint"
+    ") SELECT m.entrypoint, q.id FROM moved m LEFT JOIN queued q USING (entrypoint)"
+    " ORDER BY m.entrypoint"
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkerStatements:
+    dequeue: bytes
+    complete: bytes
+    heartbeat: bytes
+    deregister: bytes
+    next_due: bytes
+    prune: bytes
+    jobs_need_vacuum: bytes
+    vacuum_jobs: bytes
+    jobs_table: str
+    """The jobs table's quoted name, the value jobs_need_vacuum looks up."""
+    register_schedules: bytes
+    claim_schedules: bytes
+
+
+@functools.lru_cache(maxsize=64)
+def worker_statements(names: ObjectNames) -> WorkerStatements:
+    render = Renderer(names)
+    return WorkerStatements(
+        dequeue=render(DEQUEUE),
+        complete=render(COMPLETE),
+        heartbeat=render(HEARTBEAT),
+        deregister=render(DEREGISTER),
+        next_due=render(NEXT_DUE),
+        prune=render(PRUNE),
+        jobs_need_vacuum=render(JOBS_NEED_VACUUM),
+        vacuum_jobs=render(VACUUM_JOBS),
+        jobs_table=render.identifier("jobs"),
+        register_schedules=render(REGISTER_SCHEDULES),
+        claim_schedules=render(CLAIM_SCHEDULES),
+    )

@@ -1,0 +1,165 @@
+"""The worker's side: take a batch, finish a batch, beat and leave, keep the tables trim, and
+claim the runs of scheduled entrypoints.
+
+Dequeue and completion run once per batch at full speed: their rows and parameters are built
+positionally, with no per-job work beyond what a Job and an outcome need.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from pgqtop.config import ObjectNames
+from pgqtop.db.rows import CompletionResult, WorkerIdentity, picked_job_from_row
+from pgqtop.db.session import FleetReads
+from pgqtop.db.statements.worker import worker_statements
+from pgqtop.model import Job, Outcome
+
+
+def complete_parameters(outcomes: Sequence[Outcome], worker: uuid.UUID) -> dict[str, Any]:
+    """Finished and retried outcomes as separate column arrays, one unnest each."""
+    done = [o for o in outcomes if o.retry_in is None]
+    retry = [o for o in outcomes if o.retry_in is not None]
+    return {
+        "done_ids": [o.job_id for o in done],
+        "done_statuses": [o.status.value for o in done],
+        "done_run_seconds": [o.run_seconds for o in done],
+        "done_errors": [o.error for o in done],
+        "done_tracebacks": [o.traceback for o in done],
+        "retry_ids": [o.job_id for o in retry],
+        "retry_in": [o.retry_in for o in retry],
+        "retry_errors": [o.error for o in retry],
+        "retry_tracebacks": [o.traceback for o in retry],
+        "worker": worker,
+    }
+
+
+class WorkerQueries(FleetReads):
+    """A worker's statements on one async autocommit connection."""
+
+    def __init__(
+        self, conn: psycopg.AsyncConnection[Any], names: ObjectNames | None = None
+    ) -> None:
+        super().__init__(conn, names)
+        self.worker_sql = worker_statements(self.names)
+
+    async def dequeue(
+        self,
+        rooms: dict[str, int],
+        batch_size: int,
+        worker: uuid.UUID,
+        retry_seconds: float,
+    ) -> list[Job]:
+        """Take up to batch_size jobs, at most rooms[e] of entrypoint e; marks them picked."""
+        params = {
+            "entrypoints": list(rooms),
+            "rooms": list(rooms.values()),
+            "batch": batch_size,
+            "worker": worker,
+            "retry_seconds": retry_seconds,
+        }
+        # Binary results: timestamps decode faster than from text, per job taken.
+        cur = await self.conn.execute(self.worker_sql.dequeue, params, binary=True)
+        jobs = [picked_job_from_row(r, worker) for r in await cur.fetchall()]
+        jobs.sort(key=lambda j: (-j.priority, j.id))
+        return jobs
+
+    async def complete(self, outcomes: Sequence[Outcome], worker: uuid.UUID) -> CompletionResult:
+        """Finish a batch: delete what ended, requeue retries, record failures and statistics;
+        only jobs this worker still holds are touched."""
+        row = await self._tuple(self.worker_sql.complete, complete_parameters(outcomes, worker))
+        return CompletionResult(row[0], row[1], row[2])
+
+    async def heartbeat(
+        self,
+        identity: WorkerIdentity,
+        job_ids: Sequence[int],
+        *,
+        in_flight: int,
+        processed: int,
+        failed: int,
+        state: str = "running",
+    ) -> int:
+        """Keep the running jobs and the registry row alive; returns how many jobs beat."""
+        params = {
+            "ids": list(job_ids),
+            "worker": identity.id,
+            "host": identity.host,
+            "pid": identity.pid,
+            "version": identity.version,
+            "entrypoints": identity.entrypoints,
+            "concurrency": identity.concurrency,
+            "in_flight": in_flight,
+            "processed": processed,
+            "failed": failed,
+            "state": state,
+        }
+        row = await self._tuple(self.worker_sql.heartbeat, params)
+        return int(row[0])
+
+    async def deregister(self, worker: uuid.UUID) -> None:
+        await self.conn.execute(self.worker_sql.deregister, {"worker": worker})
+
+    async def next_due(self, entrypoints: Sequence[str]) -> float | None:
+        """Seconds until the earliest delayed queued job of these entrypoints; None if none."""
+        row = await self._tuple(self.worker_sql.next_due, {"entrypoints": list(entrypoints)})
+        return None if row[0] is None else max(float(row[0]), 0.0)
+
+    async def prune(
+        self, failure_seconds: float, failure_rows: int, statistics_seconds: float
+    ) -> tuple[int, int, int, int]:
+        """Drop old failures, statistics, expired pauses and long-gone workers; the counts."""
+        row = await self._tuple(
+            self.worker_sql.prune,
+            {
+                "failure_seconds": failure_seconds,
+                "failure_rows": failure_rows,
+                "statistics_seconds": statistics_seconds,
+            },
+        )
+        return (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+    async def vacuum_jobs_if_needed(self, min_dead: int = 20_000) -> bool:
+        """Vacuum the jobs table when autovacuum is off and dead rows pile up; True if it did.
+        SKIP_LOCKED lets one worker do it while the others pass."""
+        params = {"min_dead": min_dead, "table": self.worker_sql.jobs_table}
+        found = await self._tuples(self.worker_sql.jobs_need_vacuum, params)
+        if not found or not found[0][0]:
+            return False
+        await self.conn.execute(self.worker_sql.vacuum_jobs)
+        return True
+
+    async def register_schedules(
+        self, schedules: dict[str, str], first_runs: dict[str, dt.datetime]
+    ) -> None:
+        """Declare entrypoint -> expression; a new or changed one starts at first_runs[e]."""
+        names = sorted(schedules)
+        await self.conn.execute(
+            self.worker_sql.register_schedules,
+            {
+                "entrypoints": names,
+                "expressions": [schedules[n] for n in names],
+                "first_runs": [first_runs[n] for n in names],
+            },
+        )
+
+    async def claim_schedules(
+        self, runs: Sequence[tuple[str, dt.datetime, dt.datetime]]
+    ) -> list[tuple[str, int | None]]:
+        """Enqueue the due runs given as (entrypoint, expected next_run, the run after it);
+        returns (entrypoint, job id) for each run this call won, with no id when the run was
+        skipped because the previous one is still waiting or running."""
+        found = await self._tuples(
+            self.worker_sql.claim_schedules,
+            {
+                "entrypoints": [r[0] for r in runs],
+                "expected": [r[1] for r in runs],
+                "following": [r[2] for r in runs],
+            },
+        )
+        return [(str(r[0]), None if r[1] is None else int(r[1])) for r in found]
