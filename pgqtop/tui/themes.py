@@ -103,10 +103,7 @@ def load_themes(directories: list[Path] | None = None) -> ThemeSet:
         for path in sorted(directory.glob("*.toml")):
             try:
                 theme = theme_from_mapping(read_toml(path), path.stem)
-            except ConfigError as exc:
-                found.problems.append(f"theme {path.name} skipped: {exc}")
-                continue
-            except ValueError as exc:
+            except (ConfigError, ValueError) as exc:
                 found.problems.append(f"theme {path.name} skipped: {exc}")
                 continue
             found.themes[theme.name] = theme
