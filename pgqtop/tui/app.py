@@ -22,6 +22,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.theme import Theme
 from textual.widgets import DataTable, Footer
 
 from pgqtop.config import Settings, describe_dsn, redact
@@ -41,7 +42,7 @@ from pgqtop.tui.screens.help import HelpScreen
 from pgqtop.tui.screens.jobs import JobsScreen
 from pgqtop.tui.settings import ConsolePreferences, read_preferences, read_state, remember
 from pgqtop.tui.state import CHART_VIEWS, Clock, ConsoleState, chart_window
-from pgqtop.tui.themes import DEFAULT_THEME, ThemeSet, load_themes
+from pgqtop.tui.themes import DEFAULT_THEME, ThemeSet, load_themes, text_colours
 from pgqtop.tui.watcher import Watcher
 
 if TYPE_CHECKING:
@@ -145,6 +146,7 @@ class PgqtopApp(App[int]):
             self.notify(problem, severity="warning", timeout=8)
             log.warning("%s", problem)
         self.apply_theme(str(self.wanted_theme))
+        self.theme_changed_signal.subscribe(self, self._recolour)
         self._stop = asyncio.Event()
         if self.watch_database:
             self._spawn(self.watcher.run(self._stop), "watcher")
@@ -163,6 +165,10 @@ class PgqtopApp(App[int]):
             self.notify(f"unknown theme {name!r}; using {DEFAULT_THEME}", severity="warning")
             name = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
         self.theme = name
+
+    def _recolour(self, _theme: Theme) -> None:
+        """Text the panes build in code takes its colours from the theme: draw it again."""
+        self.repaint(force=True)
 
     def _spawn(self, work: Awaitable[None], name: str) -> None:
         async def guarded() -> None:
@@ -573,7 +579,7 @@ class PgqtopApp(App[int]):
     async def open_failure(self, failure_id: int) -> None:
         await self._show_detail(
             lambda queries: queries.failure_detail(failure_id),
-            lambda failure: failure_renderable(failure, self.state.clock),
+            lambda failure: failure_renderable(failure, self.state.clock, text_colours(self)),
             f"failure {failure_id}",
             gone=f"failure {failure_id} is gone (pruned)",
         )
