@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 from rich.console import RenderableType
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.theme import Theme
@@ -73,10 +72,7 @@ class PgqtopApp(App[int]):
     #workers { width: 4fr; }
     #failures { width: 3fr; }
     """
-    BINDINGS = [
-        *keys.bindings(),
-        Binding("s", "cycle_sort", "Sort", show=False, id="pgqtop.cycle_sort"),
-    ]
+    BINDINGS = [*keys.bindings()]
 
     def __init__(
         self,
@@ -249,13 +245,6 @@ class PgqtopApp(App[int]):
             raise NotConnected("not connected to the database; try again when it is back")
         return self.watcher.queries
 
-    def refuse_write(self, action: str) -> bool:
-        if not self.read_only:
-            return False
-        title = keys.command_for(action).title.lower()
-        self.notify(f"read-only session: {title} is disabled", severity="warning")
-        return True
-
     def selected_entrypoint(self) -> str | None:
         name = self.query_one(QueuesPane).selected_entrypoint
         if name is None:
@@ -288,11 +277,30 @@ class PgqtopApp(App[int]):
 
         self.push_screen(ConfirmScreen(question, yes), answered)
 
+    # --- read-only: one rule for keys, footer and palette --------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """In a read-only session the write commands are dimmed in the footer, left out of the
+        palette, and do nothing when pressed or run by name."""
+        if self.read_only and action in keys.WRITE_ACTIONS:
+            return None
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        """A key switched off by `check_action` says why, instead of silently doing nothing."""
+        active = self.screen.active_bindings.get(event.key)
+        if active is None or active.enabled or active.binding.action not in keys.WRITE_ACTIONS:
+            return
+        title = keys.command_for(active.binding.action).title.lower()
+        self.notify(f"read-only session: {title} is disabled", severity="warning")
+
     # --- palette ------------------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for command in keys.COMMANDS:
+            if not self.check_action(command.action_name, ()):
+                continue
             yield SystemCommand(
                 f"{command.title} ({keys.shown_key(command)})",
                 command.help,
@@ -302,15 +310,12 @@ class PgqtopApp(App[int]):
     # --- actions: control ---------------------------------------------------------------------
 
     def action_toggle_pause(self) -> None:
-        if self.refuse_write("toggle_pause"):
-            return
         name = self.selected_entrypoint()
         if name is not None:
             self._toggle_pause(name)
 
     def action_toggle_pause_all(self) -> None:
-        if not self.refuse_write("toggle_pause_all"):
-            self._toggle_pause("*")
+        self._toggle_pause("*")
 
     def _toggle_pause(self, name: str) -> None:
         label = "every entrypoint" if name == "*" else name
@@ -327,8 +332,6 @@ class PgqtopApp(App[int]):
         return f"pgqtop console ({describe_dsn(self.settings.dsn).split('@')[0]})"
 
     def action_pause_for(self) -> None:
-        if self.refuse_write("pause_for"):
-            return
         name = self.selected_entrypoint()
         if name is None:
             return
@@ -344,15 +347,12 @@ class PgqtopApp(App[int]):
         self.push_screen(ChoiceScreen(f"Pause {name} for…", PAUSE_CHOICES), chosen)
 
     def action_purge(self) -> None:
-        if self.refuse_write("purge"):
-            return
         name = self.selected_entrypoint()
         if name is not None:
             self._purge([name], name)
 
     def action_purge_all(self) -> None:
-        if not self.refuse_write("purge_all"):
-            self._purge(None, "every entrypoint")
+        self._purge(None, "every entrypoint")
 
     def _purge(self, names: list[str] | None, label: str) -> None:
         def counted(count: int) -> None:
@@ -371,8 +371,6 @@ class PgqtopApp(App[int]):
         self.run_database(lambda q: q.count_matching(names), counted)
 
     def action_requeue(self) -> None:
-        if self.refuse_write("requeue"):
-            return
         failure = self.query_one(FailuresPane).selected_failure
         if failure is None:
             self.notify("select a failure in the failures pane first", severity="warning")
@@ -385,8 +383,6 @@ class PgqtopApp(App[int]):
         )
 
     def action_requeue_all(self) -> None:
-        if self.refuse_write("requeue_all"):
-            return
         pane = self.query_one(FailuresPane)
         failure = pane.selected_failure
         name = pane.entrypoint_of(failure, self.state) if failure is not None else None
@@ -412,8 +408,6 @@ class PgqtopApp(App[int]):
         self.run_database(lambda q: q.count_requeueable(name), counted)
 
     def action_cancel_job(self) -> None:
-        if self.refuse_write("cancel_job"):
-            return
         screen = self.screen
         if isinstance(screen, JobsScreen):
             job = screen.selected_job
@@ -430,9 +424,6 @@ class PgqtopApp(App[int]):
         self.push_screen(self._jobs_screen(entrypoint=name, status="picked"))
 
     def action_enqueue(self) -> None:
-        if self.refuse_write("enqueue"):
-            return
-
         def submitted(form: tuple[str, str, int] | None) -> None:
             if form is None:
                 return
