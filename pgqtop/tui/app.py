@@ -1,8 +1,11 @@
 """The console: composes the panes, owns the keys, runs the watcher and the embedded engine.
 
 Panes never touch the database: the Watcher feeds `ConsoleState`, a timer repaints from it at
-most four times a second, and operator actions run as Textual workers on the watcher's main
-connection so a slow statement never stalls a key press.
+most four times a second. Every write an operator makes goes through `pgqtop.operations`, the
+same functions the CLI calls, in a Textual worker on the watcher's main connection so a slow
+statement never stalls a key press; a flow that asks first reads top to bottom (count, confirm,
+write). The background loops (watcher, embedded engine, extra feeders) are Textual workers
+too and end with the app, the engine after a graceful stop.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
@@ -23,9 +26,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import DataTable, Footer
+from textual.worker import Worker, WorkerState
 
+from pgqtop import operations
 from pgqtop.config import Settings, describe_dsn, redact
-from pgqtop.db.queries import Queries
+from pgqtop.db.queries import NewJob, Queries
+from pgqtop.db.schema import ALL_ENTRYPOINTS
 from pgqtop.engine.job import Job
 from pgqtop.errors import PgqtopError
 from pgqtop.tui import keys
@@ -55,10 +61,21 @@ REPAINT_INTERVAL = 0.25
 EVENT_FLUSH_TICKS = 4
 PAUSE_CHOICES = [("5 minutes", 300.0), ("15 minutes", 900.0), ("1 hour", 3600.0)]
 CONCURRENCY_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+CONSOLE_REASON = "console"
+"""The reason a console pause records (the operator is recorded as user@host, as from the CLI)."""
+ENGINE_GRACE = 5.0
+"""Seconds the embedded engine's running jobs get to finish when the console closes."""
+BACKGROUND = "background"
+"""Worker group of the loops that run as long as the app: watcher, engine, extra feeders."""
 
 
 class NotConnected(PgqtopError):
     """An action needs the database and the console is between connections."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else repr(exc)
 
 
 class PgqtopApp(App[int]):
@@ -116,8 +133,7 @@ class PgqtopApp(App[int]):
             theme or remembered.get("theme") or self.preferences.theme or DEFAULT_THEME
         )
         self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._engine_task: asyncio.Task[None] | None = None
+        """Handed to the loops that take one; here they end by being cancelled with the app."""
         self._drawn = -1
         self._ticks = 0
 
@@ -143,15 +159,14 @@ class PgqtopApp(App[int]):
             log.warning("%s", problem)
         self.apply_theme(str(self.wanted_theme))
         self.theme_changed_signal.subscribe(self, self._recolour)
-        self._stop = asyncio.Event()
         if self.watch_database:
-            self._spawn(self.watcher.run(self._stop), "watcher")
+            self._run_background(self.watcher.run(self._stop), "watcher")
         if self.manager is not None:
             self.state.engine.present = True
             self.manager.add_listener(lambda event: self.state.add_event(event.message, "engine"))
             self.start_engine()
         for feeder in self.extra_tasks:
-            self._spawn(feeder(self._stop), "extra")
+            self._run_background(feeder(self._stop), "extra")
         self.query_one(QueuesPane).focus()
         self.repaint(force=True)
         self.set_interval(REPAINT_INTERVAL, self.tick)
@@ -166,30 +181,25 @@ class PgqtopApp(App[int]):
         """Text the panes build in code takes its colours from the theme: draw it again."""
         self.repaint(force=True)
 
-    def _spawn(self, work: Awaitable[None], name: str) -> None:
-        async def guarded() -> None:
-            try:
-                await work
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.exception("%s stopped", name)
-                self.state.add_event(
-                    f"{name} stopped: {redact(str(exc), self.settings.dsn)}", "control"
-                )
+    def _run_background(self, work: Awaitable[None], name: str) -> None:
+        self.run_worker(work, name=name, group=BACKGROUND, exit_on_error=False)
 
-        self._tasks.append(asyncio.create_task(guarded(), name=f"pgqtop {name}"))
+    @on(Worker.StateChanged)
+    def _background_ended(self, event: Worker.StateChanged) -> None:
+        """A loop that fails says so in the events pane (password-free) and the log."""
+        worker = event.worker
+        if worker.group != BACKGROUND or event.state is not WorkerState.ERROR:
+            return
+        error = redact(str(worker.error), self.settings.dsn)
+        log.error("%s stopped: %s", worker.name, error, exc_info=worker.error)
+        self.state.add_event(f"{worker.name} stopped: {error}", "control")
 
     async def on_unmount(self) -> None:
-        self._stop.set()
-        if self.manager is not None and self._engine_task is not None:
+        """Textual cancels the background workers after this; the embedded engine first lets
+        its running jobs finish and deregisters, as a headless worker does on SIGTERM."""
+        if self.manager is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.manager.stop(grace=5), 10)
-        tasks = [t for t in (*self._tasks, self._engine_task) if t is not None]
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=3)
-            for task in pending:
-                task.cancel()
+                await asyncio.wait_for(self.manager.stop(grace=ENGINE_GRACE), 2 * ENGINE_GRACE)
         if self.remember_state:
             remember(theme=self.theme, chart_window=self.state.chart_window.label)
 
@@ -251,31 +261,22 @@ class PgqtopApp(App[int]):
             self.notify("select an entrypoint in the queues pane first", severity="warning")
         return name
 
-    def run_database(
-        self, work: Callable[[Queries], Awaitable[Any]], done: Callable[[Any], None]
-    ) -> None:
-        """Run one operator statement off the key handler; report failures in one line."""
-
-        async def runner() -> None:
-            try:
-                result = await work(self.queries())
-            except (PgqtopError, psycopg.Error) as exc:
-                text = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-                self.notify(redact(text, self.settings.dsn), severity="error", timeout=6)
-                return
-            done(result)
+    @contextlib.contextmanager
+    def _reported(self) -> Iterator[None]:
+        """Run an operator's statements: a refusal is one red line, success polls at once."""
+        try:
+            yield
+        except (PgqtopError, psycopg.Error) as exc:
+            self.notify(redact(_first_line(exc), self.settings.dsn), severity="error", timeout=6)
+        else:
             self.watcher.poke()
 
-        self.run_worker(runner(), group="database", exit_on_error=False)
-
-    def confirm_then(self, question: str, yes: str, then: Callable[[], None]) -> None:
-        def answered(answer: bool | None) -> None:
-            if answer:
-                then()
-            else:
-                self.notify("nothing changed", timeout=2)
-
-        self.push_screen(ConfirmScreen(question, yes), answered)
+    async def _confirmed(self, question: str, yes: str) -> bool:
+        """Ask on a dialog; only `y` goes ahead."""
+        if await self.push_screen_wait(ConfirmScreen(question, yes)):
+            return True
+        self.notify("nothing changed", timeout=2)
+        return False
 
     # --- read-only: one rule for keys, footer and palette --------------------------------------
 
@@ -312,75 +313,82 @@ class PgqtopApp(App[int]):
     def action_toggle_pause(self) -> None:
         name = self.selected_entrypoint()
         if name is not None:
-            self._toggle_pause(name)
+            self.pause_or_resume(name)
 
     def action_toggle_pause_all(self) -> None:
-        self._toggle_pause("*")
+        self.pause_or_resume(ALL_ENTRYPOINTS)
 
-    def _toggle_pause(self, name: str) -> None:
-        label = "every entrypoint" if name == "*" else name
-        if name in self.state.paused:
-            self.run_database(lambda q: q.resume([name]), lambda _: self.notify(f"resumed {label}"))
-        else:
-            self.run_database(
-                lambda q: q.pause([name], by=self.operator, reason="console"),
-                lambda _: self.notify(f"paused {label} for the whole fleet"),
-            )
-
-    @property
-    def operator(self) -> str:
-        return f"pgqtop console ({describe_dsn(self.settings.dsn).split('@')[0]})"
+    @work(group="database", exit_on_error=False)
+    async def pause_or_resume(self, name: str) -> None:
+        label = "every entrypoint" if name == ALL_ENTRYPOINTS else name
+        with self._reported():
+            if name in self.state.paused:
+                await operations.resume(self.queries(), name)
+                self.notify(f"resumed {label}")
+                return
+            done = await operations.pause(self.queries(), name, reason=CONSOLE_REASON)
+            self.notify(f"paused {label} for the whole fleet")
+            self._warn_if_unknown(done)
 
     def action_pause_for(self) -> None:
         name = self.selected_entrypoint()
-        if name is None:
+        if name is not None:
+            self.pause_for_a_while(name)
+
+    @work(group="database", exit_on_error=False)
+    async def pause_for_a_while(self, name: str) -> None:
+        seconds = await self.push_screen_wait(ChoiceScreen(f"Pause {name} for…", PAUSE_CHOICES))
+        if seconds is None:
             return
-
-        def chosen(seconds: float | None) -> None:
-            if seconds is None:
-                return
-            self.run_database(
-                lambda q: q.pause([name], seconds=seconds, by=self.operator, reason="console"),
-                lambda _: self.notify(f"paused {name} for {int(seconds // 60)} minutes"),
+        with self._reported():
+            done = await operations.pause(
+                self.queries(), name, seconds=seconds, reason=CONSOLE_REASON
             )
+            self.notify(f"paused {name} for {int(seconds // 60)} minutes")
+            self._warn_if_unknown(done)
 
-        self.push_screen(ChoiceScreen(f"Pause {name} for…", PAUSE_CHOICES), chosen)
+    def _warn_if_unknown(self, done: operations.Paused) -> None:
+        if not done.known:
+            self.notify(
+                f"no jobs or workers know entrypoint {done.target!r} yet; paused it anyway",
+                severity="warning",
+            )
 
     def action_purge(self) -> None:
         name = self.selected_entrypoint()
         if name is not None:
-            self._purge([name], name)
+            self.purge_queued([name], name)
 
     def action_purge_all(self) -> None:
-        self._purge(None, "every entrypoint")
+        self.purge_queued(None, "every entrypoint")
 
-    def _purge(self, names: list[str] | None, label: str) -> None:
-        def counted(count: int) -> None:
-            if count == 0:
+    @work(group="database", exit_on_error=False)
+    async def purge_queued(self, names: list[str] | None, label: str) -> None:
+        with self._reported():
+            plan = await operations.plan_purge(self.queries(), names)
+            if plan.count == 0:
                 self.notify(f"nothing queued for {label}")
                 return
-            self.confirm_then(
-                f"Delete {count:,} queued jobs of {label}?\nThis cannot be undone.",
-                f"Delete {count:,}",
-                lambda: self.run_database(
-                    lambda q: q.purge(names),
-                    lambda gone: self.notify(f"purged {gone:,} queued jobs of {label}"),
-                ),
-            )
-
-        self.run_database(lambda q: q.count_matching(names), counted)
+            question = f"Delete {plan.count:,} queued jobs of {label}?\nThis cannot be undone."
+            if not await self._confirmed(question, f"Delete {plan.count:,}"):
+                return
+            gone = await operations.execute_purge(self.queries(), plan)
+            self.notify(f"purged {gone:,} queued jobs of {label}")
 
     def action_requeue(self) -> None:
         failure = self.query_one(FailuresPane).selected_failure
         if failure is None:
             self.notify("select a failure in the failures pane first", severity="warning")
             return
-        self.run_database(
-            lambda q: q.requeue_failures([failure]),
-            lambda n: self.notify(
-                f"requeued failure {failure}" if n else f"failure {failure} was already requeued"
-            ),
-        )
+        self.requeue_failure(failure)
+
+    @work(group="database", exit_on_error=False)
+    async def requeue_failure(self, failure: int) -> None:
+        with self._reported():
+            if await operations.requeue_failure(self.queries(), failure):
+                self.notify(f"requeued failure {failure}")
+            else:
+                self.notify(f"failure {failure} was already requeued")
 
     def action_requeue_all(self) -> None:
         pane = self.query_one(FailuresPane)
@@ -391,21 +399,20 @@ class PgqtopApp(App[int]):
         if name is None:
             self.notify("select an entrypoint or a failure first", severity="warning")
             return
+        self.requeue_failures_of(name)
 
-        def counted(count: int) -> None:
-            if count == 0:
+    @work(group="database", exit_on_error=False)
+    async def requeue_failures_of(self, name: str) -> None:
+        with self._reported():
+            plan = await operations.plan_requeue(self.queries(), name)
+            if plan.count == 0:
                 self.notify(f"no failures of {name} to requeue")
                 return
-            self.confirm_then(
-                f"Requeue {count:,} failed jobs of {name} as new jobs?",
-                f"Requeue {count:,}",
-                lambda: self.run_database(
-                    lambda q: q.requeue_failures(entrypoint=name),
-                    lambda n: self.notify(f"requeued {n:,} failed jobs of {name}"),
-                ),
-            )
-
-        self.run_database(lambda q: q.count_requeueable(name), counted)
+            question = f"Requeue {plan.count:,} failed jobs of {name} as new jobs?"
+            if not await self._confirmed(question, f"Requeue {plan.count:,}"):
+                return
+            requeued = await operations.execute_requeue(self.queries(), plan)
+            self.notify(f"requeued {requeued:,} failed jobs of {name}")
 
     def action_cancel_job(self) -> None:
         screen = self.screen
@@ -414,46 +421,37 @@ class PgqtopApp(App[int]):
             if job is None:
                 self.notify("select a job first", severity="warning")
                 return
-            self.run_database(
-                lambda q: q.cancel([job.id]),
-                lambda _: self.notify(f"asked the fleet to cancel job {job.id}"),
-            )
+            self.cancel_running(job.id)
             return
         name = self.query_one(QueuesPane).selected_entrypoint
         self.notify("pick the running job to cancel, then press x")
         self.push_screen(self._jobs_screen(entrypoint=name, status="picked"))
 
-    def action_enqueue(self) -> None:
-        def submitted(form: tuple[str, str, int] | None) -> None:
-            if form is None:
-                return
-            entrypoint, payload, priority = form
-            self.run_database(
-                lambda q: q.enqueue(entrypoint, payload or None, priority),
-                lambda ids: self.notify(f"enqueued job {ids[0]} for {entrypoint}"),
-            )
+    @work(group="database", exit_on_error=False)
+    async def cancel_running(self, job_id: int) -> None:
+        with self._reported():
+            await operations.cancel_jobs(self.queries(), [job_id])
+            self.notify(f"asked the fleet to cancel job {job_id}")
 
-        name = self.query_one(QueuesPane).selected_entrypoint or ""
-        self.push_screen(EnqueueScreen(name), submitted)
+    def action_enqueue(self) -> None:
+        self.enqueue_from_form(self.query_one(QueuesPane).selected_entrypoint or "")
+
+    @work(group="database", exit_on_error=False)
+    async def enqueue_from_form(self, entrypoint: str) -> None:
+        form = await self.push_screen_wait(EnqueueScreen(entrypoint))
+        if form is None:
+            return
+        name, payload, priority = form
+        with self._reported():
+            job = NewJob(name, payload or None, priority)
+            ids = await operations.enqueue(self.queries(), [job])
+            self.notify(f"enqueued job {ids[0]} for {name}")
 
     # --- actions: embedded worker -------------------------------------------------------------
 
     def start_engine(self) -> None:
-        manager = self.manager
-        if manager is None:
-            return
-
-        async def run_engine() -> None:
-            try:
-                await manager.run()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.state.add_event(
-                    f"worker stopped: {redact(str(exc), self.settings.dsn)}", "control"
-                )
-
-        self._engine_task = asyncio.create_task(run_engine(), name="pgqtop engine")
+        if self.manager is not None:
+            self._run_background(self.manager.run(), "worker")
 
     def action_toggle_worker(self) -> None:
         manager = self.manager
@@ -464,13 +462,13 @@ class PgqtopApp(App[int]):
             self.start_engine()
             self.notify("embedded worker starting")
             return
-
-        async def stop() -> None:
-            await manager.stop()
-            self.notify("embedded worker stopped")
-
         self.notify("embedded worker stopping (running jobs finish first)")
-        self.run_worker(stop(), group="engine", exit_on_error=False)
+        self.stop_engine(manager)
+
+    @work(group="engine", exit_on_error=False)
+    async def stop_engine(self, manager: QueueManager) -> None:
+        await manager.stop()
+        self.notify("embedded worker stopped")
 
     def _step_concurrency(self, direction: int) -> None:
         manager = self.manager
@@ -521,16 +519,16 @@ class PgqtopApp(App[int]):
             remember(chart_window=self.state.chart_window.label)
 
     def action_filter(self) -> None:
-        def chosen(text: str | None) -> None:
-            if text is not None:
-                self.state.filter_text = text.strip()
-                self.state.touch()
-                self.repaint(force=True)
+        self.ask_filter()
 
-        self.push_screen(
-            PromptScreen("Show entrypoints containing (empty for all):", self.state.filter_text),
-            chosen,
-        )
+    @work(group="dialog")
+    async def ask_filter(self) -> None:
+        question = "Show entrypoints containing (empty for all):"
+        text = await self.push_screen_wait(PromptScreen(question, self.state.filter_text))
+        if text is not None:
+            self.state.filter_text = text.strip()
+            self.state.touch()
+            self.repaint(force=True)
 
     def action_toggle_freeze(self) -> None:
         self.state.frozen = not self.state.frozen
@@ -596,7 +594,7 @@ class PgqtopApp(App[int]):
         try:
             row = await load(self.queries())
         except (PgqtopError, psycopg.Error) as exc:
-            self.notify(str(exc).splitlines()[0], severity="error")
+            self.notify(redact(_first_line(exc), self.settings.dsn), severity="error")
             return
         if row is None:
             self.notify(gone, severity="warning")
