@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import getpass
-import socket
 import sys
 from typing import Any
 
+from pgqtop import operations
 from pgqtop.commands.common import (
     format_time,
     parse_duration,
@@ -21,28 +20,15 @@ from pgqtop.commands.common import (
     where,
 )
 from pgqtop.config import Settings
-from pgqtop.db.console import ConsoleQueries
 from pgqtop.errors import PgqtopError, UsageError
 from pgqtop.humanize import duration
 from pgqtop.model import ALL_ENTRYPOINTS, target_label
-
-KNOWN_WITHIN_SECONDS = 86400.0
-"""An entrypoint with statistics this recent counts as known when pausing it."""
 
 
 class NotPaused(PgqtopError):
     """`resume` of an entrypoint that is not paused: nothing was changed."""
 
     exit_code = 1
-
-
-def operator() -> str:
-    """Who is pausing, as other operators will see it: user@host."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 def _target(args: argparse.Namespace, verb: str) -> str:
@@ -58,15 +44,6 @@ def _target(args: argparse.Namespace, verb: str) -> str:
     return str(args.entrypoint)
 
 
-async def _known_entrypoints(queries: ConsoleQueries) -> set[str]:
-    """Entrypoints with jobs, with a registered worker, or with recent statistics."""
-    known = {count.entrypoint for count in await queries.queue_counts()}
-    for worker in await queries.workers():
-        known.update(worker.entrypoints)
-    known.update(name for name, _ in await queries.recent_outcomes(KNOWN_WITHIN_SECONDS))
-    return known
-
-
 # --- pause --------------------------------------------------------------------------------------
 
 
@@ -74,26 +51,25 @@ def pause(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     target = _target(args, "pause")
     seconds = parse_duration(args.duration) if args.duration else None
-    by = operator()
-    asyncio.run(_pause(settings, target, seconds, by, args.reason))
+    done = asyncio.run(_pause(settings, target, seconds, args.reason))
+    if not done.known:
+        print(
+            f"pgqtop: warning: no jobs or workers know entrypoint {target!r} yet; "
+            "pausing it anyway",
+            file=sys.stderr,
+        )
     what = target_label(target, quoted=True)
     until = f" for {duration(seconds)}" if seconds else " until resumed"
-    reason = f" ({args.reason})" if args.reason else ""
-    print(f"paused {what}{until} by {by}{reason} in {where(settings)}")
+    reason = f" ({done.reason})" if done.reason else ""
+    print(f"paused {what}{until} by {done.by}{reason} in {where(settings)}")
     return 0
 
 
 async def _pause(
-    settings: Settings, target: str, seconds: float | None, by: str, reason: str
-) -> None:
+    settings: Settings, target: str, seconds: float | None, reason: str
+) -> operations.Paused:
     async with session(settings, "pause") as queries:
-        if target != ALL_ENTRYPOINTS and target not in await _known_entrypoints(queries):
-            print(
-                f"pgqtop: warning: no jobs or workers know entrypoint {target!r} yet; "
-                "pausing it anyway",
-                file=sys.stderr,
-            )
-        await queries.pause([target], seconds=seconds, by=by, reason=reason)
+        return await operations.pause(queries, target, seconds=seconds, reason=reason)
 
 
 # --- resume -------------------------------------------------------------------------------------
@@ -102,26 +78,31 @@ async def _pause(
 def resume(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     target = _target(args, "resume")
-    asyncio.run(_resume(settings, target))
+    if target == ALL_ENTRYPOINTS:
+        lifted = asyncio.run(_resume_all(settings))
+        print(f"resumed {lifted} paused entrypoint(s) in {where(settings)}")
+        return 0
+    done = asyncio.run(_resume(settings, target))
+    if not done.lifted:
+        raise NotPaused(f"{target!r} is not paused: nothing to resume")
+    print(f"resumed {target!r} in {where(settings)}")
+    if done.still_paused_all:
+        print(
+            "pgqtop: warning: every entrypoint is still paused by `pause --all`; "
+            "`pgqtop resume --all` lifts it",
+            file=sys.stderr,
+        )
     return 0
 
 
-async def _resume(settings: Settings, target: str) -> None:
+async def _resume(settings: Settings, target: str) -> operations.Resumed:
     async with session(settings, "resume") as queries:
-        if target == ALL_ENTRYPOINTS:
-            lifted = await queries.resume_all()
-            print(f"resumed {lifted} paused entrypoint(s) in {where(settings)}")
-            return
-        lifted = await queries.resume([target])
-        if not lifted:
-            raise NotPaused(f"{target!r} is not paused: nothing to resume")
-        print(f"resumed {target!r} in {where(settings)}")
-        if any(p.entrypoint == ALL_ENTRYPOINTS for p in await queries.paused()):
-            print(
-                "pgqtop: warning: every entrypoint is still paused by `pause --all`; "
-                "`pgqtop resume --all` lifts it",
-                file=sys.stderr,
-            )
+        return await operations.resume(queries, target)
+
+
+async def _resume_all(settings: Settings) -> int:
+    async with session(settings, "resume") as queries:
+        return await operations.resume_all(queries)
 
 
 # --- workers ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pgqtop import operations
 from pgqtop.commands.common import (
     confirm,
     format_time,
@@ -19,20 +20,13 @@ from pgqtop.commands.common import (
     where,
 )
 from pgqtop.config import Settings, describe_dsn
-from pgqtop.db.console import ConsoleQueries
-from pgqtop.db.rows import PauseInfo
 from pgqtop.errors import ConfigError, PayloadTooLarge, UsageError
 from pgqtop.humanize import duration
-from pgqtop.model import (
-    ALL_ENTRYPOINTS,
-    WORKER_OUTCOMES,
-    NewJob,
-    OnDuplicate,
-    purge_statuses,
-)
+from pgqtop.model import NewJob, OnDuplicate, purge_statuses
 
 LIST_IDS_UP_TO = 20
 """Above this many jobs, enqueue prints a count and the id range instead of every id."""
+
 
 # --- enqueue ------------------------------------------------------------------------------------
 
@@ -98,87 +92,37 @@ def enqueue(args: argparse.Namespace) -> int:
 
 async def _enqueue(settings: Settings, jobs: list[NewJob], policy: OnDuplicate) -> list[int]:
     async with session(settings, "enqueue") as queries:
-        return await queries.enqueue_jobs(jobs, on_duplicate=policy)
+        return await operations.enqueue(queries, jobs, policy)
 
 
 # --- status -------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(slots=True)
-class EntrypointStatus:
-    entrypoint: str
-    queued: int = 0
-    picked: int = 0
-    failed_last_hour: int = 0
-    oldest_queued_seconds: float | None = None
-    completed_last_minute: int = 0
-    paused: dict[str, Any] | None = None
-
-
-def _pause_record(pause: PauseInfo) -> dict[str, Any]:
-    return {
-        "by": pause.paused_by,
-        "reason": pause.reason,
-        "since": pause.paused_at,
-        "until": pause.paused_until,
-    }
-
-
-async def _snapshot(
-    queries: ConsoleQueries,
-) -> tuple[list[EntrypointStatus], dict[str, Any] | None]:
-    rows: dict[str, EntrypointStatus] = {}
-
-    def row(name: str) -> EntrypointStatus:
-        return rows.setdefault(name, EntrypointStatus(name))
-
-    for count in await queries.queue_counts():
-        entry = row(count.entrypoint)
-        if count.status == "queued":
-            entry.queued = count.count
-            entry.oldest_queued_seconds = count.oldest_seconds
-        elif count.status == "picked":
-            entry.picked = count.count
-    for (name, status), n in (await queries.recent_outcomes(60.0)).items():
-        if status in WORKER_OUTCOMES:
-            row(name).completed_last_minute += n
-    for name, n in (await queries.failures_since(3600.0)).items():
-        row(name).failed_last_hour = n
-    paused_all = None
-    for pause in await queries.paused():
-        if pause.entrypoint == ALL_ENTRYPOINTS:
-            paused_all = _pause_record(pause)
-        else:
-            row(pause.entrypoint).paused = _pause_record(pause)
-    return sorted(rows.values(), key=lambda e: e.entrypoint), paused_all
-
-
-def _pause_cell(entry: EntrypointStatus, paused_all: dict[str, Any] | None) -> str:
-    pause = entry.paused or paused_all
+def _pause_cell(pause: operations.PauseRecord | None, *, of_all: bool = False) -> str:
     if pause is None:
         return ""
-    scope = "" if entry.paused else " (all)"
-    until = f" until {format_time(pause['until'])}" if pause["until"] else ""
-    reason = f": {pause['reason']}" if pause["reason"] else ""
-    return f"paused{scope} by {pause['by'] or '?'}{until}{reason}"
+    scope = " (all)" if of_all else ""
+    until = f" until {format_time(pause.until)}" if pause.until else ""
+    reason = f": {pause.reason}" if pause.reason else ""
+    return f"paused{scope} by {pause.by or '?'}{until}{reason}"
 
 
 def status(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    entries, paused_all = asyncio.run(_status(settings))
+    found = asyncio.run(_status(settings))
     if args.json:
         print_json(
             {
                 "database": describe_dsn(settings.dsn),
                 "prefix": settings.names.prefix,
-                "paused_all": paused_all,
-                "entrypoints": [dataclasses.asdict(e) for e in entries],
+                "paused_all": found.paused_all,
+                "entrypoints": [dataclasses.asdict(e) for e in found.entrypoints],
             }
         )
         return 0
-    if paused_all:
-        print(f"EVERY ENTRYPOINT IS {_pause_cell(EntrypointStatus('', paused=paused_all), None)}")
-    if not entries:
+    if found.paused_all:
+        print(f"EVERY ENTRYPOINT IS {_pause_cell(found.paused_all)}")
+    if not found.entrypoints:
         print(f"no jobs and no recent activity in {where(settings)}")
         return 0
     print_table(
@@ -191,17 +135,17 @@ def status(args: argparse.Namespace) -> int:
                 e.failed_last_hour,
                 duration(e.oldest_queued_seconds),
                 e.completed_last_minute,
-                _pause_cell(e, paused_all),
+                _pause_cell(e.paused) or _pause_cell(found.paused_all, of_all=True),
             )
-            for e in entries
+            for e in found.entrypoints
         ],
     )
     return 0
 
 
-async def _status(settings: Settings) -> tuple[list[EntrypointStatus], dict[str, Any] | None]:
+async def _status(settings: Settings) -> operations.Snapshot:
     async with session(settings, "status") as queries:
-        return await _snapshot(queries)
+        return await operations.snapshot(queries)
 
 
 # --- purge --------------------------------------------------------------------------------------
@@ -216,16 +160,15 @@ def purge(args: argparse.Namespace) -> int:
 async def _purge(
     settings: Settings, entrypoint: str | None, statuses: list[str], assume_yes: bool
 ) -> int:
-    entrypoints = [entrypoint] if entrypoint else None
     scope = f"{'/'.join(statuses)} jobs" + (f" of {entrypoint!r}" if entrypoint else "")
     async with session(settings, "purge") as queries:
-        matching = await queries.count_matching(entrypoints, statuses)
-        if matching == 0:
+        plan = await operations.plan_purge(queries, [entrypoint] if entrypoint else None, statuses)
+        if plan.count == 0:
             print(f"nothing to purge: no {scope}")
             return 0
-        if not confirm(f"delete {matching} {scope}?", assume_yes):
+        if not confirm(f"delete {plan.count} {scope}?", assume_yes):
             print("purge cancelled", file=sys.stderr)
             return 1
-        deleted = await queries.purge(entrypoints, statuses)
+        deleted = await operations.execute_purge(queries, plan)
     print(f"purged {deleted} {scope}")
     return 0

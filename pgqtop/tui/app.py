@@ -1,8 +1,11 @@
 """The console: composes the panes, owns the keys, runs the watcher and the embedded engine.
 
 Panes never touch the database: the Watcher feeds `ConsoleState`, a timer repaints from it at
-most four times a second, and operator actions run as Textual workers on the watcher's main
-connection so a slow statement never stalls a key press.
+most four times a second. Every write an operator makes goes through `pgqtop.operations`, the
+same functions the CLI calls, in a Textual worker on the watcher's main connection so a slow
+statement never stalls a key press; a flow that asks first reads top to bottom (count, confirm,
+write). The background loops (watcher, embedded engine, extra feeders) are Textual workers
+too and end with the app, the engine after a graceful stop.
 """
 
 from __future__ import annotations
@@ -12,22 +15,24 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
 from rich.console import RenderableType
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.theme import Theme
 from textual.widgets import DataTable, Footer
+from textual.worker import Worker, WorkerState
 
+from pgqtop import operations
 from pgqtop.config import Settings, describe_dsn
 from pgqtop.db.console import ConsoleQueries
 from pgqtop.errors import PgqtopError
-from pgqtop.model import ALL_ENTRYPOINTS, Job, first_line, redact, target_label
+from pgqtop.model import ALL_ENTRYPOINTS, Job, NewJob, first_line, redact, target_label
 from pgqtop.tui import keys
 from pgqtop.tui.panes.events import EventsPane
 from pgqtop.tui.panes.failures import FailuresPane
@@ -41,7 +46,7 @@ from pgqtop.tui.screens.help import HelpScreen
 from pgqtop.tui.screens.jobs import JobsScreen
 from pgqtop.tui.settings import ConsolePreferences, read_preferences, read_state, remember
 from pgqtop.tui.state import CHART_VIEWS, Clock, ConsoleState, chart_window
-from pgqtop.tui.themes import DEFAULT_THEME, ThemeSet, load_themes
+from pgqtop.tui.themes import DEFAULT_THEME, ThemeSet, load_themes, text_colours
 from pgqtop.tui.watcher import Watcher
 
 if TYPE_CHECKING:
@@ -55,6 +60,12 @@ REPAINT_INTERVAL = 0.25
 EVENT_FLUSH_TICKS = 4
 PAUSE_CHOICES = [("5 minutes", 300.0), ("15 minutes", 900.0), ("1 hour", 3600.0)]
 CONCURRENCY_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+CONSOLE_REASON = "console"
+"""The reason a console pause records (the operator is recorded as user@host, as from the CLI)."""
+ENGINE_GRACE = 5.0
+"""Seconds the embedded engine's running jobs get to finish when the console closes."""
+BACKGROUND = "background"
+"""Worker group of the loops that run as long as the app: watcher, engine, extra feeders."""
 
 
 class NotConnected(PgqtopError):
@@ -72,10 +83,7 @@ class PgqtopApp(App[int]):
     #workers { width: 4fr; }
     #failures { width: 3fr; }
     """
-    BINDINGS = [
-        *keys.bindings(),
-        Binding("s", "cycle_sort", "Sort", show=False, id="pgqtop.cycle_sort"),
-    ]
+    BINDINGS = [*keys.bindings()]
 
     def __init__(
         self,
@@ -119,8 +127,7 @@ class PgqtopApp(App[int]):
             theme or remembered.get("theme") or self.preferences.theme or DEFAULT_THEME
         )
         self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._engine_task: asyncio.Task[None] | None = None
+        """Handed to the loops that take one; here they end by being cancelled with the app."""
         self._drawn = -1
         self._ticks = 0
 
@@ -145,15 +152,15 @@ class PgqtopApp(App[int]):
             self.notify(problem, severity="warning", timeout=8)
             log.warning("%s", problem)
         self.apply_theme(str(self.wanted_theme))
-        self._stop = asyncio.Event()
+        self.theme_changed_signal.subscribe(self, self._recolour)
         if self.watch_database:
-            self._spawn(self.watcher.run(self._stop), "watcher")
+            self._run_background(self.watcher.run(self._stop), "watcher")
         if self.manager is not None:
             self.state.engine.present = True
             self.manager.add_listener(lambda event: self.state.add_event(event.message, "engine"))
             self.start_engine()
         for feeder in self.extra_tasks:
-            self._spawn(feeder(self._stop), "extra")
+            self._run_background(feeder(self._stop), "extra")
         self.query_one(QueuesPane).focus()
         self.repaint(force=True)
         self.set_interval(REPAINT_INTERVAL, self.tick)
@@ -164,30 +171,29 @@ class PgqtopApp(App[int]):
             name = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
         self.theme = name
 
-    def _spawn(self, work: Awaitable[None], name: str) -> None:
-        async def guarded() -> None:
-            try:
-                await work
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.exception("%s stopped", name)
-                self.state.add_event(
-                    f"{name} stopped: {redact(str(exc), self.settings.dsn)}", "control"
-                )
+    def _recolour(self, _theme: Theme) -> None:
+        """Text the panes build in code takes its colours from the theme: draw it again."""
+        self.repaint(force=True)
 
-        self._tasks.append(asyncio.create_task(guarded(), name=f"pgqtop {name}"))
+    def _run_background(self, work: Awaitable[None], name: str) -> None:
+        self.run_worker(work, name=name, group=BACKGROUND, exit_on_error=False)
+
+    @on(Worker.StateChanged)
+    def _background_ended(self, event: Worker.StateChanged) -> None:
+        """A loop that fails says so in the events pane (password-free) and the log."""
+        worker = event.worker
+        if worker.group != BACKGROUND or event.state is not WorkerState.ERROR:
+            return
+        error = redact(str(worker.error), self.settings.dsn)
+        log.error("%s stopped: %s", worker.name, error, exc_info=worker.error)
+        self.state.add_event(f"{worker.name} stopped: {error}", "control")
 
     async def on_unmount(self) -> None:
-        self._stop.set()
-        if self.manager is not None and self._engine_task is not None:
+        """Textual cancels the background workers after this; the embedded engine first lets
+        its running jobs finish and deregisters, as a headless worker does on SIGTERM."""
+        if self.manager is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.manager.stop(grace=5), 10)
-        tasks = [t for t in (*self._tasks, self._engine_task) if t is not None]
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=3)
-            for task in pending:
-                task.cancel()
+                await asyncio.wait_for(self.manager.stop(grace=ENGINE_GRACE), 2 * ENGINE_GRACE)
         if self.remember_state:
             remember(theme=self.theme, chart_window=self.state.chart_window.label)
 
@@ -243,49 +249,53 @@ class PgqtopApp(App[int]):
             raise NotConnected("not connected to the database; try again when it is back")
         return self.watcher.queries
 
-    def refuse_write(self, action: str) -> bool:
-        if not self.read_only:
-            return False
-        title = keys.command_for(action).title.lower()
-        self.notify(f"read-only session: {title} is disabled", severity="warning")
-        return True
-
     def selected_entrypoint(self) -> str | None:
         name = self.query_one(QueuesPane).selected_entrypoint
         if name is None:
             self.notify("select an entrypoint in the queues pane first", severity="warning")
         return name
 
-    def run_database(
-        self, work: Callable[[ConsoleQueries], Awaitable[Any]], done: Callable[[Any], None]
-    ) -> None:
-        """Run one operator statement off the key handler; report failures in one line."""
-
-        async def runner() -> None:
-            try:
-                result = await work(self.queries())
-            except (PgqtopError, psycopg.Error) as exc:
-                self.notify(first_line(exc, self.settings.dsn), severity="error", timeout=6)
-                return
-            done(result)
+    @contextlib.contextmanager
+    def _reported(self) -> Iterator[None]:
+        """Run an operator's statements: a refusal is one red line, success polls at once."""
+        try:
+            yield
+        except (PgqtopError, psycopg.Error) as exc:
+            self.notify(first_line(exc, self.settings.dsn), severity="error", timeout=6)
+        else:
             self.watcher.poke()
 
-        self.run_worker(runner(), group="database", exit_on_error=False)
+    async def _confirmed(self, question: str, yes: str) -> bool:
+        """Ask on a dialog; only `y` goes ahead."""
+        if await self.push_screen_wait(ConfirmScreen(question, yes)):
+            return True
+        self.notify("nothing changed", timeout=2)
+        return False
 
-    def confirm_then(self, question: str, yes: str, then: Callable[[], None]) -> None:
-        def answered(answer: bool | None) -> None:
-            if answer:
-                then()
-            else:
-                self.notify("nothing changed", timeout=2)
+    # --- read-only: one rule for keys, footer and palette --------------------------------------
 
-        self.push_screen(ConfirmScreen(question, yes), answered)
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """In a read-only session the write commands are dimmed in the footer, left out of the
+        palette, and do nothing when pressed or run by name."""
+        if self.read_only and action in keys.WRITE_ACTIONS:
+            return None
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        """A key switched off by `check_action` says why, instead of silently doing nothing."""
+        active = self.screen.active_bindings.get(event.key)
+        if active is None or active.enabled or active.binding.action not in keys.WRITE_ACTIONS:
+            return
+        title = keys.command_for(active.binding.action).title.lower()
+        self.notify(f"read-only session: {title} is disabled", severity="warning")
 
     # --- palette ------------------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for command in keys.COMMANDS:
+            if not self.check_action(command.action_name, ()):
+                continue
             yield SystemCommand(
                 f"{command.title} ({keys.shown_key(command)})",
                 command.help,
@@ -295,91 +305,86 @@ class PgqtopApp(App[int]):
     # --- actions: control ---------------------------------------------------------------------
 
     def action_toggle_pause(self) -> None:
-        if self.refuse_write("toggle_pause"):
-            return
         name = self.selected_entrypoint()
         if name is not None:
-            self._toggle_pause(name)
+            self.pause_or_resume(name)
 
     def action_toggle_pause_all(self) -> None:
-        if not self.refuse_write("toggle_pause_all"):
-            self._toggle_pause(ALL_ENTRYPOINTS)
+        self.pause_or_resume(ALL_ENTRYPOINTS)
 
-    def _toggle_pause(self, name: str) -> None:
+    @work(group="database", exit_on_error=False)
+    async def pause_or_resume(self, name: str) -> None:
         label = target_label(name)
-        if name in self.state.paused:
-            self.run_database(lambda q: q.resume([name]), lambda _: self.notify(f"resumed {label}"))
-        else:
-            self.run_database(
-                lambda q: q.pause([name], by=self.operator, reason="console"),
-                lambda _: self.notify(f"paused {label} for the whole fleet"),
-            )
-
-    @property
-    def operator(self) -> str:
-        return f"pgqtop console ({describe_dsn(self.settings.dsn).split('@')[0]})"
+        with self._reported():
+            if name in self.state.paused:
+                await operations.resume(self.queries(), name)
+                self.notify(f"resumed {label}")
+                return
+            done = await operations.pause(self.queries(), name, reason=CONSOLE_REASON)
+            self.notify(f"paused {label} for the whole fleet")
+            self._warn_if_unknown(done)
 
     def action_pause_for(self) -> None:
-        if self.refuse_write("pause_for"):
-            return
-        name = self.selected_entrypoint()
-        if name is None:
-            return
-
-        def chosen(seconds: float | None) -> None:
-            if seconds is None:
-                return
-            self.run_database(
-                lambda q: q.pause([name], seconds=seconds, by=self.operator, reason="console"),
-                lambda _: self.notify(f"paused {name} for {int(seconds // 60)} minutes"),
-            )
-
-        self.push_screen(ChoiceScreen(f"Pause {name} for…", PAUSE_CHOICES), chosen)
-
-    def action_purge(self) -> None:
-        if self.refuse_write("purge"):
-            return
         name = self.selected_entrypoint()
         if name is not None:
-            self._purge([name], name)
+            self.pause_for_a_while(name)
 
-    def action_purge_all(self) -> None:
-        if not self.refuse_write("purge_all"):
-            self._purge(None, target_label(ALL_ENTRYPOINTS))
+    @work(group="database", exit_on_error=False)
+    async def pause_for_a_while(self, name: str) -> None:
+        seconds = await self.push_screen_wait(ChoiceScreen(f"Pause {name} for…", PAUSE_CHOICES))
+        if seconds is None:
+            return
+        with self._reported():
+            done = await operations.pause(
+                self.queries(), name, seconds=seconds, reason=CONSOLE_REASON
+            )
+            self.notify(f"paused {name} for {int(seconds // 60)} minutes")
+            self._warn_if_unknown(done)
 
-    def _purge(self, names: list[str] | None, label: str) -> None:
-        def counted(count: int) -> None:
-            if count == 0:
-                self.notify(f"nothing queued for {label}")
-                return
-            self.confirm_then(
-                f"Delete {count:,} queued jobs of {label}?\nThis cannot be undone.",
-                f"Delete {count:,}",
-                lambda: self.run_database(
-                    lambda q: q.purge(names),
-                    lambda gone: self.notify(f"purged {gone:,} queued jobs of {label}"),
-                ),
+    def _warn_if_unknown(self, done: operations.Paused) -> None:
+        if not done.known:
+            self.notify(
+                f"no jobs or workers know entrypoint {done.target!r} yet; paused it anyway",
+                severity="warning",
             )
 
-        self.run_database(lambda q: q.count_matching(names), counted)
+    def action_purge(self) -> None:
+        name = self.selected_entrypoint()
+        if name is not None:
+            self.purge_queued([name], name)
+
+    def action_purge_all(self) -> None:
+        self.purge_queued(None, target_label(ALL_ENTRYPOINTS))
+
+    @work(group="database", exit_on_error=False)
+    async def purge_queued(self, names: list[str] | None, label: str) -> None:
+        with self._reported():
+            plan = await operations.plan_purge(self.queries(), names)
+            if plan.count == 0:
+                self.notify(f"nothing queued for {label}")
+                return
+            question = f"Delete {plan.count:,} queued jobs of {label}?\nThis cannot be undone."
+            if not await self._confirmed(question, f"Delete {plan.count:,}"):
+                return
+            gone = await operations.execute_purge(self.queries(), plan)
+            self.notify(f"purged {gone:,} queued jobs of {label}")
 
     def action_requeue(self) -> None:
-        if self.refuse_write("requeue"):
-            return
         failure = self.query_one(FailuresPane).selected_failure
         if failure is None:
             self.notify("select a failure in the failures pane first", severity="warning")
             return
-        self.run_database(
-            lambda q: q.requeue_failures([failure]),
-            lambda n: self.notify(
-                f"requeued failure {failure}" if n else f"failure {failure} was already requeued"
-            ),
-        )
+        self.requeue_failure(failure)
+
+    @work(group="database", exit_on_error=False)
+    async def requeue_failure(self, failure: int) -> None:
+        with self._reported():
+            if await operations.requeue_failure(self.queries(), failure):
+                self.notify(f"requeued failure {failure}")
+            else:
+                self.notify(f"failure {failure} was already requeued")
 
     def action_requeue_all(self) -> None:
-        if self.refuse_write("requeue_all"):
-            return
         pane = self.query_one(FailuresPane)
         failure = pane.selected_failure
         name = pane.entrypoint_of(failure, self.state) if failure is not None else None
@@ -388,74 +393,59 @@ class PgqtopApp(App[int]):
         if name is None:
             self.notify("select an entrypoint or a failure first", severity="warning")
             return
+        self.requeue_failures_of(name)
 
-        def counted(count: int) -> None:
-            if count == 0:
+    @work(group="database", exit_on_error=False)
+    async def requeue_failures_of(self, name: str) -> None:
+        with self._reported():
+            plan = await operations.plan_requeue(self.queries(), name)
+            if plan.count == 0:
                 self.notify(f"no failures of {name} to requeue")
                 return
-            self.confirm_then(
-                f"Requeue {count:,} failed jobs of {name} as new jobs?",
-                f"Requeue {count:,}",
-                lambda: self.run_database(
-                    lambda q: q.requeue_failures(entrypoint=name),
-                    lambda n: self.notify(f"requeued {n:,} failed jobs of {name}"),
-                ),
-            )
-
-        self.run_database(lambda q: q.count_requeueable(name), counted)
+            question = f"Requeue {plan.count:,} failed jobs of {name} as new jobs?"
+            if not await self._confirmed(question, f"Requeue {plan.count:,}"):
+                return
+            requeued = await operations.execute_requeue(self.queries(), plan)
+            self.notify(f"requeued {requeued:,} failed jobs of {name}")
 
     def action_cancel_job(self) -> None:
-        if self.refuse_write("cancel_job"):
-            return
         screen = self.screen
         if isinstance(screen, JobsScreen):
             job = screen.selected_job
             if job is None:
                 self.notify("select a job first", severity="warning")
                 return
-            self.run_database(
-                lambda q: q.cancel([job.id]),
-                lambda _: self.notify(f"asked the fleet to cancel job {job.id}"),
-            )
+            self.cancel_running(job.id)
             return
         name = self.query_one(QueuesPane).selected_entrypoint
         self.notify("pick the running job to cancel, then press x")
         self.push_screen(self._jobs_screen(entrypoint=name, status="picked"))
 
+    @work(group="database", exit_on_error=False)
+    async def cancel_running(self, job_id: int) -> None:
+        with self._reported():
+            await operations.cancel_jobs(self.queries(), [job_id])
+            self.notify(f"asked the fleet to cancel job {job_id}")
+
     def action_enqueue(self) -> None:
-        if self.refuse_write("enqueue"):
+        self.enqueue_from_form(self.query_one(QueuesPane).selected_entrypoint or "")
+
+    @work(group="database", exit_on_error=False)
+    async def enqueue_from_form(self, entrypoint: str) -> None:
+        form = await self.push_screen_wait(EnqueueScreen(entrypoint))
+        if form is None:
             return
-
-        def submitted(form: tuple[str, str, int] | None) -> None:
-            if form is None:
-                return
-            entrypoint, payload, priority = form
-            self.run_database(
-                lambda q: q.enqueue(entrypoint, payload or None, priority),
-                lambda ids: self.notify(f"enqueued job {ids[0]} for {entrypoint}"),
-            )
-
-        name = self.query_one(QueuesPane).selected_entrypoint or ""
-        self.push_screen(EnqueueScreen(name), submitted)
+        name, payload, priority = form
+        with self._reported():
+            job = NewJob(name, payload or None, priority)
+            ids = await operations.enqueue(self.queries(), [job])
+            self.notify(f"enqueued job {ids[0]} for {name}")
 
     # --- actions: embedded worker -------------------------------------------------------------
 
     def start_engine(self) -> None:
-        manager = self.manager
-        if manager is None:
-            return
-
-        async def run_engine() -> None:
-            try:
-                await manager.run()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.state.add_event(
-                    f"worker stopped: {redact(str(exc), self.settings.dsn)}", "control"
-                )
-
-        self._engine_task = asyncio.create_task(run_engine(), name="pgqtop engine")
+        if self.manager is not None:
+            self._run_background(self.manager.run(), "worker")
 
     def action_toggle_worker(self) -> None:
         manager = self.manager
@@ -466,13 +456,13 @@ class PgqtopApp(App[int]):
             self.start_engine()
             self.notify("embedded worker starting")
             return
-
-        async def stop() -> None:
-            await manager.stop()
-            self.notify("embedded worker stopped")
-
         self.notify("embedded worker stopping (running jobs finish first)")
-        self.run_worker(stop(), group="engine", exit_on_error=False)
+        self.stop_engine(manager)
+
+    @work(group="engine", exit_on_error=False)
+    async def stop_engine(self, manager: QueueManager) -> None:
+        await manager.stop()
+        self.notify("embedded worker stopped")
 
     def _step_concurrency(self, direction: int) -> None:
         manager = self.manager
@@ -523,16 +513,16 @@ class PgqtopApp(App[int]):
             remember(chart_window=self.state.chart_window.label)
 
     def action_filter(self) -> None:
-        def chosen(text: str | None) -> None:
-            if text is not None:
-                self.state.filter_text = text.strip()
-                self.state.touch()
-                self.repaint(force=True)
+        self.ask_filter()
 
-        self.push_screen(
-            PromptScreen("Show entrypoints containing (empty for all):", self.state.filter_text),
-            chosen,
-        )
+    @work(group="dialog")
+    async def ask_filter(self) -> None:
+        question = "Show entrypoints containing (empty for all):"
+        text = await self.push_screen_wait(PromptScreen(question, self.state.filter_text))
+        if text is not None:
+            self.state.filter_text = text.strip()
+            self.state.touch()
+            self.repaint(force=True)
 
     def action_toggle_freeze(self) -> None:
         self.state.frozen = not self.state.frozen
@@ -572,7 +562,7 @@ class PgqtopApp(App[int]):
     async def open_failure(self, failure_id: int) -> None:
         await self._show_detail(
             lambda queries: queries.failure_detail(failure_id),
-            lambda failure: failure_renderable(failure, self.state.clock),
+            lambda failure: failure_renderable(failure, self.state.clock, text_colours(self)),
             f"failure {failure_id}",
             gone=f"failure {failure_id} is gone (pruned)",
         )

@@ -38,8 +38,9 @@ def forecast(row: QueueRow, now: float) -> str:
         return f"growing +{rate(trend)}/s"
     if trend <= -0.5:
         return f"clears in ~{rough_duration(row.queued / -trend)}"
-    if row.completed_per_second > 0 and trend > -0.5 and row.history and len(row.history) < 3:
-        return f"clears in ~{rough_duration(row.queued / row.completed_per_second)}"
     if row.completed_per_second > 0:
+        # Too few samples for a trend yet: the completion rate is the best guess.
+        if 0 < len(row.history) < 3:
+            return f"clears in ~{rough_duration(row.queued / row.completed_per_second)}"
         return "steady"
     return "stalled" if row.picked == 0 else "working"

@@ -23,6 +23,11 @@ class Command:
     def id(self) -> str:
         return f"pgqtop.{self.action}"
 
+    @property
+    def action_name(self) -> str:
+        """The action without its arguments, as `check_action` receives it."""
+        return self.action.partition("(")[0]
+
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -110,6 +115,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "slash", "filter", "Filter", "Show only entrypoints containing some text", key_display="/"
     ),
+    Command("s", "cycle_sort", "Sort", "Change the queues sort column", footer=False),
     Command(
         "space", "toggle_freeze", "Freeze", "Freeze or unfreeze the display (data keeps flowing)"
     ),
@@ -137,6 +143,10 @@ def command_for(action: str) -> Command:
         if command.action == action:
             return command
     raise KeyError(action)
+
+
+WRITE_ACTIONS = frozenset(c.action_name for c in COMMANDS if c.writes)
+"""Actions a read-only session switches off."""
 
 
 def shown_key(command: Command) -> str:

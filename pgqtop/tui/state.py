@@ -8,7 +8,6 @@ actually changed, however fast events arrive.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -21,7 +20,8 @@ from pgqtop.db.rows import (
     SeriesPoint,
     WorkerInfo,
 )
-from pgqtop.model import ALL_ENTRYPOINTS, WORKER_OUTCOMES, Event, target_label
+from pgqtop.model import ALL_ENTRYPOINTS, Event, target_label
+from pgqtop.operations import completed_by_entrypoint
 
 Clock = Callable[[], float]
 
@@ -138,7 +138,6 @@ class ConsoleState:
     events: deque[EventLine] = dataclasses.field(default_factory=lambda: deque(maxlen=EVENT_LIMIT))
     pending: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     engine: EngineView = dataclasses.field(default_factory=EngineView)
-    reconcile_seconds: float = 0.0
     version: int = 0
     """Bumped on every change; the app repaints when it moved."""
 
@@ -195,9 +194,10 @@ class ConsoleState:
         self.touch()
 
     def apply_counts(self, counts: Iterable[QueueCount], duration: float = 0.0) -> None:
-        """The reconciliation truth replaces whatever drift the event stream accumulated."""
+        """The reconciliation truth replaces whatever drift the event stream accumulated.
+
+        `duration` (how long the count took) is accepted for the watcher's call and unused."""
         now = self.clock()
-        self.reconcile_seconds = duration
         seen: dict[str, QueueRow] = {}
         for count in counts:
             row = seen.get(count.entrypoint) or self.row(count.entrypoint)
@@ -224,13 +224,10 @@ class ConsoleState:
                 row.history.append((now, row.queued))
 
     def apply_outcomes(self, outcomes: Mapping[tuple[str, str], int]) -> None:
-        totals: dict[str, int] = {}
-        for (entrypoint, status), count in outcomes.items():
-            if status in WORKER_OUTCOMES:
-                totals[entrypoint] = totals.get(entrypoint, 0) + count
+        """Jobs finished in the last minute, counted as `pgqtop status` counts them."""
+        totals = completed_by_entrypoint(outcomes)
         for entrypoint in set(totals) | set(self.queues):
-            if entrypoint in totals or entrypoint in self.queues:
-                self.row(entrypoint).completed_minute = totals.get(entrypoint, 0)
+            self.row(entrypoint).completed_minute = totals.get(entrypoint, 0)
         self.touch()
 
     def apply_failure_counts(self, counts: Mapping[str, int]) -> None:
@@ -293,11 +290,11 @@ class ConsoleState:
         return info.due_in_seconds - (self.clock() - self.schedules_seen_at)
 
     def is_paused(self, entrypoint: str) -> bool:
+        """Paused until resumed, or a timed pause with time left on it."""
         info = self.paused.get(entrypoint) or self.paused.get(ALL_ENTRYPOINTS)
         if info is None:
             return False
-        remaining = self.pause_remaining(entrypoint)
-        return (remaining is None and info.remaining_seconds is None) or bool(remaining)
+        return info.remaining_seconds is None or bool(self.pause_remaining(entrypoint))
 
     def visible_queues(self) -> list[QueueRow]:
         needle = self.filter_text.lower()
@@ -312,6 +309,3 @@ class ConsoleState:
         if self.reconnect_at is None:
             return 0.0
         return max(0.0, self.reconnect_at - self.clock())
-
-    def now_datetime(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.clock(), dt.UTC)

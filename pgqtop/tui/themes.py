@@ -11,6 +11,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from textual.app import App
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
@@ -31,6 +32,39 @@ COLOUR_KEYS = (
     "surface",
     "panel",
 )
+
+
+SIGNAL_KEYS = ("error", "warning", "success", "accent")
+"""The colours text built in code is drawn in; every built-in theme defines each of them."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TextColours:
+    """Rich styles for text the panes build in code, from the current theme.
+
+    They are Textual's `$text-error`, `$text-warning`, `$text-success` and `$text-accent`: each
+    signal colour of the theme shifted to read on its background, so a light theme gets dark
+    amber where a dark one gets bright yellow. No colour name is written in a pane."""
+
+    error: str
+    warning: str
+    success: str
+    accent: str
+
+
+_computed: dict[str, tuple[Theme, TextColours]] = {}
+
+
+def text_colours(app: App[Any]) -> TextColours:
+    """The text colours of the app's current theme (worked out once per theme)."""
+    theme = app.current_theme
+    cached = _computed.get(theme.name)
+    if cached is not None and cached[0] is theme:
+        return cached[1]
+    variables = theme.to_color_system().generate()
+    colours = TextColours(*(variables[f"text-{key}"] for key in SIGNAL_KEYS))
+    _computed[theme.name] = (theme, colours)
+    return colours
 
 
 @dataclasses.dataclass(slots=True)
@@ -103,10 +137,7 @@ def load_themes(directories: list[Path] | None = None) -> ThemeSet:
         for path in sorted(directory.glob("*.toml")):
             try:
                 theme = theme_from_mapping(read_toml(path), path.stem)
-            except ConfigError as exc:
-                found.problems.append(f"theme {path.name} skipped: {exc}")
-                continue
-            except ValueError as exc:
+            except (ConfigError, ValueError) as exc:
                 found.problems.append(f"theme {path.name} skipped: {exc}")
                 continue
             found.themes[theme.name] = theme

@@ -4,6 +4,7 @@ what the screen says about it."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -12,15 +13,21 @@ import pytest
 from psycopg import sql
 from textual.pilot import Pilot
 from textual.widgets import DataTable
+from textual.widgets._footer import FooterKey
 
-from pgqtop.config import Settings
+from pgqtop import operations
+from pgqtop.config import ObjectNames, Settings
 from pgqtop.db.console import ConsoleQueries
 from pgqtop.db.worker import WorkerQueries
+from pgqtop.tui import keys
 from pgqtop.tui.app import PgqtopApp
+from pgqtop.tui.panes.queues import QueuesPane
 from pgqtop.tui.screens.detail import DetailScreen
 from pgqtop.tui.screens.dialogs import ConfirmScreen
 from pgqtop.tui.screens.help import HelpScreen
 from pgqtop.tui.screens.jobs import JobsScreen
+from tests.test_cli_admin import cli, target
+from tests.test_schema import sq
 from tests.tui.conftest import cell_text, make_failure, notifications, screen_text, until
 
 Factory = Callable[..., PgqtopApp]
@@ -306,3 +313,117 @@ async def test_read_only_refuses_writes_in_the_ui_and_the_database(
         assert own is not None
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             await own.pause(["send_email"])
+
+
+def palette_titles(app: PgqtopApp) -> list[str]:
+    return [c.title for c in app.get_system_commands(app.screen)]
+
+
+async def test_console_and_cli_pauses_record_the_same_operator_and_their_reason(
+    make_app: Factory,
+    queries: ConsoleQueries,
+    capsys: pytest.CaptureFixture[str],
+    dsn: str,
+    names: ObjectNames,
+    sync_conn: psycopg.Connection[Any],
+) -> None:
+    await queries.enqueue(["send_email", "resize_image"], None, 0)
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot, app)
+        await pilot.press("p")
+        await until(pilot, lambda: any("paused send_email" in n for n in notifications(app)))
+    await asyncio.to_thread(
+        cli, capsys, "pause", "resize_image", "--reason", "deploy", *target(dsn, names)
+    )
+    rows = sync_conn.execute(
+        sq("SELECT entrypoint, paused_by, reason FROM {control} ORDER BY entrypoint", names)
+    ).fetchall()
+    me = operations.operator_identity()
+    assert rows == [("resize_image", me, "deploy"), ("send_email", me, "console")]
+
+
+async def test_read_only_dims_every_write_key_and_pressing_one_only_says_why(
+    make_app: Factory, queries: ConsoleQueries
+) -> None:
+    await make_failure(queries)
+    await queries.enqueue("send_email", None, 0)
+    app = make_app(read_only=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot, app)
+        main = app.screen
+        await until(pilot, lambda: bool(main.query(FooterKey)))
+        shown = {key.action: key for key in main.query(FooterKey)}
+        for command in keys.COMMANDS:
+            if command.footer:
+                dimmed = shown[command.action].has_class("-disabled")
+                assert dimmed is command.writes, command.action
+        titles = palette_titles(app)
+        assert "Jobs (j)" in titles and "Sort (s)" in titles
+        assert not [c for c in keys.COMMANDS if c.writes and f"{c.title} (" in str(titles)]
+
+        for command in keys.COMMANDS:
+            if not command.writes:
+                continue
+            before = len(notifications(app))
+            await pilot.press(command.key)
+            await until(pilot, lambda before=before: len(notifications(app)) > before)
+            assert notifications(app)[-1] == (
+                f"read-only session: {command.title.lower()} is disabled"
+            )
+            assert app.screen is main  # no dialog, no browser: nothing started
+        # Run by name (as the palette would) it is refused the same way, silently.
+        assert not await app.run_action("purge_all")
+        await pilot.pause(0.3)
+        assert app.screen is main
+    assert await queries.paused() == []
+    assert await queries.count_matching() == 1
+    assert await queries.count_requeueable("send_email") == 1
+
+
+async def test_write_keys_are_live_in_a_normal_session(make_app: Factory) -> None:
+    app = make_app(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: bool(app.screen.query(FooterKey)))
+        shown = {key.action: key for key in app.screen.query(FooterKey)}
+        assert not shown["toggle_pause"].has_class("-disabled")
+        assert not shown["purge"].has_class("-disabled")
+        assert "Purge (d)" in palette_titles(app)
+
+
+async def test_s_sorts_the_queues_and_is_in_help_and_the_palette(make_app: Factory) -> None:
+    app = make_app(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert "Sort (s)" in palette_titles(app)
+        await pilot.press("s")
+        assert app.query_one(QueuesPane).sort_by == "queued"
+        assert "queues sorted by queued" in notifications(app)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert re.search(r"\bs +Change the queues sort column", screen_text(app))
+
+
+async def test_requeue_all_and_purge_all_show_the_exact_count_and_no_changes_nothing(
+    make_app: Factory, queries: ConsoleQueries
+) -> None:
+    await make_failure(queries)
+    await make_failure(queries)
+    await queries.enqueue(["resize_image"] * 3, None, 0)
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: len(app.state.failures) == 2)
+        await ready(pilot, app)
+        await pilot.press("R")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Requeue 2 failed jobs of send_email as new jobs?" in screen_text(app)
+        await pilot.press("n")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        await until(pilot, lambda: "nothing changed" in notifications(app))
+        await pilot.press("D")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Delete 3 queued jobs of every entrypoint?" in screen_text(app)
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        await pilot.pause(0.3)
+    assert await queries.count_requeueable("send_email") == 2
+    assert await queries.count_matching() == 3

@@ -3,17 +3,41 @@ one clear line (config); machine state is remembered apart from the hand-edited 
 
 from __future__ import annotations
 
+import io
+import tokenize
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from rich.text import Text
+from textual.color import Color
 
-from pgqtop.config import profile_dsn
+import pgqtop.tui
+from pgqtop.config import profile_dsn, read_toml
 from pgqtop.errors import ConfigError
 from pgqtop.tui.app import PgqtopApp
+from pgqtop.tui.panes.header import StatusHeader
 from pgqtop.tui.settings import read_preferences, read_state
-from pgqtop.tui.themes import builtin_theme_dir, load_themes
+from pgqtop.tui.themes import SIGNAL_KEYS, builtin_theme_dir, load_themes, text_colours
 from tests.tui.conftest import notifications
+
+COLOUR_NAMES = {"red", "green", "yellow", "blue", "magenta", "cyan", "white", "black"}
+STYLE_WORDS = COLOUR_NAMES | {"bold", "dim", "italic", "reverse", "underline", "on", "not"}
+
+
+def contrast(one: Color, other: Color) -> float:
+    """WCAG contrast ratio of two colours (1 to 21)."""
+
+    def luminance(colour: Color) -> float:
+        def channel(value: int) -> float:
+            c = value / 255
+            return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+        r, g, b = colour.rgb
+        return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+    high, low = sorted((luminance(one), luminance(other)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
 
 
 def test_builtin_themes_cover_dark_light_contrast_and_character() -> None:
@@ -85,3 +109,45 @@ async def test_theme_and_chart_window_are_remembered_in_state_not_config(
     async with again.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert again.theme == chosen and again.state.chart_window.label == "1h"
+
+
+def test_every_builtin_theme_defines_the_colours_text_is_drawn_in() -> None:
+    for path in sorted(builtin_theme_dir().glob("*.toml")):
+        missing = set(SIGNAL_KEYS) - set(read_toml(path))
+        assert not missing, f"{path.name} lacks {sorted(missing)}"
+
+
+async def test_text_colours_follow_the_theme_and_read_on_its_background(
+    make_app: Callable[..., PgqtopApp],
+) -> None:
+    app = make_app(watch=False, theme="midnight")
+    async with app.run_test(size=(120, 40)) as pilot:
+        seen: dict[str, str] = {}
+        for name in load_themes([builtin_theme_dir()]).names:
+            app.theme = name
+            await pilot.pause()
+            ink = text_colours(app)
+            background = Color.parse(app.current_theme.to_color_system().generate()["background"])
+            for key in SIGNAL_KEYS:
+                ratio = contrast(Color.parse(getattr(ink, key)), background)
+                assert ratio >= 4.5, f"{name}: {key} text has contrast {ratio:.1f}"
+            # The header is drawn again in the new theme's colours.
+            header = app.query_one(StatusHeader).content
+            assert isinstance(header, Text)
+            assert any(ink.success in str(span.style) for span in header.spans), name
+            seen[name] = ink.warning
+        assert seen["paper"] != seen["midnight"]
+
+
+def test_no_tui_code_names_a_colour() -> None:
+    """Colours come from the theme: a style string like "bold red" is a bug in a light theme."""
+    offenders = []
+    for path in Path(pgqtop.tui.__file__).parent.rglob("*.py"):
+        tokens = tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
+        for token in tokens:
+            if token.type != tokenize.STRING:
+                continue
+            words = token.string.strip("\"'fbr").lower().split()
+            if words and set(words) <= STYLE_WORDS and set(words) & COLOUR_NAMES:
+                offenders.append(f"{path.name}:{token.start[0]} {token.string}")
+    assert offenders == []

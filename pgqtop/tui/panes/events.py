@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from pgqtop.tui.state import ConsoleState
+from pgqtop.tui.themes import text_colours
 
 SHOWN = 60
 
@@ -23,6 +24,7 @@ class EventsPane(Static):
 
     def render_state(self, state: ConsoleState) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
+        ink = text_colours(self.app)
         needle = state.filter_text.lower()
         shown = 0
         for line in state.events:
@@ -32,7 +34,9 @@ class EventsPane(Static):
                 continue
             stamp = dt.datetime.fromtimestamp(line.at).strftime("%H:%M:%S")
             text.append(f"{stamp} ", style="dim")
-            text.append(line.text + "\n", style="bold yellow" if line.kind == "control" else "")
+            text.append(
+                line.text + "\n", style=f"bold {ink.warning}" if line.kind == "control" else ""
+            )
             shown += 1
         if not shown:
             text.append("(quiet)", style="dim")

@@ -8,6 +8,7 @@ from textual.widgets import DataTable
 from pgqtop.tui import format
 from pgqtop.tui.panes.tables import Cell, selected_key, sync_rows
 from pgqtop.tui.state import ConsoleState
+from pgqtop.tui.themes import text_colours
 
 COLUMNS = ("id", "entrypoint", "tries", "age", "error")
 
@@ -36,6 +37,7 @@ class FailuresPane(DataTable[Cell]):
 
     def render_state(self, state: ConsoleState) -> None:
         now = state.clock()
+        ink = text_colours(self.app)
         needle = state.filter_text.lower()
         rows: list[tuple[str, tuple[Cell, ...]]] = []
         for failure in state.failures:
@@ -53,7 +55,9 @@ class FailuresPane(DataTable[Cell]):
                         failure.entrypoint,
                         Text(str(failure.attempts), justify="right"),
                         Text(format.duration(now - failure.failed_at.timestamp()), justify="right"),
-                        Text.assemble((mark, "dim"), (error[:120], "red" if failure.final else "")),
+                        Text.assemble(
+                            (mark, "dim"), (error[:120], ink.error if failure.final else "")
+                        ),
                     ),
                 )
             )

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from pgqtop.tui.state import ConsoleState
+from pgqtop.tui.themes import TextColours, text_colours
 
 
 class StatusHeader(Static):
@@ -16,10 +17,10 @@ class StatusHeader(Static):
     """
 
     def render_state(self, state: ConsoleState) -> None:
-        self.update(header_text(state))
+        self.update(header_text(state, text_colours(self.app)))
 
 
-def header_text(state: ConsoleState) -> Text:
+def header_text(state: ConsoleState, ink: TextColours) -> Text:
     text = Text()
     text.append("pgqtop ", style="bold")
     text.append(state.database or "?", style="bold")
@@ -27,30 +28,30 @@ def header_text(state: ConsoleState) -> Text:
         text.append(f"  PostgreSQL {state.server_version}")
     text.append("  ")
     if state.connection == "connected":
-        text.append("● connected", style="bold green")
+        text.append("● connected", style=f"bold {ink.success}")
     elif state.connection == "reconnecting":
         wait = math.ceil(state.reconnect_in())
-        text.append(f"● reconnecting in {wait}s", style="bold red")
+        text.append(f"● reconnecting in {wait}s", style=f"bold {ink.error}")
         if state.last_error:
-            text.append(f" ({state.last_error[:60]})", style="red")
+            text.append(f" ({state.last_error[:60]})", style=ink.error)
     else:
-        text.append("● connecting…", style="yellow")
+        text.append("● connecting…", style=ink.warning)
     engine = state.engine
     text.append("  worker: ")
     if not engine.present:
         text.append("none", style="dim")
     else:
-        style = "bold green" if engine.state == "running" else "yellow"
+        style = f"bold {ink.success}" if engine.state == "running" else ink.warning
         text.append(engine.state, style=style)
         text.append(f" {engine.in_flight}/{engine.concurrency}")
     text.append("  ")
     if state.frozen:
-        text.append(" FROZEN ", style="bold reverse yellow")
+        text.append(" FROZEN ", style=f"bold reverse {ink.warning}")
     else:
-        text.append("live", style="green")
+        text.append("live", style=ink.success)
     if state.read_only:
         text.append("  ")
-        text.append(" READ-ONLY ", style="bold reverse magenta")
+        text.append(" READ-ONLY ", style=f"bold reverse {ink.accent}")
     if state.filter_text:
         text.append(f"  filter: {state.filter_text}", style="italic")
     return text

@@ -9,6 +9,7 @@ from textual.widgets import DataTable
 from pgqtop.tui import format
 from pgqtop.tui.panes.tables import Cell, selected_key, sync_rows
 from pgqtop.tui.state import ConsoleState, QueueRow
+from pgqtop.tui.themes import TextColours, text_colours
 
 COLUMNS = (
     ("entrypoint", "entrypoint"),
@@ -65,7 +66,8 @@ class QueuesPane(DataTable[Cell]):
         if self.sort_by != "entrypoint":
             rows.sort(key=lambda r: _sort_value(r, self.sort_by, now), reverse=True)
         self.border_subtitle = f"sort: {self.sort_by}"
-        sync_rows(self, [(row.entrypoint, _cells(row, state, now)) for row in rows])
+        ink = text_colours(self.app)
+        sync_rows(self, [(row.entrypoint, _cells(row, state, now, ink)) for row in rows])
 
 
 def _sort_value(row: QueueRow, column: str, now: float) -> float:
@@ -80,31 +82,33 @@ def _sort_value(row: QueueRow, column: str, now: float) -> float:
     return now - row.oldest_since if row.oldest_since is not None else -1.0
 
 
-def _cells(row: QueueRow, state: ConsoleState, now: float) -> tuple[Cell, ...]:
+def _cells(row: QueueRow, state: ConsoleState, now: float, ink: TextColours) -> tuple[Cell, ...]:
     age = now - row.oldest_since if row.oldest_since is not None and row.queued else None
     paused = state.is_paused(row.entrypoint)
     forecast = "held (paused)" if paused and row.queued else format.forecast(row, now)
-    forecast_style = (
-        "red" if forecast.startswith("growing") else ("yellow" if forecast in ("stalled",) else "")
-    )
+    forecast_style = ""
+    if forecast.startswith("growing"):
+        forecast_style = ink.error
+    elif forecast == "stalled":
+        forecast_style = ink.warning
     return (
         row.entrypoint,
         Text(format.count(row.queued), justify="right"),
         Text(format.count(row.picked), justify="right"),
         Text(
             format.count(row.failed_recent),
-            style="red" if row.failed_recent else "",
+            style=ink.error if row.failed_recent else "",
             justify="right",
         ),
-        _paused_cell(state, row.entrypoint),
+        _paused_cell(state, row.entrypoint, ink),
         Text(format.duration(age), justify="right"),
         Text(format.rate(row.completed_per_second), justify="right"),
         Text(forecast, style=forecast_style),
-        _next_run_cell(state, row.entrypoint),
+        _next_run_cell(state, row.entrypoint, ink),
     )
 
 
-def _next_run_cell(state: ConsoleState, entrypoint: str) -> Cell:
+def _next_run_cell(state: ConsoleState, entrypoint: str, ink: TextColours) -> Cell:
     seconds = state.next_run_in(entrypoint)
     if seconds is None:
         return ""
@@ -112,12 +116,14 @@ def _next_run_cell(state: ConsoleState, entrypoint: str) -> Cell:
         return Text(f"in {format.duration(seconds)}", justify="right")
     if -seconds < OVERDUE_AFTER:
         return Text("due", justify="right")
-    return Text(f"overdue {format.duration(-seconds)}", style="bold yellow", justify="right")
+    return Text(
+        f"overdue {format.duration(-seconds)}", style=f"bold {ink.warning}", justify="right"
+    )
 
 
-def _paused_cell(state: ConsoleState, entrypoint: str) -> Cell:
+def _paused_cell(state: ConsoleState, entrypoint: str, ink: TextColours) -> Cell:
     if not state.is_paused(entrypoint):
         return ""
     remaining = state.pause_remaining(entrypoint)
     label = "‖ paused" if remaining is None else f"‖ {format.duration(remaining)}"
-    return Text(label, style="bold yellow")
+    return Text(label, style=f"bold {ink.warning}")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from textual.color import Color
 from textual_plotext import PlotextPlot
 
 from pgqtop.db.rows import SeriesPoint
 from pgqtop.model import FAILED_OUTCOMES, WORKER_OUTCOMES, Status
 from pgqtop.tui.state import ConsoleState
+from pgqtop.tui.themes import text_colours
 
 MAX_LINES = 6
 
@@ -24,7 +26,7 @@ class ThroughputPane(PlotextPlot):
 
     def render_state(self, state: ConsoleState) -> None:
         window = state.chart_window
-        key = (state.series_at, window, state.chart_view, state.filter_text)
+        key = (state.series_at, window, state.chart_view, state.filter_text, self.app.theme)
         if key == self._drawn:
             return
         self._drawn = key
@@ -72,7 +74,9 @@ class ThroughputPane(PlotextPlot):
                     good[x_of(p)] += p.count / window.bucket
                 elif p.status in FAILED_OUTCOMES:
                     bad[x_of(p)] += p.count / window.bucket
-            for label, data, colour in (("ok", good, "green"), ("failed", bad, "red")):
+            ink = text_colours(self.app)
+            ok, failed = Color.parse(ink.success).rgb, Color.parse(ink.error).rgb
+            for label, data, colour in (("ok", good, ok), ("failed", bad, failed)):
                 if data:
                     xs = sorted(data)
                     plt.plot(xs, [data[x] for x in xs], label=label, color=colour, marker="braille")

@@ -8,6 +8,7 @@ from textual.widgets import DataTable
 from pgqtop.tui import format
 from pgqtop.tui.panes.tables import Cell, sync_rows
 from pgqtop.tui.state import ConsoleState
+from pgqtop.tui.themes import text_colours
 
 COLUMNS = ("host", "pid", "state", "entrypoints", "running", "done", "failed", "beat")
 
@@ -25,6 +26,7 @@ class WorkersPane(DataTable[Cell]):
 
     def render_state(self, state: ConsoleState) -> None:
         rows: list[tuple[str, tuple[Cell, ...]]] = []
+        ink = text_colours(self.app)
         for seen in state.workers:
             info = seen.info
             age = state.worker_age(seen)
@@ -36,12 +38,14 @@ class WorkersPane(DataTable[Cell]):
                     (
                         info.host,
                         str(info.pid),
-                        Text("STALE", style="bold red") if stale else info.state,
+                        Text("STALE", style=f"bold {ink.error}") if stale else info.state,
                         entrypoints if len(entrypoints) <= 18 else entrypoints[:17] + "…",
                         Text(f"{info.in_flight}/{info.concurrency}", justify="right"),
                         Text(format.count(info.processed), justify="right"),
                         Text(format.count(info.failed), justify="right"),
-                        Text(format.duration(age), style="red" if stale else "", justify="right"),
+                        Text(
+                            format.duration(age), style=ink.error if stale else "", justify="right"
+                        ),
                     ),
                 )
             )

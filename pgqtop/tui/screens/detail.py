@@ -20,6 +20,7 @@ from pgqtop.db.rows import FailureDetail
 from pgqtop.model import Job
 from pgqtop.tui import format
 from pgqtop.tui.state import Clock
+from pgqtop.tui.themes import TextColours
 
 HEX_LIMIT = 512
 
@@ -82,13 +83,13 @@ def _headers_block(headers: dict[str, Any] | None) -> list[RenderableType]:
     return [_section("Headers"), Text(body)]
 
 
-def failure_renderable(failure: FailureDetail, clock: Clock) -> RenderableType:
+def failure_renderable(failure: FailureDetail, clock: Clock, ink: TextColours) -> RenderableType:
     ran_for = ""
     if failure.job_created is not None:
         ran_for = format.duration((failure.failed_at - failure.job_created).total_seconds())
     parts: list[RenderableType] = [
         Text(f"Failure {failure.id} · job {failure.job_id} · {failure.entrypoint}", style="bold"),
-        Text(failure.error or failure.status, style="bold red"),
+        Text(failure.error or failure.status, style=f"bold {ink.error}"),
         _section("Timings"),
         _fields(
             [
@@ -105,7 +106,7 @@ def failure_renderable(failure: FailureDetail, clock: Clock) -> RenderableType:
         *_payload_block(failure.payload),
         *_headers_block(failure.headers),
         _section("Traceback"),
-        Text(failure.traceback or "(none recorded)", style="red"),
+        Text(failure.traceback or "(none recorded)", style=ink.error),
     ]
     return Group(*parts)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,24 +13,33 @@ from textual.widgets import Button, Input, Label
 
 from pgqtop.model import is_reserved_name
 
-DIALOG_CSS = """
-{name} {{ align: center middle; }}
-{name} > Vertical {{
-    width: 64; height: auto; padding: 1 2; border: thick $warning; background: $surface;
-}}
-{name} Horizontal {{ height: auto; margin-top: 1; }}
-{name} Button {{ margin-right: 2; }}
-{name} Input {{ margin-top: 1; }}
-"""
+Answer = TypeVar("Answer")
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class Dialog(ModalScreen[Answer | None]):
+    """A small box in the middle of the console; Escape closes it with no answer (None)."""
+
+    DEFAULT_CSS = """
+    Dialog { align: center middle; }
+    Dialog > Vertical {
+        width: 64; height: auto; padding: 1 2; border: thick $warning; background: $surface;
+    }
+    Dialog Horizontal { height: auto; margin-top: 1; }
+    Dialog Button { margin-right: 2; }
+    Dialog Input { margin-top: 1; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmScreen(Dialog[bool]):
     """Nothing destructive happens unless the operator presses `y` (or the button)."""
 
-    DEFAULT_CSS = DIALOG_CSS.format(name="ConfirmScreen")
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
-        Binding("n,escape", "answer(False)", "No"),
+        Binding("n", "answer(False)", "No"),
     ]
 
     def __init__(self, question: str, yes: str = "Yes") -> None:
@@ -51,11 +62,8 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-class ChoiceScreen(ModalScreen[float | None]):
+class ChoiceScreen(Dialog[float]):
     """Pick one of a few labelled values, by its number key or button."""
-
-    DEFAULT_CSS = DIALOG_CSS.format(name="ChoiceScreen")
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, question: str, choices: list[tuple[str, float]]) -> None:
         super().__init__()
@@ -79,15 +87,9 @@ class ChoiceScreen(ModalScreen[float | None]):
         index = int(str(event.button.id).removeprefix("choice-"))
         self.dismiss(self.choices[index - 1][1])
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
-
-class PromptScreen(ModalScreen[str | None]):
+class PromptScreen(Dialog[str]):
     """One line of text; Enter accepts, Escape cancels."""
-
-    DEFAULT_CSS = DIALOG_CSS.format(name="PromptScreen")
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, question: str, value: str = "", placeholder: str = "") -> None:
         super().__init__()
@@ -104,15 +106,9 @@ class PromptScreen(ModalScreen[str | None]):
     def submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
-
-class EnqueueScreen(ModalScreen[tuple[str, str, int] | None]):
+class EnqueueScreen(Dialog[tuple[str, str, int]]):
     """The enqueue form: entrypoint, payload text, priority; Enter in any field submits."""
-
-    DEFAULT_CSS = DIALOG_CSS.format(name="EnqueueScreen")
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, entrypoint: str = "") -> None:
         super().__init__()
@@ -141,6 +137,3 @@ class EnqueueScreen(ModalScreen[tuple[str, str, int] | None]):
             problem.update("priority must be a whole number")
             return
         self.dismiss((entrypoint, payload, priority))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -21,7 +21,6 @@ def help_table(read_only: bool) -> Table:
         table.add_row(shown_key(command), command.help + note)
     table.add_row("enter", "Open the selected failure / job in detail")
     table.add_row("tab", "Move between panes")
-    table.add_row("s", "Change the queues sort column")
     table.add_row("ctrl+p", "Command palette: every command above by name")
     return table
 
