@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 
 from pgqtop.engine.job import Outcome
-from pgqtop.engine.link import DATABASE_ERRORS, Link
+from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.retry import wait_for_event
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ class CompletionBuffer:
 
     def __init__(
         self,
-        link: Link,
+        link: ReconnectingConnection,
         worker: uuid.UUID,
         *,
         size: int,

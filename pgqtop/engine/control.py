@@ -17,7 +17,7 @@ from pgqtop.config import Settings
 from pgqtop.db.connection import connect_async
 from pgqtop.db.queries import PauseInfo, Queries, WorkerIdentity
 from pgqtop.db.schema import ALL_ENTRYPOINTS
-from pgqtop.engine.link import DATABASE_ERRORS, Link
+from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.retry import wait_for_event
 from pgqtop.errors import ConnectionFailed
 
@@ -76,7 +76,7 @@ class Heartbeat:
 
     def __init__(
         self,
-        link: Link,
+        link: ReconnectingConnection,
         settings: Settings,
         identity: Callable[[], WorkerIdentity],
         pulse: Callable[[], Pulse],

@@ -26,7 +26,7 @@ from pgqtop.db.schema import ALL_ENTRYPOINTS
 from pgqtop.engine.buffer import CompletionBuffer
 from pgqtop.engine.control import Heartbeat, PauseState, Pulse
 from pgqtop.engine.job import Event, Job, Outcome, Status
-from pgqtop.engine.link import DATABASE_ERRORS, Link
+from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.listener import Listener
 from pgqtop.engine.retry import RetryPolicy, wait_for_event
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
@@ -265,8 +265,8 @@ class QueueManager:
         self._due_at = None
         self._set_state("starting", f"{describe_dsn(self.settings.dsn)}, {self._describe()}")
         suffix = self._short_id
-        dequeue_link = Link(self.settings, f"worker {suffix}")
-        complete_link = Link(self.settings, f"complete {suffix}")
+        dequeue_link = ReconnectingConnection(self.settings, f"worker {suffix}")
+        complete_link = ReconnectingConnection(self.settings, f"complete {suffix}")
         self._buffer = CompletionBuffer(
             complete_link,
             self.worker_id,
@@ -382,7 +382,7 @@ class QueueManager:
         self._next_stall_scan = now + min(retry / 4, 5.0)
         return retry
 
-    async def _loop(self, link: Link) -> None:
+    async def _loop(self, link: ReconnectingConnection) -> None:
         while not self._stop.is_set():
             try:
                 if self._control_dirty:
@@ -416,7 +416,7 @@ class QueueManager:
                 continue
             await self._idle(global_room=more, entrypoints=capped)
 
-    async def _refresh_due(self, link: Link) -> bool:
+    async def _refresh_due(self, link: ReconnectingConnection) -> bool:
         """Learn when the earliest delayed job is due (only when going idle, so a busy worker
         pays nothing); False when the connection failed."""
         self._due_dirty = False
@@ -453,7 +453,7 @@ class QueueManager:
         if not woken and pause_limited:
             self._control_dirty = True
 
-    async def _refresh_pauses(self, link: Link) -> None:
+    async def _refresh_pauses(self, link: ReconnectingConnection) -> None:
         queries = await link.queries()
         before = set(self._pauses.paused)
         self._pauses.update(await queries.paused(), self._registry)
@@ -610,7 +610,7 @@ class QueueManager:
         self,
         background: list[asyncio.Task[None]],
         heartbeat: Heartbeat,
-        links: tuple[Link, ...],
+        links: tuple[ReconnectingConnection, ...],
     ) -> None:
         try:
             for job_id in list(self._tasks):

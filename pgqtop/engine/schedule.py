@@ -18,7 +18,7 @@ from collections.abc import Callable
 import psycopg
 from cronsim import CronSim, CronSimError
 
-from pgqtop.engine.link import CONNECTION_ERRORS, Link
+from pgqtop.engine.link import CONNECTION_ERRORS, ReconnectingConnection
 from pgqtop.engine.retry import wait_for_event
 from pgqtop.errors import UsageError
 
@@ -92,7 +92,7 @@ class Scheduler:
 
     def __init__(
         self,
-        link: Link,
+        link: ReconnectingConnection,
         schedules: dict[str, Schedule],
         on_enqueued: Callable[[str, int], None] | None = None,
         *,

@@ -19,7 +19,7 @@ from pgqtop import Job, QueueManager
 from pgqtop.config import ObjectNames, Settings
 from pgqtop.db.queries import Queries
 from pgqtop.engine.job import Outcome, Status
-from pgqtop.engine.link import Link
+from pgqtop.engine.link import ReconnectingConnection
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
 from pgqtop.errors import UsageError
 from tests.engine.conftest import wait_until
@@ -214,7 +214,7 @@ async def test_a_refused_schedule_statement_leaves_the_shared_connection_alone(
             sql.Identifier(names.schedules), refuse
         )
     )
-    link = Link(fast, "schedules test")
+    link = ReconnectingConnection(fast, "schedules test")
     before = (await link.queries()).conn
     scheduler = Scheduler(link, {"report": parse_schedule(60)}, max_sleep=0.1)
     halt = asyncio.Event()
