@@ -12,7 +12,8 @@ import pytest
 from pgqtop import Job, QueueManager
 from pgqtop.config import Settings
 from pgqtop.db.queries import Queries
-from tests.engine.conftest import scalar, wait_until
+from tests.engine.conftest import scalar
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -42,13 +43,13 @@ async def test_cancel_notification_cancels_the_running_job_and_records_it_cancel
     async def running() -> bool:
         return job_id in started
 
-    await wait_until(running, 5, "the job to start")
+    await eventually(running, 5, "the job to start")
     await queries.cancel([job_id])
 
     async def recorded() -> bool:
         return any(f.status == "canceled" for f in await queries.recent_failures())
 
-    assert await wait_until(recorded, 5, "the cancel to be recorded") < 2.0
+    assert await eventually(recorded, 5, "the cancel to be recorded") < 2.0
     (failure,) = await queries.recent_failures()
     assert (failure.job_id, failure.final) == (job_id, True)
     assert await scalar(aconn, "SELECT count(*) FROM {t}", queries.names.jobs) == 0
@@ -71,7 +72,7 @@ async def test_paused_entrypoint_is_not_taken_and_resume_wakes_an_idle_worker(
     async def all_ran() -> bool:
         return len(started) == 3
 
-    assert await wait_until(all_ran, 5, "the jobs after resume") < 1.0
+    assert await eventually(all_ran, 5, "the jobs after resume") < 1.0
 
 
 async def test_timed_pause_ends_by_itself_without_a_notification(
@@ -85,7 +86,7 @@ async def test_timed_pause_ends_by_itself_without_a_notification(
     async def ran() -> bool:
         return len(started) == 1
 
-    took = await wait_until(ran, 5, "the job after the pause ran out")
+    took = await eventually(ran, 5, "the job after the pause ran out")
     assert 0.5 < took < 2.0
 
 
@@ -99,7 +100,7 @@ async def test_running_worker_is_registered_with_its_entrypoints_and_state(
         return bool(rows) and rows[0].state == "running"
 
     # The state change pokes a heartbeat: well within one heartbeat interval.
-    assert await wait_until(registered_running, 5, "the registry to show it running") < 0.5
+    assert await eventually(registered_running, 5, "the registry to show it running") < 0.5
     (row,) = [w for w in await queries.workers() if w.id == manager.worker_id]
     assert (row.entrypoints, row.concurrency) == (["sleepy"], 200)
     await manager.stop()

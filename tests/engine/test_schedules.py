@@ -22,9 +22,9 @@ from pgqtop.engine.job import Outcome, Status
 from pgqtop.engine.link import ReconnectingConnection
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
 from pgqtop.errors import UsageError
-from tests.engine.conftest import wait_until
 from tests.test_cli_admin import cli, target
 from tests.test_schema import sq
+from tests.waiting import eventually
 
 UTC = dt.UTC
 
@@ -156,7 +156,7 @@ async def test_two_workers_run_an_interval_schedule_once_per_run(
     async def four_runs() -> bool:
         return len(seen) >= 4
 
-    await wait_until(four_runs, 15, "four scheduled runs")
+    await eventually(four_runs, 15, "four scheduled runs")
     runs = [scheduled_for for scheduled_for, _ in seen]
     assert len(runs) == len(set(runs)), f"a run was enqueued twice: {sorted(runs)}"
     moments = sorted(dt.datetime.fromisoformat(r) for r in runs)
@@ -224,7 +224,7 @@ async def test_a_refused_schedule_statement_leaves_the_shared_connection_alone(
         async def refused_twice() -> bool:
             return caplog.text.count("schedules are off limits") >= 2
 
-        await wait_until(refused_twice, 10, "two refusals logged")
+        await eventually(refused_twice, 10, "two refusals logged")
     finally:
         halt.set()
         await task

@@ -21,7 +21,8 @@ from pgqtop.db.connection import connect_async
 from pgqtop.db.queries import Queries
 from pgqtop.engine.job import Job
 from pgqtop.engine.manager import QueueManager
-from tests.reliability.conftest import counted, eventually, remaining_jobs, running
+from tests.reliability.conftest import counted, remaining_jobs, running
+from tests.waiting import eventually
 
 WORKERS = 8
 SUSTAIN_SECONDS = float(os.environ.get("PGQTOP_DEADLOCK_SECONDS", "10"))

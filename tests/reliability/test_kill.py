@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from pgqtop.config import ObjectNames
 from pgqtop.db.queries import SyncQueries
 from tests.reliability.conftest import sq
 from tests.reliability.recording_factory import ENTRYPOINTS, create_runs_table, runs_table
+from tests.waiting import eventually_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = 3000
@@ -65,12 +67,9 @@ def one(conn: psycopg.Connection[Any], query: Any, params: Any = ()) -> Any:
     return row[0]
 
 
-def wait_for(condition: Any, seconds: float, what: str, logs: Path) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; logs:\n{logs.read_text()[-3000:]}")
-        time.sleep(0.05)
+def wait_for(condition: Callable[[], object], seconds: float, what: str, logs: Path) -> None:
+    """Wait with the workers' log tail in the failure."""
+    eventually_sync(condition, seconds, what, detail=lambda: f"logs:\n{logs.read_text()[-3000:]}")
 
 
 def held_by(conn: psycopg.Connection[Any], names: ObjectNames, pid: int) -> set[int]:
