@@ -28,7 +28,8 @@ async def test_producer_enqueues_json_jobs_for_every_demo_entrypoint(
 ) -> None:
     stop = asyncio.Event()
     producer = asyncio.create_task(demo.produce(settings, stop))
-    await asyncio.sleep(1.6)
+    # The first burst holds one job of every kind at least.
+    await eventually(lambda: _has_jobs(queries), 15, "the producer's first burst")
     stop.set()
     await asyncio.wait_for(producer, 5)
 
@@ -47,7 +48,7 @@ async def test_producer_reconnects_after_its_connection_is_killed(
     stop = asyncio.Event()
     producer = asyncio.create_task(demo.produce(settings, stop))
     try:
-        await eventually(lambda: _has_jobs(queries), 5, "the producer's first burst")
+        await eventually(lambda: _has_jobs(queries), 15, "the producer's first burst")
         killed = sync_conn.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
             " WHERE application_name = 'pgqtop demo producer'"

@@ -99,7 +99,9 @@ async def test_worker_keeps_working_after_its_connection_is_terminated(
             await queries.enqueue("echo")
             took = await eventually(lambda n=attempt: ran_count(n), 10, f"job {attempt}")
             if purpose == "listen":
-                assert took < 1.0
+                # The poll timer started before the kill and fires 30 s later, at least 20 s
+                # after this enqueue: only the reconnected listener explains a prompt start.
+                assert took < 5.0
 
         async def all_written() -> bool:
             stats = queries.names.statistics

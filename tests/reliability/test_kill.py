@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -72,6 +71,23 @@ def wait_for(condition: Callable[[], object], seconds: float, what: str, logs: P
     eventually_sync(condition, seconds, what, detail=lambda: f"logs:\n{logs.read_text()[-3000:]}")
 
 
+def busy_statements(conn: psycopg.Connection[Any], names: ObjectNames, pid: int) -> int:
+    """Statements still running on the server for a worker process (its connections carry
+    the first eight characters of its worker id in their application name)."""
+    return int(
+        one(
+            conn,
+            sq(
+                "SELECT count(*) FROM pg_stat_activity a JOIN {workers} w"
+                " ON a.application_name LIKE 'pgqtop %% ' || left(w.id::text, 8)"
+                " WHERE w.pid = %s AND a.state = 'active'",
+                names,
+            ),
+            (pid,),
+        )
+    )
+
+
 def held_by(conn: psycopg.Connection[Any], names: ObjectNames, pid: int) -> set[int]:
     """Ids of the jobs a (frozen) worker process holds."""
     rows = conn.execute(
@@ -117,7 +133,13 @@ def test_sigkilled_workers_lose_nothing_and_rerun_only_what_they_held(
                 logs,
             )
             os.kill(victim.pid, signal.SIGSTOP)
-            time.sleep(0.3)  # a dequeue the server was already running commits meanwhile
+            # A dequeue the server was already running commits meanwhile: wait for it.
+            wait_for(
+                lambda pid=victim.pid: not busy_statements(sync_conn, names, pid),
+                DEADLINE,
+                "the frozen worker's statements to finish",
+                logs,
+            )
             held = held_by(sync_conn, names, victim.pid)
             victim.kill()
             victim.wait(10)
