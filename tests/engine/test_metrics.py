@@ -18,16 +18,11 @@ from pgqtop.config import Settings
 from pgqtop.db.queries import Queries
 from pgqtop.engine.metrics import MetricsServer
 from tests.engine.conftest import headless
+from tests.ports import free_port
 from tests.test_cli_admin import pgqtop
 from tests.waiting import eventually
 
 FACTORY = ("--factory", "tests.engine.jobs_factory:register")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def fetch(port: int, path: str) -> tuple[int, str]:
