@@ -47,6 +47,10 @@ def dsn() -> Iterator[str]:
 
     PGQTOP_TEST_EMBEDDED=1 skips the 5432 check, to prove the embedded path on a machine
     that has a local server.
+
+    Every xdist worker runs this once. The embedded server is shared by data directory: the
+    first worker starts it under the package's inter-process lock, the others join it, and
+    the last one to finish stops it (pgqtop.server); each test's own prefix keeps them apart.
     """
     given = os.environ.get("PGQTOP_TEST_DSN")
     if given:

@@ -10,12 +10,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgqtop.commands.common import parse_duration
 from pgqtop.config import ObjectNames
 from pgqtop.db.console import ConsoleQueries
 from pgqtop.db.rows import WorkerIdentity
 from pgqtop.db.worker import WorkerQueries
-from pgqtop.errors import UsageError
 from tests.test_cli_admin import cli, target
 from tests.test_schema import sq
 
@@ -28,20 +26,6 @@ def control_rows(conn: psycopg.Connection[Any], names: ObjectNames) -> list[tupl
             names,
         )
     ).fetchall()
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("90s", 90), ("15m", 900), ("2h", 7200), ("1h30m", 5400), ("1d", 86400), ("45", 45)],
-)
-def test_durations_read_like_people_write_them(text: str, seconds: float) -> None:
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "5q", "m", "10m5", "-3s", "0s", "1h 30m", "inf"])
-def test_malformed_durations_are_refused(text: str) -> None:
-    with pytest.raises(UsageError, match="malformed duration"):
-        parse_duration(text)
 
 
 def test_pause_records_who_why_and_until_and_resume_lifts_it(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import psycopg
@@ -14,6 +13,7 @@ from pgqtop import demo
 from pgqtop.config import Settings
 from pgqtop.db.console import ConsoleQueries
 from pgqtop.engine.manager import QueueManager
+from tests.waiting import eventually
 
 
 async def counts_by_entrypoint(queries: ConsoleQueries) -> dict[str, int]:
@@ -23,21 +23,13 @@ async def counts_by_entrypoint(queries: ConsoleQueries) -> dict[str, int]:
     return totals
 
 
-async def wait_for(condition: Any, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if await condition():
-            return True
-        await asyncio.sleep(0.1)
-    return False
-
-
 async def test_producer_enqueues_json_jobs_for_every_demo_entrypoint(
     settings: Settings, queries: ConsoleQueries
 ) -> None:
     stop = asyncio.Event()
     producer = asyncio.create_task(demo.produce(settings, stop))
-    await asyncio.sleep(1.6)
+    # The first burst holds one job of every kind at least.
+    await eventually(lambda: _has_jobs(queries), 15, "the producer's first burst")
     stop.set()
     await asyncio.wait_for(producer, 5)
 
@@ -56,7 +48,7 @@ async def test_producer_reconnects_after_its_connection_is_killed(
     stop = asyncio.Event()
     producer = asyncio.create_task(demo.produce(settings, stop))
     try:
-        assert await wait_for(lambda: _has_jobs(queries), 5)
+        await eventually(lambda: _has_jobs(queries), 15, "the producer's first burst")
         killed = sync_conn.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
             " WHERE application_name = 'pgqtop demo producer'"
@@ -67,7 +59,7 @@ async def test_producer_reconnects_after_its_connection_is_killed(
         async def grew() -> bool:
             return sum((await counts_by_entrypoint(queries)).values()) > before
 
-        assert await wait_for(grew, 10), "the producer kept enqueuing after the kill"
+        await eventually(grew, 10, "the producer to keep enqueuing after the kill")
         assert not producer.done()
     finally:
         stop.set()
@@ -97,7 +89,7 @@ async def test_demo_engine_records_successes_and_a_final_card_decline(
 
     try:
         # The declined card of the first burst fails three times: at once, +0.5 s, +1 s.
-        assert await wait_for(declined_for_good, 15)
+        await eventually(declined_for_good, 15, "a final card decline and a sent email")
     finally:
         stop.set()
         await asyncio.wait_for(producer, 5)

@@ -21,6 +21,7 @@ import pytest
 from pgqtop.cli import main
 from pgqtop.config import ObjectNames
 from tests.test_schema import sq
+from tests.waiting import eventually_sync
 
 WORKERS = 4
 JOBS = int(os.environ.get("PGQTOP_SCALEOUT_JOBS", "40000"))
@@ -54,14 +55,6 @@ def remaining(conn: psycopg.Connection[Any], names: ObjectNames) -> dict[str, in
         sq("SELECT entrypoint, count(*) FROM {jobs} GROUP BY entrypoint", names)
     ).fetchall()
     return {r[0]: int(r[1]) for r in rows}
-
-
-def wait_until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def read_records(directory: Path) -> list[tuple[int, str, float, float]]:
@@ -108,7 +101,7 @@ def test_four_headless_workers_finish_every_job_once_and_honour_a_pause(
         started = time.monotonic()
         per_entrypoint = JOBS // len(ENTRYPOINTS)
         # Pause once the fleet is well into the run, with plenty of PAUSED jobs still waiting.
-        wait_until(
+        eventually_sync(
             lambda: remaining(sync_conn, names).get(PAUSED, 0) < per_entrypoint * 0.8,
             DEADLINE_SECONDS,
             "the fleet to start",
@@ -121,7 +114,7 @@ def test_four_headless_workers_finish_every_job_once_and_honour_a_pause(
         resumed_at = time.time()
         assert main(["resume", PAUSED, *where]) == 0
 
-        wait_until(lambda: not remaining(sync_conn, names), DEADLINE_SECONDS, "an empty queue")
+        eventually_sync(lambda: not remaining(sync_conn, names), DEADLINE_SECONDS, "an empty queue")
         elapsed = time.monotonic() - started
     finally:
         for worker in workers:

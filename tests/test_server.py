@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -9,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from pgqtop.server import embedded_server, server_pid
+from tests.waiting import eventually_sync
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +47,8 @@ def pgdata() -> Iterator[Path]:
     pid = server_pid(directory)
     if pid is not None:
         os.kill(pid, signal.SIGKILL)
-        wait_until_gone(pid)
+        with contextlib.suppress(AssertionError):
+            wait_until_gone(pid)
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -59,13 +61,8 @@ def running(pid: int) -> bool:
     return fields[0] != "Z"
 
 
-def wait_until_gone(pid: int, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not running(pid):
-            return True
-        time.sleep(0.05)
-    return False
+def wait_until_gone(pid: int, what: str = "the server to stop", seconds: float = 10.0) -> None:
+    eventually_sync(lambda: not running(pid), seconds, f"{what} (pid {pid})")
 
 
 def start_holder(pgdata: Path) -> tuple[subprocess.Popen[str], str]:
@@ -89,7 +86,7 @@ def test_server_serves_queries_and_stops_when_the_block_ends(pgdata: Path) -> No
         assert row is not None and row[0] >= 150000
         pid = server_pid(pgdata)
         assert pid is not None and running(pid)
-    assert wait_until_gone(pid)
+    wait_until_gone(pid)
     assert server_pid(pgdata) is None
 
 
@@ -101,7 +98,7 @@ def test_nested_blocks_keep_the_server_until_the_outer_one_ends(pgdata: Path) ->
             assert conn.execute("select 1").fetchone() == (1,)
         pid = server_pid(pgdata)
         assert pid is not None
-    assert wait_until_gone(pid)
+    wait_until_gone(pid)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
@@ -116,7 +113,7 @@ def test_terminating_the_holding_process_stops_the_server(
         assert pid is not None
         holder.send_signal(signum)
         assert holder.wait(timeout=15) == 128 + signum
-        assert wait_until_gone(pid)
+        wait_until_gone(pid)
     finally:
         if holder.poll() is None:
             holder.kill()
@@ -142,7 +139,7 @@ def test_a_thread_left_running_cannot_keep_a_terminated_process_alive(pgdata: Pa
         assert pid is not None
         holder.send_signal(signal.SIGHUP)
         assert holder.wait(timeout=15) == 128 + signal.SIGHUP
-        assert wait_until_gone(pid)
+        wait_until_gone(pid)
     finally:
         if holder.poll() is None:
             holder.kill()
@@ -161,4 +158,4 @@ def test_server_left_by_a_killed_run_is_reused_then_stopped(pgdata: Path) -> Non
         assert server_pid(pgdata) == leftover, "the leftover server is reused, not replaced"
         with psycopg.connect(reused) as conn:
             assert conn.execute("select 1").fetchone() == (1,)
-    assert wait_until_gone(leftover), "the next run stops the leftover server at its end"
+    wait_until_gone(leftover, "the next run to stop the leftover server at its end")

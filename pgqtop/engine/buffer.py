@@ -13,7 +13,8 @@ import logging
 import uuid
 from collections.abc import Callable
 
-from pgqtop.engine.link import DATABASE_ERRORS, Link
+from pgqtop.db.worker import WorkerQueries
+from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.retry import wait_for_event
 from pgqtop.model import Outcome
 
@@ -25,7 +26,7 @@ class CompletionBuffer:
 
     def __init__(
         self,
-        link: Link,
+        link: ReconnectingConnection[WorkerQueries],
         worker: uuid.UUID,
         *,
         size: int,
@@ -42,6 +43,8 @@ class CompletionBuffer:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._on_trouble = on_trouble
+        self.flushes = 0
+        self.written = 0
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -100,5 +103,7 @@ class CompletionBuffer:
             await self.link.broken(exc)
             return
         del self._pending[: len(batch)]
+        self.flushes += 1
+        self.written += len(batch)
         if self._on_trouble:
             self._on_trouble(False)

@@ -17,7 +17,7 @@ from pgqtop.config import Settings
 from pgqtop.db.connection import connect_async
 from pgqtop.db.rows import PauseInfo, WorkerIdentity
 from pgqtop.db.worker import WorkerQueries
-from pgqtop.engine.link import DATABASE_ERRORS, Link
+from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.retry import wait_for_event
 from pgqtop.errors import ConnectionFailed
 from pgqtop.model import ALL_ENTRYPOINTS, target_label
@@ -81,7 +81,7 @@ class Heartbeat:
 
     def __init__(
         self,
-        link: Link,
+        link: ReconnectingConnection[WorkerQueries],
         settings: Settings,
         identity: Callable[[], WorkerIdentity],
         pulse: Callable[[], Pulse],

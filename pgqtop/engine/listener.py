@@ -1,8 +1,10 @@
 """The LISTEN side: one dedicated connection turning NOTIFY payloads into Events.
 
 psycopg holds the connection lock while it waits for notifications, so LISTEN gets a connection
-of its own. When that connection drops, the listener reconnects with backoff; meanwhile the
-worker keeps polling every dequeue timeout, so NOTIFY being down only costs latency.
+of its own. When that connection drops, the listener reconnects with backoff; meanwhile a worker
+keeps polling every dequeue timeout and the console keeps reconciling, so NOTIFY being down only
+costs latency. Workers and the console both listen through this class: it is the one place
+that issues LISTEN.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import psycopg
 from psycopg import sql
 
 from pgqtop.config import Settings
-from pgqtop.db.connection import connect_async
-from pgqtop.engine.link import CONNECTION_ERRORS
+from pgqtop.db.session import AsyncSession
+from pgqtop.engine.link import CONNECTION_ERRORS, ReconnectingConnection
 from pgqtop.engine.retry import Backoff, wait_for_event
 from pgqtop.model import Event, EventParseError, parse_event
 
@@ -25,7 +27,10 @@ log = logging.getLogger(__name__)
 
 
 class Listener:
-    """Delivers every parsed event on our channel to `on_event`; reports up/down changes."""
+    """Delivers every parsed event on our channel to `on_event`; reports up/down changes.
+
+    `connection` tells why it is down and when it tries again, for a status line.
+    """
 
     def __init__(
         self,
@@ -40,40 +45,44 @@ class Listener:
         self.purpose = purpose
         self.connected = False
         self.ignored = 0
-        self._backoff = Backoff(initial=0.1, maximum=5.0)
+        # A shorter ceiling than the other connections: while it is down, events wait.
+        self.connection = ReconnectingConnection(
+            settings, purpose, AsyncSession, backoff=Backoff(initial=0.1, maximum=5.0)
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Listen until `stop` is set, reconnecting for as long as it takes."""
-        while not stop.is_set():
-            try:
-                await self._listen(stop)
-            except CONNECTION_ERRORS as exc:
-                self._set_connected(False)
-                delay = self._backoff.next_delay()
-                log.warning("notification channel lost (%s); reconnecting in %.1fs", exc, delay)
-                await wait_for_event(stop, delay)
-        self._set_connected(False)
+        try:
+            while not stop.is_set():
+                try:
+                    await self._listen(stop)
+                except CONNECTION_ERRORS as exc:
+                    delay = await self.connection.lost(exc)
+                    self._set_connected(False)
+                    log.warning(
+                        "notification channel lost (%s); reconnecting in %.1fs",
+                        self.connection.last_error,
+                        delay,
+                    )
+                    await wait_for_event(stop, delay)
+        finally:
+            await self.connection.close()
+            self._set_connected(False)
 
     async def _listen(self, stop: asyncio.Event) -> None:
-        conn = await connect_async(self.settings, self.purpose)
+        conn = await self.connection.connection()
+        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.settings.names.channel)))
+        self._set_connected(True)
+        stopper = asyncio.create_task(stop.wait())
+        reader = asyncio.create_task(self._read(conn))
         try:
-            await conn.execute(
-                sql.SQL("LISTEN {}").format(sql.Identifier(self.settings.names.channel))
-            )
-            self._backoff.reset()
-            self._set_connected(True)
-            stopper = asyncio.create_task(stop.wait())
-            reader = asyncio.create_task(self._read(conn))
-            try:
-                done, _ = await asyncio.wait({stopper, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if reader in done:
-                    reader.result()
-            finally:
-                for task in (stopper, reader):
-                    task.cancel()
-                await asyncio.gather(stopper, reader, return_exceptions=True)
+            done, _ = await asyncio.wait({stopper, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                reader.result()
         finally:
-            await conn.close()
+            for task in (stopper, reader):
+                task.cancel()
+            await asyncio.gather(stopper, reader, return_exceptions=True)
 
     async def _read(self, conn: psycopg.AsyncConnection[Any]) -> None:
         async for notify in conn.notifies():

@@ -22,9 +22,10 @@ from typing import Any, Literal, TypeVar
 
 from pgqtop.config import Settings, describe_dsn
 from pgqtop.db.rows import WorkerIdentity
+from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.buffer import CompletionBuffer
 from pgqtop.engine.control import Heartbeat, PauseState, Pulse
-from pgqtop.engine.link import DATABASE_ERRORS, Link
+from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.listener import Listener
 from pgqtop.engine.retry import RetryPolicy, wait_for_event
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
@@ -264,8 +265,8 @@ class QueueManager:
         self._due_at = None
         self._set_state("starting", f"{describe_dsn(self.settings.dsn)}, {self._describe()}")
         suffix = self._short_id
-        dequeue_link = Link(self.settings, f"worker {suffix}")
-        complete_link = Link(self.settings, f"complete {suffix}")
+        dequeue_link = ReconnectingConnection(self.settings, f"worker {suffix}", WorkerQueries)
+        complete_link = ReconnectingConnection(self.settings, f"complete {suffix}", WorkerQueries)
         self._buffer = CompletionBuffer(
             complete_link,
             self.worker_id,
@@ -381,7 +382,7 @@ class QueueManager:
         self._next_stall_scan = now + min(retry / 4, 5.0)
         return retry
 
-    async def _loop(self, link: Link) -> None:
+    async def _loop(self, link: ReconnectingConnection[WorkerQueries]) -> None:
         while not self._stop.is_set():
             try:
                 if self._control_dirty:
@@ -415,7 +416,7 @@ class QueueManager:
                 continue
             await self._idle(global_room=more, entrypoints=capped)
 
-    async def _refresh_due(self, link: Link) -> bool:
+    async def _refresh_due(self, link: ReconnectingConnection[WorkerQueries]) -> bool:
         """Learn when the earliest delayed job is due (only when going idle, so a busy worker
         pays nothing); False when the connection failed."""
         self._due_dirty = False
@@ -452,7 +453,7 @@ class QueueManager:
         if not woken and pause_limited:
             self._control_dirty = True
 
-    async def _refresh_pauses(self, link: Link) -> None:
+    async def _refresh_pauses(self, link: ReconnectingConnection[WorkerQueries]) -> None:
         queries = await link.queries()
         before = set(self._pauses.paused)
         self._pauses.update(await queries.paused(), self._registry)
@@ -609,7 +610,7 @@ class QueueManager:
         self,
         background: list[asyncio.Task[None]],
         heartbeat: Heartbeat,
-        links: tuple[Link, ...],
+        links: tuple[ReconnectingConnection[WorkerQueries], ...],
     ) -> None:
         try:
             for job_id in list(self._tasks):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+from collections.abc import Sequence
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,9 +50,26 @@ class Backoff:
 
 
 async def wait_for_event(event: asyncio.Event, seconds: float) -> bool:
-    """Wait until `event` is set or `seconds` pass; True when the event was set."""
+    """Wait until `event` is set or `seconds` pass; True when the event was set. Always
+    yields to the loop once, even for an event already set, so a caller's loop cannot spin."""
     try:
         await asyncio.wait_for(event.wait(), seconds)
     except TimeoutError:
         return False
     return True
+
+
+async def wait_for_any(events: Sequence[asyncio.Event], seconds: float) -> bool:
+    """Wait until one of `events` is set or `seconds` pass; True when one was set."""
+    if len(events) == 1:
+        return await wait_for_event(events[0], seconds)
+    if any(event.is_set() for event in events):
+        return True
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+    return bool(done)

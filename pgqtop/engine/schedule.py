@@ -18,7 +18,8 @@ from collections.abc import Callable
 import psycopg
 from cronsim import CronSim, CronSimError
 
-from pgqtop.engine.link import CONNECTION_ERRORS, Link
+from pgqtop.db.worker import WorkerQueries
+from pgqtop.engine.link import CONNECTION_ERRORS, ReconnectingConnection
 from pgqtop.engine.retry import wait_for_event
 from pgqtop.errors import UsageError
 from pgqtop.model import first_line
@@ -93,7 +94,7 @@ class Scheduler:
 
     def __init__(
         self,
-        link: Link,
+        link: ReconnectingConnection[WorkerQueries],
         schedules: dict[str, Schedule],
         on_enqueued: Callable[[str, int], None] | None = None,
         *,

@@ -138,6 +138,8 @@ class ConsoleState:
     events: deque[EventLine] = dataclasses.field(default_factory=lambda: deque(maxlen=EVENT_LIMIT))
     pending: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     engine: EngineView = dataclasses.field(default_factory=EngineView)
+    reconciled_at: float | None = None
+    """Clock time of the last full count; None before the first."""
     version: int = 0
     """Bumped on every change; the app repaints when it moved."""
 
@@ -193,11 +195,10 @@ class ConsoleState:
         self.events.appendleft(EventLine(self.clock(), text, kind))
         self.touch()
 
-    def apply_counts(self, counts: Iterable[QueueCount], duration: float = 0.0) -> None:
-        """The reconciliation truth replaces whatever drift the event stream accumulated.
-
-        `duration` (how long the count took) is accepted for the watcher's call and unused."""
+    def apply_counts(self, counts: Iterable[QueueCount]) -> None:
+        """The reconciliation truth replaces whatever drift the event stream accumulated."""
         now = self.clock()
+        self.reconciled_at = now
         seen: dict[str, QueueRow] = {}
         for count in counts:
             row = seen.get(count.entrypoint) or self.row(count.entrypoint)

@@ -1,33 +1,29 @@
 """Feeds the console state from the database without ever blocking the event loop.
 
-Three connections, each with one job, so a slow query never delays the others: a LISTEN
-connection that folds NOTIFY events into the counts as they arrive, a reconciliation connection
-for the full GROUP BY (rescheduled after max(refresh, 100 x its own duration), never overlapping),
-and a main connection for the cheap polls (statistics every 1.5 s; workers, failures and pauses
-every few seconds) and for operator actions. Any failure drops all three and reconnects with
-backoff while the header counts down.
+Three connections, each with one job, so a slow query never delays the others: the engine's
+Listener folds NOTIFY events into the counts as they arrive, a reconciliation connection runs
+the full GROUP BY (rescheduled after max(refresh, 100 x its own duration), never overlapping,
+and once more whenever LISTEN comes back, since events may have been missed), and a main
+connection serves the cheap polls (statistics every 1.5 s; workers, failures and pauses every
+few seconds) and operator actions. All three reconnect by the engine's one policy
+(`engine.link`); the header says "connected" only while all three are up, and otherwise counts
+down to the next attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Awaitable, Sequence
-from typing import Any, TypeVar
-
-import psycopg
-from psycopg import sql
+from typing import TypeVar
 
 from pgqtop.config import Settings
-from pgqtop.db.connection import connect_async
 from pgqtop.db.console import ConsoleQueries
-from pgqtop.errors import PgqtopError
-from pgqtop.model import EventParseError, first_line, parse_event
+from pgqtop.engine.link import ReconnectingConnection
+from pgqtop.engine.listener import Listener
+from pgqtop.model import Event
 from pgqtop.tui.state import ConsoleState
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -39,7 +35,6 @@ DEFAULT_RECONCILE = 5.0
 RECONCILE_COST_FACTOR = 100.0
 QUERY_TIMEOUT = 10.0
 RECONCILE_TIMEOUT = 60.0
-BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0)
 FAILURE_WINDOW = 3600.0
 FAILURE_ROWS = 100
 
@@ -57,10 +52,29 @@ class Watcher:
         self.settings = settings
         self.state = state
         self.refresh = refresh
-        self.queries: ConsoleQueries | None = None
-        """Main-connection queries for operator actions; None while disconnected."""
+        self._listener = Listener(
+            settings, self._on_event, self._on_listening, purpose="console listen"
+        )
+        self._reconciling = ReconnectingConnection(
+            settings, "console reconcile", ConsoleQueries, on_change=self._show_connection
+        )
+        self._main = ReconnectingConnection(
+            settings,
+            "console",
+            ConsoleQueries,
+            prepare=self._read_version,
+            on_change=self._show_connection,
+        )
+        self._listening = asyncio.Event()
+        self._wake_reconcile = asyncio.Event()
         self._wake_stats = asyncio.Event()
         self._wake_slow = asyncio.Event()
+        self._stop = asyncio.Event()
+
+    @property
+    def queries(self) -> ConsoleQueries | None:
+        """Main-connection queries for operator actions; None unless all three are up."""
+        return self._main.current if self._all_up() else None
 
     def poke(self) -> None:
         """Poll now (after an action, or a chart window change) instead of at the next tick."""
@@ -68,117 +82,116 @@ class Watcher:
         self._wake_slow.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        attempt = 0
-        while not stop.is_set():
-            connected = await self._session(stop)
-            if stop.is_set():
-                return
-            attempt = 0 if connected else attempt + 1
-            delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
-            self.state.set_connection("reconnecting", retry_in=delay, error=self.state.last_error)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-
-    async def _session(self, stop: asyncio.Event) -> bool:
-        """One connected stretch; returns whether it got as far as connecting."""
-        connections: list[psycopg.AsyncConnection[Any]] = []
-        connected = False
+        self._stop = stop
+        loops = [
+            self._listener.run(stop),
+            self._reconciling.keep_running(self._reconcile, stop),
+            self._main.keep_running(self._poll_stats, stop),
+            self._main.keep_running(self._poll_slow, stop),
+        ]
         try:
-            for purpose in ("console listen", "console reconcile", "console"):
-                conn = await asyncio.wait_for(
-                    connect_async(self.settings, purpose), QUERY_TIMEOUT + 1
-                )
-                connections.append(conn)
-            listen_conn, reconcile_conn, main_conn = connections
-            names, limit = self.settings.names, self.settings.max_payload_bytes
-            main = ConsoleQueries(main_conn, names, limit)
-            version = await self._timed(main.server_version())
-            self.state.server_version = version.split(" ")[0]
-            await listen_conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(names.channel)))
-            connected = True
-            self.queries = main
-            self.state.set_connection("connected")
-            await self._poll_slow(main)
-            tasks = [
-                self._listen(listen_conn),
-                self._reconcile(ConsoleQueries(reconcile_conn, names, limit)),
-                self._stats_loop(main),
-                self._slow_loop(main),
-            ]
-            await _until_first_exit(tasks, stop)
-        except (PgqtopError, psycopg.Error, OSError, TimeoutError) as exc:
-            if isinstance(exc, TimeoutError):
-                self.state.last_error = "database did not answer in time"
-            else:
-                self.state.last_error = first_line(exc, self.settings.dsn)
-            log.warning("console connection lost: %s", self.state.last_error)
+            await _until_stopped(loops, stop)
         finally:
-            self.queries = None
-            for conn in connections:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(conn.close(), 2)
-        return connected
+            await self._reconciling.close()
+            await self._main.close()
 
-    async def _timed(self, work: Awaitable[T], limit: float = QUERY_TIMEOUT) -> T:
-        return await asyncio.wait_for(work, limit)
+    # --- connection status --------------------------------------------------------------------
 
-    async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        async for notify in conn.notifies():
-            try:
-                event = parse_event(notify.payload)
-            except EventParseError as exc:
-                log.debug("ignored a foreign notification: %s", exc)
-                continue
-            self.state.apply_event(event)
-            if event.op in ("pause", "resume"):
-                self._wake_slow.set()
+    def _all_up(self) -> bool:
+        return self._listener.connected and self._reconciling.connected and self._main.connected
+
+    def _show_connection(self) -> None:
+        """Put the three connections' health in the header: connected, or a countdown to the
+        latest pending attempt (when the console will have tried every one) and why."""
+        if self._stop.is_set():
+            return  # closing on the way out is no outage to show
+        if self._all_up():
+            if self.state.connection != "connected":
+                self.state.set_connection("connected")
+            return
+        parts = (self._listener.connection, self._reconciling, self._main)
+        waits = [wait for part in parts if (wait := part.retry_in()) is not None]
+        if not waits and self.state.connection == "connecting":
+            return  # the first attempt is still under way
+        errors = [part.last_error for part in parts if not part.connected and part.last_error]
+        self.state.set_connection(
+            "reconnecting",
+            retry_in=max(waits, default=0.0),
+            error=errors[-1] if errors else self.state.last_error,
+        )
+
+    def _on_listening(self, up: bool) -> None:
+        if up:
+            self._listening.set()
+            # Events sent while LISTEN was down are lost: count again now it is back.
+            self._wake_reconcile.set()
+        else:
+            self._listening.clear()
+        self._show_connection()
+
+    def _on_event(self, event: Event) -> None:
+        self.state.apply_event(event)
+        if event.op in ("pause", "resume"):
+            self._wake_slow.set()
+
+    # --- the polls ----------------------------------------------------------------------------
+
+    async def _read_version(self, queries: ConsoleQueries) -> None:
+        version = await _timed(queries.server_version())
+        self.state.server_version = version.split(" ")[0]
 
     async def _reconcile(self, queries: ConsoleQueries) -> None:
-        while True:
-            started = time.monotonic()
-            counts = await self._timed(queries.queue_counts(), RECONCILE_TIMEOUT)
-            took = time.monotonic() - started
-            self.state.apply_counts(counts, took)
-            await asyncio.sleep(
-                max(self.refresh or DEFAULT_RECONCILE, RECONCILE_COST_FACTOR * took)
-            )
+        # Count only while listening, so no event can fall between the count and the stream.
+        await self._listening.wait()
+        self._wake_reconcile.clear()
+        started = time.monotonic()
+        counts = await _timed(queries.queue_counts(), RECONCILE_TIMEOUT)
+        took = time.monotonic() - started
+        self.state.apply_counts(counts)
+        pause = max(self.refresh or DEFAULT_RECONCILE, RECONCILE_COST_FACTOR * took)
+        await _sleep_or_wake(self._wake_reconcile, pause)
 
-    async def _stats_loop(self, queries: ConsoleQueries) -> None:
-        while True:
-            window = self.state.chart_window
-            outcomes = await self._timed(queries.recent_outcomes(60.0))
-            series = await self._timed(queries.statistics_series(window.seconds, window.bucket))
-            self.state.apply_outcomes(outcomes)
-            self.state.apply_series(series)
-            self.state.sample_trend()
-            await _sleep_or_wake(self._wake_stats, STATS_INTERVAL)
-
-    async def _slow_loop(self, queries: ConsoleQueries) -> None:
-        while True:
-            await _sleep_or_wake(self._wake_slow, SLOW_POLL_INTERVAL)
-            await self._poll_slow(queries)
+    async def _poll_stats(self, queries: ConsoleQueries) -> None:
+        window = self.state.chart_window
+        outcomes = await _timed(queries.recent_outcomes(60.0))
+        series = await _timed(queries.statistics_series(window.seconds, window.bucket))
+        self.state.apply_outcomes(outcomes)
+        self.state.apply_series(series)
+        self.state.sample_trend()
+        await _sleep_or_wake(self._wake_stats, STATS_INTERVAL)
 
     async def _poll_slow(self, queries: ConsoleQueries) -> None:
-        workers = await self._timed(queries.workers())
-        failures = await self._timed(queries.recent_failures(FAILURE_ROWS))
-        failed = await self._timed(queries.failures_since(FAILURE_WINDOW))
-        paused = await self._timed(queries.paused())
-        schedules = await self._timed(queries.schedules())
+        workers = await _timed(queries.workers())
+        failures = await _timed(queries.recent_failures(FAILURE_ROWS))
+        failed = await _timed(queries.failures_since(FAILURE_WINDOW))
+        paused = await _timed(queries.paused())
+        schedules = await _timed(queries.schedules())
         self.state.apply_workers(workers)
         self.state.apply_schedules(schedules)
         self.state.apply_failures(failures)
         self.state.apply_failure_counts(failed)
         self.state.apply_paused(paused)
+        await _sleep_or_wake(self._wake_slow, SLOW_POLL_INTERVAL)
+
+
+async def _timed(work: Awaitable[T], limit: float = QUERY_TIMEOUT) -> T:
+    """A query that takes longer than `limit` counts as a lost connection (TimeoutError)."""
+    async with asyncio.timeout(limit):
+        return await work
 
 
 async def _sleep_or_wake(wake: asyncio.Event, seconds: float) -> None:
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the cancellation that
+    # stops the console's workers when the event is set at that same moment.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(wake.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await wake.wait()
     wake.clear()
 
 
-async def _until_first_exit(loops: Sequence[Awaitable[None]], stop: asyncio.Event) -> None:
-    """Run the loops until one fails (its error propagates) or stop is set."""
+async def _until_stopped(loops: Sequence[Awaitable[None]], stop: asyncio.Event) -> None:
+    """Run the loops until stop is set; a loop that fails (a bug, not a lost connection:
+    those they survive) ends them all and its error propagates."""
     tasks = [asyncio.ensure_future(loop) for loop in loops]
     stopper = asyncio.ensure_future(stop.wait())
     try:
@@ -186,7 +199,6 @@ async def _until_first_exit(loops: Sequence[Awaitable[None]], stop: asyncio.Even
         for task in done:
             if task is not stopper:
                 task.result()
-                raise psycopg.OperationalError("the notification stream ended")
     finally:
         for task in [*tasks, stopper]:
             task.cancel()

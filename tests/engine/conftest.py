@@ -8,8 +8,7 @@ import logging
 import os
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,18 +66,6 @@ async def running() -> AsyncIterator[Callable[[QueueManager], None]]:
     for manager, task in started:
         await manager.stop(grace=1.0)
         await task
-
-
-async def wait_until(
-    check: Callable[[], Awaitable[bool]], within: float, what: str, step: float = 0.02
-) -> float:
-    """Poll `check` until true; returns the seconds it took, fails the test on timeout."""
-    started = time.monotonic()
-    while not await check():
-        if time.monotonic() - started > within:
-            pytest.fail(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(step)
-    return time.monotonic() - started
 
 
 async def scalar(conn: psycopg.AsyncConnection[Any], query: str, table: str) -> Any:

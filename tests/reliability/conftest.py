@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -19,6 +18,7 @@ from pgqtop.config import EngineSettings, ObjectNames, Settings
 from pgqtop.db import schema
 from pgqtop.engine.manager import QueueManager
 from tests.reliability.cluster import Cluster, throwaway_cluster
+from tests.waiting import eventually
 
 FAST_ENGINE = EngineSettings(
     batch_size=10,
@@ -90,22 +90,6 @@ def counted(dsn: str, names: ObjectNames, status: str | None = None) -> int:
         names,
     )
     return int(scalar(dsn, query, (status,)))
-
-
-async def eventually(
-    condition: Callable[[], bool | Awaitable[bool]], seconds: float, what: str
-) -> float:
-    """Poll until `condition` holds; returns the seconds it took, fails naming `what`."""
-    started = time.monotonic()
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return time.monotonic() - started
-        if time.monotonic() - started > seconds:
-            raise AssertionError(f"timed out after {seconds:g}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager

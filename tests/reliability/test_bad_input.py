@@ -26,13 +26,13 @@ from pgqtop.tui.screens.detail import decode_payload
 from pgqtop.tui.themes import load_themes
 from tests.reliability.conftest import (
     counted,
-    eventually,
     fast_settings,
     remaining_jobs,
     running,
     scalar,
     sq,
 )
+from tests.waiting import eventually
 
 # --- handlers that raise what is not an Exception ------------------------------------------------
 

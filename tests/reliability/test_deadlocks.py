@@ -21,13 +21,23 @@ from pgqtop.db.connection import connect_async
 from pgqtop.db.producer import Queries
 from pgqtop.engine.manager import QueueManager
 from pgqtop.model import Job
-from tests.reliability.conftest import counted, eventually, remaining_jobs, running
+from tests.reliability.conftest import counted, remaining_jobs, running
+from tests.waiting import eventually
 
 WORKERS = 8
 SUSTAIN_SECONDS = float(os.environ.get("PGQTOP_DEADLOCK_SECONDS", "10"))
 ENTRYPOINTS = ("e1", "e2", "e3")
 BATCH = 30
 EVERY = 0.03
+
+
+def pgqtop_sessions(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgqtop %'"
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
 
 
 def deadlocks(dsn: str) -> int:
@@ -76,7 +86,8 @@ async def test_eight_workers_on_the_same_statistics_keys_never_deadlock(
         await eventually(lambda: remaining_jobs(settings.dsn, names) == 0, 60, "the drain")
         await eventually(lambda: counted(settings.dsn, names) == enqueued, 10, "every count")
         busy = sum(1 for m in managers if m.counters.processed > 0)
-    await asyncio.sleep(1.0)  # backends report their counters to the statistics collector
+    # A backend reports its counters when it exits: wait for every pgqtop session to end.
+    await eventually(lambda: pgqtop_sessions(settings.dsn) == 0, 15, "the sessions to end")
     assert deadlocks(settings.dsn) == before
     flush_troubles = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
     assert flush_troubles == [], "every completion and heartbeat succeeded the first time"

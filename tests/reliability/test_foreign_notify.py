@@ -20,7 +20,8 @@ from pgqtop.config import ObjectNames
 from pgqtop.db.producer import Queries
 from pgqtop.engine.manager import QueueManager
 from pgqtop.model import Event, EventParseError, parse_event
-from tests.reliability.conftest import eventually, fast_settings, remaining_jobs, running
+from tests.reliability.conftest import fast_settings, remaining_jobs, running
+from tests.waiting import eventually
 
 # NOTIFY payloads are text without NUL, shorter than 8000 bytes.
 notify_text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=300)

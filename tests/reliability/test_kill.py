@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from pgqtop.config import ObjectNames
 from pgqtop.db.producer import SyncQueries
 from tests.reliability.conftest import sq
 from tests.reliability.recording_factory import ENTRYPOINTS, create_runs_table, runs_table
+from tests.waiting import eventually_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = 3000
@@ -65,12 +66,26 @@ def one(conn: psycopg.Connection[Any], query: Any, params: Any = ()) -> Any:
     return row[0]
 
 
-def wait_for(condition: Any, seconds: float, what: str, logs: Path) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; logs:\n{logs.read_text()[-3000:]}")
-        time.sleep(0.05)
+def wait_for(condition: Callable[[], object], seconds: float, what: str, logs: Path) -> None:
+    """Wait with the workers' log tail in the failure."""
+    eventually_sync(condition, seconds, what, detail=lambda: f"logs:\n{logs.read_text()[-3000:]}")
+
+
+def busy_statements(conn: psycopg.Connection[Any], names: ObjectNames, pid: int) -> int:
+    """Statements still running on the server for a worker process (its connections carry
+    the first eight characters of its worker id in their application name)."""
+    return int(
+        one(
+            conn,
+            sq(
+                "SELECT count(*) FROM pg_stat_activity a JOIN {workers} w"
+                " ON a.application_name LIKE 'pgqtop %% ' || left(w.id::text, 8)"
+                " WHERE w.pid = %s AND a.state = 'active'",
+                names,
+            ),
+            (pid,),
+        )
+    )
 
 
 def held_by(conn: psycopg.Connection[Any], names: ObjectNames, pid: int) -> set[int]:
@@ -118,7 +133,13 @@ def test_sigkilled_workers_lose_nothing_and_rerun_only_what_they_held(
                 logs,
             )
             os.kill(victim.pid, signal.SIGSTOP)
-            time.sleep(0.3)  # a dequeue the server was already running commits meanwhile
+            # A dequeue the server was already running commits meanwhile: wait for it.
+            wait_for(
+                lambda pid=victim.pid: not busy_statements(sync_conn, names, pid),
+                DEADLINE,
+                "the frozen worker's statements to finish",
+                logs,
+            )
             held = held_by(sync_conn, names, victim.pid)
             victim.kill()
             victim.wait(10)

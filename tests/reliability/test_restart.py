@@ -17,7 +17,8 @@ from pgqtop.engine.manager import QueueManager
 from pgqtop.model import Job, NewJob
 from pgqtop.tui.app import PgqtopApp
 from tests.reliability.cluster import Cluster
-from tests.reliability.conftest import counted, eventually, remaining_jobs, running
+from tests.reliability.conftest import counted, remaining_jobs, running
+from tests.waiting import eventually
 
 JOBS = 300
 OUTAGE_SECONDS = 2.0

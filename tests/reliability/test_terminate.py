@@ -18,7 +18,8 @@ from pgqtop.config import ObjectNames, Settings
 from pgqtop.db.producer import Queries
 from pgqtop.engine.manager import QueueManager
 from pgqtop.model import Job, NewJob
-from tests.reliability.conftest import counted, eventually, fast_settings, remaining_jobs, running
+from tests.reliability.conftest import counted, fast_settings, remaining_jobs, running
+from tests.waiting import eventually
 
 JOBS = 2000
 PURPOSES = ("worker", "complete", "listen")

@@ -3,7 +3,6 @@ that wait for the live screen to show something instead of sleeping a fixed time
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from pgqtop.db.console import ConsoleQueries
 from pgqtop.db.worker import WorkerQueries
 from pgqtop.model import Outcome, Status
 from pgqtop.tui.app import PgqtopApp
+from tests.waiting import eventually
 
 
 @pytest.fixture(autouse=True)
@@ -37,15 +37,16 @@ def make_app(settings: Settings) -> Callable[..., PgqtopApp]:
 
 
 async def until(pilot: Pilot[Any], check: Callable[[], bool], limit: float = 8.0) -> None:
-    """Let the app run until `check()` holds; fail with the screen's text when it never does."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(
-                f"condition not met within {limit}s; notifications: {notifications(pilot.app)}"
-            )
-        await pilot.pause(0.1)
+    """Let the app run until `check()` holds; fail with the app's notifications when it never
+    does."""
+    await eventually(
+        check,
+        limit,
+        "the console to show it",
+        step=0.1,
+        pause=pilot.pause,
+        detail=lambda: f"notifications: {notifications(pilot.app)}",
+    )
 
 
 def cell_text(app: PgqtopApp, table_id: str, row: str, column: str) -> str | None:

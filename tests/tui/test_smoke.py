@@ -7,7 +7,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from pgqtop.config import Settings
 from pgqtop.db.producer import SyncQueries
+from tests.waiting import eventually_sync
 
 TMUX = shutil.which("tmux")
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
@@ -46,14 +46,16 @@ def terminal(tmp_path: Path) -> Iterator[Callable[..., str]]:
 
 
 def wait_for_screen(tmux: Callable[..., str], text: str, limit: float = 15.0) -> str:
-    deadline = time.monotonic() + limit
+    """Wait for `text` in the terminal; returns the screen that showed it."""
     screen = ""
-    while time.monotonic() < deadline:
+
+    def shows() -> bool:
+        nonlocal screen
         screen = tmux("capture-pane", "-p", "-t", "smoke")
-        if text in screen:
-            return screen
-        time.sleep(0.2)
-    raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
+        return text in screen
+
+    eventually_sync(shows, limit, repr(text), step=0.2, detail=lambda: f"the screen was:\n{screen}")
+    return screen
 
 
 def test_installed_command_paints_pauses_and_quits(
@@ -79,17 +81,18 @@ def test_installed_command_paints_pauses_and_quits(
     terminal("send-keys", "-t", "smoke", "p")
     wait_for_screen(terminal, "‖")
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
-        deadline = time.monotonic() + 5
-        while not conn.execute(
-            psycopg.sql.SQL("SELECT 1 FROM {}").format(
-                psycopg.sql.Identifier(settings.names.control)
-            )
-        ).fetchall():
-            assert time.monotonic() < deadline, "the pause row never arrived"
-            time.sleep(0.1)
+        pause_rows = psycopg.sql.SQL("SELECT 1 FROM {}").format(
+            psycopg.sql.Identifier(settings.names.control)
+        )
+        eventually_sync(lambda: conn.execute(pause_rows).fetchall(), 10, "the pause row")
     terminal("send-keys", "-t", "smoke", "?")
     wait_for_screen(terminal, "Cycle colour themes")
     terminal("send-keys", "-t", "smoke", "Escape")
-    time.sleep(0.3)
+    eventually_sync(
+        lambda: "Cycle colour themes" not in terminal("capture-pane", "-p", "-t", "smoke"),
+        10,
+        "the help to close",
+        step=0.1,
+    )
     terminal("send-keys", "-t", "smoke", "q")
     wait_for_screen(terminal, "pgqtop-exited-0")

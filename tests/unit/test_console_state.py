@@ -1,0 +1,149 @@
+"""How the console folds NOTIFY events, reconciliation counts and history into its snapshot."""
+
+from __future__ import annotations
+
+import pytest
+
+from pgqtop.db.rows import QueueCount
+from pgqtop.model import Event
+from pgqtop.tui.state import TREND_SPAN, ConsoleState, QueueRow
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def state(clock: Clock) -> ConsoleState:
+    return ConsoleState(clock=clock)
+
+
+def update(changes: dict[str, dict[str, int]]) -> Event:
+    return Event("update", changes)
+
+
+def test_events_move_counts_and_never_below_zero(state: ConsoleState) -> None:
+    state.apply_event(Event("insert", {"mail": {"queued": 3}}))
+    state.apply_event(update({"mail": {"queued": -2, "picked": 2}}))
+    assert (state.queues["mail"].queued, state.queues["mail"].picked) == (1, 2)
+    # A delta for jobs the console never counted (it connected after they were queued) must
+    # not show a negative queue.
+    state.apply_event(Event("delete", {"mail": {"picked": -5}}))
+    assert state.queues["mail"].picked == 0
+
+
+def test_the_oldest_job_age_starts_when_a_queue_fills_and_clears_when_it_empties(
+    state: ConsoleState, clock: Clock
+) -> None:
+    state.apply_event(Event("insert", {"mail": {"queued": 1}}))
+    assert state.queues["mail"].oldest_since == clock.now
+    clock.now += 5
+    state.apply_event(Event("insert", {"mail": {"queued": 1}}))
+    assert state.queues["mail"].oldest_since == clock.now - 5, "a second job is not the oldest"
+    state.apply_event(update({"mail": {"queued": -2, "picked": 2}}))
+    assert state.queues["mail"].oldest_since is None
+
+
+def test_deltas_gather_into_one_line_per_entrypoint_per_flush(state: ConsoleState) -> None:
+    state.apply_event(Event("insert", {"mail": {"queued": 2}, "crm": {"queued": 1}}))
+    state.apply_event(Event("insert", {"mail": {"queued": 3}}))
+    state.apply_event(update({"crm": {"queued": -1, "picked": 1}}))
+    assert not state.events, "lines wait for the flush"
+    state.flush_events()
+    assert [line.text for line in state.events] == ["mail +5 queued", "crm +1 picked"]
+    state.flush_events()
+    assert len(state.events) == 2, "a flush with nothing new adds nothing"
+
+
+def test_deltas_that_cancel_out_make_no_line(state: ConsoleState) -> None:
+    state.apply_event(Event("insert", {"mail": {"queued": 1}}))
+    state.apply_event(Event("delete", {"mail": {"queued": -1}}))
+    state.flush_events()
+    assert not state.events
+
+
+def test_control_events_are_lines_of_their_own_and_leave_counts_alone(
+    state: ConsoleState,
+) -> None:
+    state.apply_event(Event("pause", entrypoints=("mail",)))
+    state.apply_event(Event("resume", entrypoints=("*",)))
+    state.apply_event(Event("cancel", job_ids=tuple(range(1, 8))))
+    state.apply_event(Event("update", overflow=True))
+    state.apply_event(Event("truncate"))
+    assert [(line.text, line.kind) for line in reversed(state.events)] == [
+        ("pause mail", "control"),
+        ("resume every entrypoint", "control"),
+        ("cancel job 1, 2, 3, 4, 5", "control"),
+        ("update: many changes at once", "control"),
+        ("truncate: many changes at once", "control"),
+    ]
+    assert state.queues == {}
+
+
+def test_every_change_moves_the_version_the_app_repaints_on(state: ConsoleState) -> None:
+    before = state.version
+    state.apply_event(Event("insert", {"mail": {"queued": 1}}))
+    assert state.version > before
+
+
+def test_reconciliation_replaces_drift_and_zeroes_what_it_no_longer_finds(
+    state: ConsoleState, clock: Clock
+) -> None:
+    state.apply_event(Event("insert", {"mail": {"queued": 9}, "gone": {"queued": 4}}))
+    state.apply_counts(
+        [QueueCount("mail", "queued", 7, 12.0), QueueCount("mail", "picked", 2, 0.0)]
+    )
+    mail, gone = state.queues["mail"], state.queues["gone"]
+    assert (mail.queued, mail.picked, mail.oldest_since) == (7, 2, clock.now - 12.0)
+    assert (gone.queued, gone.picked, gone.oldest_since) == (0, 0, None)
+    assert state.reconciled_at == clock.now
+
+
+def test_an_entrypoint_with_only_running_jobs_has_no_oldest_queued_age(
+    state: ConsoleState,
+) -> None:
+    state.apply_event(Event("insert", {"mail": {"queued": 1}}))
+    state.apply_counts([QueueCount("mail", "picked", 1, 0.0)])
+    assert (state.queues["mail"].queued, state.queues["mail"].oldest_since) == (0, None)
+
+
+def test_trend_needs_two_samples_three_seconds_apart(clock: Clock) -> None:
+    row = QueueRow("mail", queued=100)
+    assert row.trend(clock.now) == 0.0
+    row.history.append((clock.now, 100))
+    row.history.append((clock.now + 2, 90))
+    row.queued = 90
+    assert row.trend(clock.now + 2) == 0.0, "two seconds say nothing yet"
+    row.queued = 70
+    assert row.trend(clock.now + 10) == pytest.approx(-3.0)
+
+
+def test_trend_forgets_samples_older_than_its_span(clock: Clock) -> None:
+    row = QueueRow("mail", queued=50)
+    for offset, count in ((0, 1000), (10, 500), (TREND_SPAN + 5, 100)):
+        row.history.append((clock.now + offset, count))
+    now = clock.now + TREND_SPAN + 20
+    # The first sample is more than a span old: the trend runs from the one after it.
+    assert row.trend(now) == pytest.approx((50 - 500) / (now - (clock.now + 10)))
+    assert row.history[0] == (clock.now + 10, 500)
+
+
+def test_trend_samples_at_most_once_a_second(state: ConsoleState, clock: Clock) -> None:
+    state.apply_event(Event("insert", {"mail": {"queued": 1}}))
+    state.sample_trend()
+    clock.now += 0.5
+    state.sample_trend()
+    clock.now += 0.6
+    state.sample_trend()
+    assert [at for at, _ in state.queues["mail"].history] == [clock.now - 1.1, clock.now]
