@@ -169,6 +169,17 @@ class Heartbeat:
                 pauses,
                 workers,
             )
+        await self.prune_finished(queries)
+
+    async def prune_finished(self, queries: WorkerQueries) -> None:
+        """Drop finished jobs past their retention; a worker that keeps none leaves the table
+        to the workers that do."""
+        keep = self.settings.keep_finished_seconds
+        if keep <= 0:
+            return
+        gone = await queries.prune_finished(keep, self.settings.keep_finished_rows)
+        if gone:
+            log.debug("pruned %d finished jobs", gone)
 
     async def deregister(self) -> None:
         """Remove our registry row; a failure here only leaves a row that turns stale."""

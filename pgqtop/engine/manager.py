@@ -20,7 +20,9 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
 
-from pgqtop.config import Settings, describe_dsn
+import psycopg
+
+from pgqtop.config import ObjectNames, Settings, describe_dsn
 from pgqtop.db.rows import WorkerIdentity
 from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.buffer import CompletionBuffer
@@ -247,6 +249,12 @@ class QueueManager:
 
     # --- running ------------------------------------------------------------------------------
 
+    def _completing_queries(
+        self, conn: psycopg.AsyncConnection[Any], names: ObjectNames
+    ) -> WorkerQueries:
+        """The completion connection's queries: they keep finished jobs when settings say so."""
+        return WorkerQueries(conn, names, keep_finished=self.settings.keep_finished_seconds > 0)
+
     async def run(self) -> None:
         """Work until stop(): connect, register, take and run jobs, then drain and deregister."""
         if self._state != "stopped":
@@ -266,7 +274,9 @@ class QueueManager:
         self._set_state("starting", f"{describe_dsn(self.settings.dsn)}, {self._describe()}")
         suffix = self._short_id
         dequeue_link = ReconnectingConnection(self.settings, f"worker {suffix}", WorkerQueries)
-        complete_link = ReconnectingConnection(self.settings, f"complete {suffix}", WorkerQueries)
+        complete_link = ReconnectingConnection(
+            self.settings, f"complete {suffix}", self._completing_queries
+        )
         self._buffer = CompletionBuffer(
             complete_link,
             self.worker_id,
