@@ -23,7 +23,7 @@ import socket
 from collections.abc import Mapping, Sequence
 
 from pgqtop.db.console import ConsoleQueries
-from pgqtop.db.rows import PauseInfo
+from pgqtop.db.rows import LatencyHistograms, PauseInfo
 from pgqtop.model import (
     ALL_ENTRYPOINTS,
     WORKER_OUTCOMES,
@@ -31,6 +31,7 @@ from pgqtop.model import (
     OnDuplicate,
     purge_statuses,
 )
+from pgqtop.model.latency import Percentiles
 
 COMPLETED_WINDOW = 60.0
 """Seconds of statistics a snapshot counts as `completed_last_minute`."""
@@ -38,6 +39,8 @@ FAILED_WINDOW = 3600.0
 """Seconds of recorded failures a snapshot counts as `failed_last_hour`."""
 KNOWN_WITHIN_SECONDS = 86400.0
 """An entrypoint with statistics this recent counts as known when pausing it."""
+LATENCY_WINDOW = 300.0
+"""Seconds of statistics a snapshot's wait and run percentiles cover: the last 5 minutes."""
 
 
 def operator_identity() -> str:
@@ -75,6 +78,26 @@ class EntrypointStatus:
     oldest_queued_seconds: float | None = None
     completed_last_minute: int = 0
     paused: PauseRecord | None = None
+    wait_p50_seconds: float | None = None
+    """Percentiles over LATENCY_WINDOW of the time from due to picked; None without data."""
+    wait_p95_seconds: float | None = None
+    wait_p99_seconds: float | None = None
+    run_p50_seconds: float | None = None
+    """Percentiles over LATENCY_WINDOW of the handlers' run time; None without data."""
+    run_p95_seconds: float | None = None
+    run_p99_seconds: float | None = None
+
+    def set_latency(self, latency: Latency) -> None:
+        self.wait_p50_seconds, self.wait_p95_seconds, self.wait_p99_seconds = (
+            latency.wait.p50,
+            latency.wait.p95,
+            latency.wait.p99,
+        )
+        self.run_p50_seconds, self.run_p95_seconds, self.run_p99_seconds = (
+            latency.run.p50,
+            latency.run.p95,
+            latency.run.p99,
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -114,6 +137,8 @@ async def snapshot(queries: ConsoleQueries) -> Snapshot:
         row(name).completed_last_minute = completed
     for name, failed in (await queries.failures_since(FAILED_WINDOW)).items():
         row(name).failed_last_hour = failed
+    for name, measured in (await latency(queries, LATENCY_WINDOW)).items():
+        row(name).set_latency(measured)
     paused_all = None
     for pause in await queries.paused():
         if pause.entrypoint == ALL_ENTRYPOINTS:
@@ -121,6 +146,35 @@ async def snapshot(queries: ConsoleQueries) -> Snapshot:
         else:
             row(pause.entrypoint).paused = PauseRecord.of(pause)
     return Snapshot(sorted(rows.values(), key=lambda e: e.entrypoint), paused_all)
+
+
+# --- latency ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Latency:
+    """How long an entrypoint's jobs waited (due to picked) and ran over a window: percentiles
+    from the statistics' histograms, each within a factor of about 1.58 of the true value
+    (model.latency)."""
+
+    entrypoint: str
+    wait: Percentiles
+    run: Percentiles
+
+    @classmethod
+    def of(cls, histograms: LatencyHistograms) -> Latency:
+        return cls(
+            histograms.entrypoint,
+            Percentiles.of(histograms.wait_histogram, histograms.wait_seconds_max),
+            Percentiles.of(histograms.run_histogram, histograms.run_seconds_max),
+        )
+
+
+async def latency(queries: ConsoleQueries, window_seconds: float) -> dict[str, Latency]:
+    """Wait and run percentiles per entrypoint over the last `window_seconds` (the console
+    charts 60, 900, 3600 or 86400; a 24-hour window adds up to 86400 rows per entrypoint and
+    outcome, so poll it less often than the short ones)."""
+    return {h.entrypoint: Latency.of(h) for h in await queries.latency_histograms(window_seconds)}
 
 
 # --- pause and resume ---------------------------------------------------------------------------

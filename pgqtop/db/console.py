@@ -16,7 +16,14 @@ import psycopg
 from pgqtop.config import ObjectNames
 from pgqtop.db import rows
 from pgqtop.db.producer import DEFAULT_MAX_PAYLOAD_BYTES, Queries
-from pgqtop.db.rows import FailureDetail, FailureSummary, QueueCount, SeriesPoint, WorkerInfo
+from pgqtop.db.rows import (
+    FailureDetail,
+    FailureSummary,
+    LatencyHistograms,
+    QueueCount,
+    SeriesPoint,
+    WorkerInfo,
+)
 from pgqtop.db.session import FleetReads
 from pgqtop.db.statements.console import console_statements
 from pgqtop.model import Job, purge_statuses
@@ -96,6 +103,13 @@ class ConsoleQueries(Queries, FleetReads):
         """One page of jobs in id order, after the last id seen (keyset paging)."""
         params = {"after": after, "limit": limit, "entrypoint": entrypoint, "status": status}
         return await self._built(self.console_sql.browse_jobs, params, rows.JOB)
+
+    async def latency_histograms(self, seconds: float) -> list[LatencyHistograms]:
+        """Each entrypoint's wait and run histograms summed over the last `seconds`."""
+        params = {"seconds": seconds}
+        return await self._built(
+            self.console_sql.latency_histograms, params, rows.LATENCY_HISTOGRAMS
+        )
 
     async def server_version(self) -> str:
         row = await self._tuple(self.console_sql.server_version, {})

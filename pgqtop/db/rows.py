@@ -176,6 +176,17 @@ class SeriesPoint:
     run_seconds_max: float
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class LatencyHistograms:
+    """One entrypoint's latency buckets over a window (model.latency), summed."""
+
+    entrypoint: str
+    wait_histogram: list[int]
+    run_histogram: list[int]
+    wait_seconds_max: float
+    run_seconds_max: float
+
+
 def _job(*values: Any) -> Job:
     return job_from_row(values)
 
@@ -187,4 +198,5 @@ WORKER_INFO: BaseRowFactory[WorkerInfo] = class_row(WorkerInfo)
 FAILURE_SUMMARY: BaseRowFactory[FailureSummary] = class_row(FailureSummary)
 FAILURE_DETAIL: BaseRowFactory[FailureDetail] = class_row(FailureDetail)
 SERIES_POINT: BaseRowFactory[SeriesPoint] = class_row(SeriesPoint)
+LATENCY_HISTOGRAMS: BaseRowFactory[LatencyHistograms] = class_row(LatencyHistograms)
 JOB: BaseRowFactory[Job] = args_row(_job)

@@ -64,6 +64,30 @@ BROWSE_JOBS: LiteralString = (
     " ORDER BY id LIMIT %(limit)s"
 )
 
+# Latency over a window: each entrypoint's wait and run histograms added bucket by bucket, and
+# the largest values seen (the open last bucket's upper end). Rows without histograms (purges,
+# rows written before schema version 3) are left out.
+LATENCY_HISTOGRAMS: LiteralString = (
+    "WITH recent AS ("
+    " SELECT entrypoint, wait_histogram, run_histogram, queue_seconds_max, run_seconds_max"
+    " FROM {statistics}"
+    " WHERE created >= now() - make_interval(secs => %(seconds)s::float8)"
+    " AND cardinality(run_histogram) > 0"
+    "), waits AS ("
+    " SELECT r.entrypoint, u.i, sum(u.n)::bigint AS n FROM recent r,"
+    " unnest(r.wait_histogram) WITH ORDINALITY AS u(n, i) GROUP BY 1, 2"
+    "), runs AS ("
+    " SELECT r.entrypoint, u.i, sum(u.n)::bigint AS n FROM recent r,"
+    " unnest(r.run_histogram) WITH ORDINALITY AS u(n, i) GROUP BY 1, 2"
+    ") SELECT r.entrypoint,"
+    " (SELECT array_agg(w.n ORDER BY w.i) FROM waits w WHERE w.entrypoint = r.entrypoint)"
+    " AS wait_histogram,"
+    " (SELECT array_agg(x.n ORDER BY x.i) FROM runs x WHERE x.entrypoint = r.entrypoint)"
+    " AS run_histogram,"
+    " max(r.queue_seconds_max) AS wait_seconds_max, max(r.run_seconds_max) AS run_seconds_max"
+    " FROM recent r GROUP BY r.entrypoint ORDER BY r.entrypoint"
+)
+
 # The purge and the count shown before it take the same filter, so the count is what goes.
 COUNT_MATCHING: LiteralString = (
     "SELECT count(*) FROM {jobs} WHERE status::text = ANY(%(statuses)s::text[])"
@@ -147,6 +171,7 @@ class ConsoleStatements:
     failures_since: bytes
     job_detail: bytes
     browse_jobs: bytes
+    latency_histograms: bytes
     count_matching: bytes
     purge: bytes
     requeue_failures: bytes
@@ -171,6 +196,7 @@ def console_statements(names: ObjectNames) -> ConsoleStatements:
         failures_since=render(FAILURES_SINCE),
         job_detail=render(JOB_DETAIL),
         browse_jobs=render(BROWSE_JOBS),
+        latency_histograms=render(LATENCY_HISTOGRAMS),
         count_matching=render(COUNT_MATCHING),
         purge=render(PURGE),
         requeue_failures=render(REQUEUE_FAILURES),
