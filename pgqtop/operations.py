@@ -18,18 +18,29 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import getpass
 import socket
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 
 from pgqtop.db.console import ConsoleQueries
-from pgqtop.db.rows import LatencyHistograms, PauseInfo
+from pgqtop.db.rows import (
+    FinishedJob,
+    JobFailure,
+    LatencyHistograms,
+    PauseInfo,
+    WorkerInfo,
+)
 from pgqtop.model import (
     ALL_ENTRYPOINTS,
     WORKER_OUTCOMES,
+    Job,
     NewJob,
     OnDuplicate,
+    Status,
     purge_statuses,
+    short_id,
 )
 from pgqtop.model.latency import Percentiles
 
@@ -312,3 +323,213 @@ async def enqueue(
 ) -> list[int]:
     """Add jobs in one statement; returns the new ids (none for a duplicate that was skipped)."""
     return await queries.enqueue_jobs(jobs, on_duplicate=on_duplicate)
+
+
+# --- what happened to job X ---------------------------------------------------------------------
+
+
+class JobState(enum.StrEnum):
+    """Where a job's story stands, as `pgqtop job` reports it."""
+
+    QUEUED = "queued"
+    """Due and waiting for a worker."""
+    SCHEDULED = "scheduled"
+    """Waiting until a later time: a delayed job, or a retry's backoff."""
+    PICKED = "picked"
+    """A worker is running it."""
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    ENDED = "ended"
+    """It left the queue, but how is no longer kept (it finished before the finished jobs'
+    retention, or was purged); its failed attempts are all that is known."""
+
+
+_ENDS = {
+    Status.SUCCESSFUL.value: JobState.SUCCEEDED,
+    Status.EXCEPTION.value: JobState.FAILED,
+    Status.CANCELED.value: JobState.CANCELED,
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkerRef:
+    """A worker as a job's story names it."""
+
+    id: uuid.UUID
+    short_id: str
+    host: str | None
+    """None when the worker is no longer registered and nothing kept its host."""
+    pid: int | None
+    registered: bool
+    """Whether it is still in the workers registry."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FailedAttempt:
+    attempt: int
+    status: str
+    """exception, or canceled."""
+    final: bool
+    """The job's last attempt: it was not retried after this."""
+    failed_at: dt.datetime
+    error: str
+    traceback: str
+    worker: WorkerRef | None
+    requeued_at: dt.datetime | None
+    """When an operator put the job back as a new job."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobStory:
+    """What happened to one job: when it was due, who picked it, each failed attempt and, while
+    the finished jobs are kept, how it ended."""
+
+    job_id: int
+    status: JobState
+    entrypoint: str
+    priority: int
+    attempts: int
+    created: dt.datetime | None
+    due: dt.datetime | None
+    """When the job (its latest attempt) could run: its execute_after."""
+    picked: dt.datetime | None
+    """When its latest attempt was picked."""
+    worker: WorkerRef | None
+    """Who runs it (picked) or ran it (finished)."""
+    waited_seconds: float | None
+    """From due to picked; for a queued job, how long it has waited so far."""
+    ran_seconds: float | None
+    """The handler's run time; for a picked job, how long it has run so far."""
+    finished: dt.datetime | None
+    failures: list[FailedAttempt]
+    job: Job | None
+    """The job's row (payload, headers, dedupe key) while it waits or runs."""
+
+
+def _worker_ref(
+    worker_id: uuid.UUID | None,
+    registry: Mapping[uuid.UUID, WorkerInfo],
+    host: str | None = None,
+    pid: int | None = None,
+) -> WorkerRef | None:
+    if worker_id is None:
+        return None
+    known = registry.get(worker_id)
+    return WorkerRef(
+        worker_id,
+        short_id(worker_id),
+        host if host is not None else (known.host if known else None),
+        pid if pid is not None else (known.pid if known else None),
+        known is not None,
+    )
+
+
+def tell_story(
+    job_id: int,
+    live: tuple[Job, dt.datetime] | None,
+    finished: FinishedJob | None,
+    failures: Sequence[JobFailure],
+    registry: Iterable[WorkerInfo] = (),
+) -> JobStory | None:
+    """A job's story from what the tables still hold; None when they hold nothing of it."""
+    workers = {w.id: w for w in registry}
+    attempts = [
+        FailedAttempt(
+            f.attempts,
+            f.status,
+            f.final,
+            f.failed_at,
+            f.error,
+            f.traceback,
+            _worker_ref(f.worker_id, workers),
+            f.requeued_at,
+        )
+        for f in failures
+    ]
+    if live is not None:
+        job, now = live
+        return _live_story(job, now, attempts, workers)
+    if finished is not None:
+        return JobStory(
+            job_id,
+            _ENDS.get(finished.status, JobState.ENDED),
+            finished.entrypoint,
+            finished.priority,
+            finished.attempts,
+            finished.created,
+            finished.execute_after,
+            finished.picked,
+            _worker_ref(finished.worker_id, workers, finished.host, finished.pid),
+            finished.wait_seconds,
+            finished.run_seconds,
+            finished.finished,
+            attempts,
+            None,
+        )
+    if not failures:
+        return None
+    last = failures[-1]
+    ended = _ENDS.get(last.status, JobState.ENDED) if last.final else JobState.ENDED
+    return JobStory(
+        job_id,
+        ended,
+        last.entrypoint,
+        last.priority,
+        last.attempts,
+        last.job_created,
+        None,
+        None,
+        attempts[-1].worker if last.final else None,
+        None,
+        None,
+        last.failed_at if last.final else None,
+        attempts,
+        None,
+    )
+
+
+def _live_story(
+    job: Job,
+    now: dt.datetime,
+    attempts: list[FailedAttempt],
+    workers: Mapping[uuid.UUID, WorkerInfo],
+) -> JobStory:
+    due = max(job.execute_after, job.created)
+    if job.status == Status.PICKED:
+        status = JobState.PICKED
+        picked: dt.datetime | None = job.updated
+        waited: float | None = max((job.updated - due).total_seconds(), 0.0)
+        ran: float | None = max((now - job.updated).total_seconds(), 0.0)
+        worker = _worker_ref(job.worker_id, workers)
+    else:
+        status = JobState.SCHEDULED if job.execute_after > now else JobState.QUEUED
+        picked, ran, worker = None, None, None
+        waited = max((now - due).total_seconds(), 0.0) if status == JobState.QUEUED else None
+    return JobStory(
+        job.id,
+        status,
+        job.entrypoint,
+        job.priority,
+        job.attempts,
+        job.created,
+        job.execute_after,
+        picked,
+        worker,
+        waited,
+        ran,
+        None,
+        attempts,
+        job,
+    )
+
+
+async def job_story(queries: ConsoleQueries, job_id: int) -> JobStory | None:
+    """Everything the tables still know of one job (`pgqtop job ID`, the console's go-to-job):
+    None when they know nothing, say because it finished longer ago than the retention."""
+    live = await queries.live_job(job_id)
+    finished = None if live is not None else await queries.finished_job(job_id)
+    failures = await queries.job_failures(job_id)
+    if live is None and finished is None and not failures:
+        return None
+    return tell_story(job_id, live, finished, failures, await queries.workers())

@@ -7,6 +7,7 @@ Queries as well, plus the pauses and schedules a worker reads too.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -19,6 +20,8 @@ from pgqtop.db.producer import DEFAULT_MAX_PAYLOAD_BYTES, Queries
 from pgqtop.db.rows import (
     FailureDetail,
     FailureSummary,
+    FinishedJob,
+    JobFailure,
     LatencyHistograms,
     QueueCount,
     SeriesPoint,
@@ -110,6 +113,23 @@ class ConsoleQueries(Queries, FleetReads):
         return await self._built(
             self.console_sql.latency_histograms, params, rows.LATENCY_HISTOGRAMS
         )
+
+    async def live_job(self, job_id: int) -> tuple[Job, dt.datetime] | None:
+        """A job still waiting or running, and the database's clock as it was read."""
+        found = await self._tuples(self.console_sql.live_job, {"id": job_id})
+        if not found:
+            return None
+        *columns, read_at = found[0]
+        return rows.job_from_row(columns), read_at
+
+    async def finished_job(self, job_id: int) -> FinishedJob | None:
+        """How a job ended, while the finished table still keeps it."""
+        found = await self._built(self.console_sql.finished_job, {"id": job_id}, rows.FINISHED_JOB)
+        return found[0] if found else None
+
+    async def job_failures(self, job_id: int) -> list[JobFailure]:
+        """Every failed attempt of a job still in the failures table, oldest first."""
+        return await self._built(self.console_sql.job_failures, {"id": job_id}, rows.JOB_FAILURE)
 
     async def server_version(self) -> str:
         row = await self._tuple(self.console_sql.server_version, {})

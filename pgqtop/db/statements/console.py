@@ -88,6 +88,24 @@ LATENCY_HISTOGRAMS: LiteralString = (
     " FROM recent r GROUP BY r.entrypoint ORDER BY r.entrypoint"
 )
 
+# A job's story: its row while it waits or runs (with the database's clock, to tell queued from
+# scheduled and how long it has run), its end once finished, and its failed attempts.
+LIVE_JOB: LiteralString = (
+    "SELECT " + JOB_SELECT + ", now() AS read_at FROM {jobs} WHERE id = %(id)s"
+)
+FINISHED_JOB: LiteralString = (
+    "SELECT job_id, entrypoint, priority, status::text AS status, attempts, created,"
+    " execute_after, picked, finished,"
+    " greatest(extract(epoch FROM picked - greatest(created, execute_after)), 0)::float8"
+    " AS wait_seconds, run_seconds, worker_id, host, pid"
+    " FROM {finished} WHERE job_id = %(id)s ORDER BY finished DESC LIMIT 1"
+)
+JOB_FAILURES: LiteralString = (
+    "SELECT id, entrypoint, priority, attempts, status::text AS status, final, error,"
+    " traceback, job_created, failed_at, worker_id, requeued_at"
+    " FROM {failures} WHERE job_id = %(id)s ORDER BY failed_at, id"
+)
+
 # The purge and the count shown before it take the same filter, so the count is what goes.
 COUNT_MATCHING: LiteralString = (
     "SELECT count(*) FROM {jobs} WHERE status::text = ANY(%(statuses)s::text[])"
@@ -172,6 +190,9 @@ class ConsoleStatements:
     job_detail: bytes
     browse_jobs: bytes
     latency_histograms: bytes
+    live_job: bytes
+    finished_job: bytes
+    job_failures: bytes
     count_matching: bytes
     purge: bytes
     requeue_failures: bytes
@@ -197,6 +218,9 @@ def console_statements(names: ObjectNames) -> ConsoleStatements:
         job_detail=render(JOB_DETAIL),
         browse_jobs=render(BROWSE_JOBS),
         latency_histograms=render(LATENCY_HISTOGRAMS),
+        live_job=render(LIVE_JOB),
+        finished_job=render(FINISHED_JOB),
+        job_failures=render(JOB_FAILURES),
         count_matching=render(COUNT_MATCHING),
         purge=render(PURGE),
         requeue_failures=render(REQUEUE_FAILURES),
