@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pgqtop.db.console import ConsoleQueries
 from pgqtop.db.rows import (
     FinishedJob,
+    InFlightJob,
     JobFailure,
     LatencyHistograms,
     PauseInfo,
@@ -533,3 +534,34 @@ async def job_story(queries: ConsoleQueries, job_id: int) -> JobStory | None:
     if live is None and finished is None and not failures:
         return None
     return tell_story(job_id, live, finished, failures, await queries.workers())
+
+
+# --- which worker holds what --------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkerLoad:
+    """A registered worker and the jobs it holds right now (picked rows with its id)."""
+
+    worker: WorkerInfo
+    short_id: str
+    jobs: list[InFlightJob]
+    """Longest running first."""
+
+    @property
+    def longest_running_seconds(self) -> float | None:
+        return max((j.running_seconds for j in self.jobs), default=None)
+
+
+async def worker_loads(queries: ConsoleQueries) -> list[WorkerLoad]:
+    """Every registered worker with its in-flight jobs, in the registry's order."""
+    held: dict[uuid.UUID | None, list[InFlightJob]] = {}
+    for job in await queries.in_flight():
+        held.setdefault(job.worker_id, []).append(job)
+    return [WorkerLoad(w, short_id(w.id), held.get(w.id, [])) for w in await queries.workers()]
+
+
+async def worker_jobs(queries: ConsoleQueries, worker_id: uuid.UUID) -> list[InFlightJob]:
+    """The jobs one worker holds, longest running first (the console's drill-down; cancel one
+    with cancel_jobs)."""
+    return await queries.in_flight(worker_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from pgqtop.db.rows import (
     FailureDetail,
     FailureSummary,
     FinishedJob,
+    InFlightJob,
     JobFailure,
     LatencyHistograms,
     QueueCount,
@@ -130,6 +132,10 @@ class ConsoleQueries(Queries, FleetReads):
     async def job_failures(self, job_id: int) -> list[JobFailure]:
         """Every failed attempt of a job still in the failures table, oldest first."""
         return await self._built(self.console_sql.job_failures, {"id": job_id}, rows.JOB_FAILURE)
+
+    async def in_flight(self, worker: uuid.UUID | None = None) -> list[InFlightJob]:
+        """Picked jobs, longest running first: one worker's, or every worker's."""
+        return await self._built(self.console_sql.in_flight, {"worker": worker}, rows.IN_FLIGHT_JOB)
 
     async def server_version(self) -> str:
         row = await self._tuple(self.console_sql.server_version, {})

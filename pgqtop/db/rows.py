@@ -225,6 +225,20 @@ class JobFailure:
     requeued_at: dt.datetime | None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class InFlightJob:
+    """A picked job and the worker holding it."""
+
+    worker_id: uuid.UUID | None
+    id: int
+    entrypoint: str
+    priority: int
+    attempts: int
+    started: dt.datetime
+    running_seconds: float
+    heartbeat_age: float
+
+
 def _job(*values: Any) -> Job:
     return job_from_row(values)
 
@@ -239,4 +253,5 @@ SERIES_POINT: BaseRowFactory[SeriesPoint] = class_row(SeriesPoint)
 LATENCY_HISTOGRAMS: BaseRowFactory[LatencyHistograms] = class_row(LatencyHistograms)
 FINISHED_JOB: BaseRowFactory[FinishedJob] = class_row(FinishedJob)
 JOB_FAILURE: BaseRowFactory[JobFailure] = class_row(JobFailure)
+IN_FLIGHT_JOB: BaseRowFactory[InFlightJob] = class_row(InFlightJob)
 JOB: BaseRowFactory[Job] = args_row(_job)

@@ -106,6 +106,16 @@ JOB_FAILURES: LiteralString = (
     " FROM {failures} WHERE job_id = %(id)s ORDER BY failed_at, id"
 )
 
+# The jobs a worker holds (every worker's when none is named), longest running first.
+IN_FLIGHT: LiteralString = (
+    "SELECT worker_id, id, entrypoint, priority, attempts, updated AS started,"
+    " greatest(extract(epoch FROM now() - updated), 0)::float8 AS running_seconds,"
+    " greatest(extract(epoch FROM now() - heartbeat), 0)::float8 AS heartbeat_age"
+    " FROM {jobs} WHERE status = 'picked'"
+    " AND (%(worker)s::uuid IS NULL OR worker_id = %(worker)s::uuid)"
+    " ORDER BY updated, id"
+)
+
 # The purge and the count shown before it take the same filter, so the count is what goes.
 COUNT_MATCHING: LiteralString = (
     "SELECT count(*) FROM {jobs} WHERE status::text = ANY(%(statuses)s::text[])"
@@ -193,6 +203,7 @@ class ConsoleStatements:
     live_job: bytes
     finished_job: bytes
     job_failures: bytes
+    in_flight: bytes
     count_matching: bytes
     purge: bytes
     requeue_failures: bytes
@@ -221,6 +232,7 @@ def console_statements(names: ObjectNames) -> ConsoleStatements:
         live_job=render(LIVE_JOB),
         finished_job=render(FINISHED_JOB),
         job_failures=render(JOB_FAILURES),
+        in_flight=render(IN_FLIGHT),
         count_matching=render(COUNT_MATCHING),
         purge=render(PURGE),
         requeue_failures=render(REQUEUE_FAILURES),
