@@ -122,7 +122,8 @@ class Settings:
     keep_finished_seconds: float = 3600.0
     """How long workers keep a finished job's row for `pgqtop job`; 0 keeps none."""
     keep_finished_rows: int = 500_000
-    """At most this many finished jobs are kept (those with the highest ids)."""
+    """Finished jobs more than this many ids older than the newest job go, so at most this many
+    are kept."""
     read_only: bool = False
 
     @classmethod

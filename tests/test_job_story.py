@@ -224,6 +224,10 @@ async def test_finished_jobs_are_pruned_by_age_and_by_count(
     assert await worker_queries.prune_finished(3600, 4) == 3
     assert finished_rows(sync_conn, names) == ids[6:]
     assert await worker_queries.prune_finished(3600, 4) == 0
+    # The count is of ids issued: two jobs still waiting push two finished ones out.
+    await queries.enqueue(["story"] * 2)
+    assert await worker_queries.prune_finished(3600, 4) == 2
+    assert finished_rows(sync_conn, names) == ids[8:]
 
 
 async def test_the_heartbeats_prune_uses_the_settings_and_spares_the_table_when_keeping_none(

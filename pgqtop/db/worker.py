@@ -135,8 +135,9 @@ class WorkerQueries(FleetReads):
         return (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
     async def prune_finished(self, seconds: float, rows: int) -> int:
-        """Drop finished jobs older than `seconds`, and all but the `rows` highest job ids."""
-        params = {"seconds": seconds, "rows": rows}
+        """Drop finished jobs older than `seconds`, and those more than `rows` ids below the
+        last id issued; returns how many went."""
+        params = {"seconds": seconds, "rows": rows, "jobs_table": self.worker_sql.jobs_table}
         row = await self._tuple(self.worker_sql.prune_finished, params)
         return int(row[0])
 

@@ -198,13 +198,15 @@ PRUNE: LiteralString = (
     " (SELECT count(*) FROM expired), (SELECT count(*) FROM gone_workers)"
 )
 
-# Finished jobs are kept for a while and at most so many: the oldest go by age (a block range
-# index on `finished`) and all but the highest job ids by count (the job_id index).
+# Finished jobs are kept for a while and at most so many: the oldest go by age, and every job
+# more than `rows` ids older than the last id issued goes too (each id finishes once, so at most
+# `rows` stay). Both use the table's block range index; the last id comes once per prune (a
+# sub-select) from the jobs table's identity sequence, which a worker may use.
 PRUNE_FINISHED: LiteralString = (
     "WITH gone AS ("
     " DELETE FROM {finished} WHERE finished < now() - make_interval("
-    " secs => %(seconds)s::float8) OR job_id <= (SELECT max(job_id) FROM {finished})"
-    " - %(rows)s RETURNING 1"
+    " secs => %(seconds)s::float8) OR job_id <= (SELECT pg_sequence_last_value("
+    " pg_get_serial_sequence(%(jobs_table)s, 'id')::regclass) - %(rows)s) RETURNING 1"
     ") SELECT count(*) FROM gone"
 )
 
