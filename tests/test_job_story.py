@@ -170,6 +170,9 @@ async def test_the_command_tells_the_story_as_text_and_json(
         line.split()[:3] == ["attempt", "1", "failed"] and "KeyError" in line for line in lines
     )
     assert any(line.strip() == "line 9" for line in lines)
+    # The due time kept is the retry's, so it follows the failed attempt.
+    labels = [line.split()[0] for line in lines[1:] if line.startswith("  ") and line[2] != " "]
+    assert labels[:4] == ["created", "attempt", "retry", "picked"]
     assert any(line.split()[0] == "succeeded" and "after running 20ms" in line for line in lines)
 
 

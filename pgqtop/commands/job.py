@@ -79,8 +79,6 @@ def story_lines(story: JobStory, settings: Settings) -> list[str]:
 
     if story.created is not None:
         moment("created", format_time(story.created))
-    if story.due is not None and story.status != JobState.SCHEDULED:
-        moment("due", format_time(story.due))
     for attempt in story.failures:
         what = "canceled" if attempt.status == "canceled" else "failed"
         last = ", not retried" if attempt.final else ", retried"
@@ -92,6 +90,9 @@ def story_lines(story: JobStory, settings: Settings) -> list[str]:
         lines.extend(f"{'':13}{line}" for line in attempt.traceback.rstrip().splitlines())
         if attempt.requeued_at is not None:
             moment("", f"requeued as a new job {format_time(attempt.requeued_at)}")
+    # The due time kept is the latest attempt's: after a failure, when its retry came due.
+    if story.due is not None and story.status != JobState.SCHEDULED:
+        moment("retry due" if story.failures else "due", format_time(story.due))
     if story.status == JobState.SCHEDULED:
         moment("scheduled", f"to run from {format_time(story.due)}")
     elif story.status == JobState.QUEUED:
