@@ -17,12 +17,12 @@ from pgqtop.config import ObjectNames, Settings
 from pgqtop.db.console import ConsoleQueries
 from pgqtop.db.rows import WorkerIdentity
 from pgqtop.db.worker import WorkerQueries
-from pgqtop.engine.control import Heartbeat, Pulse
-from pgqtop.engine.link import ReconnectingConnection
+from pgqtop.engine import retention
 from pgqtop.model import Outcome, Status
 from pgqtop.operations import JobState
 from tests.test_cli_admin import cli, target
 from tests.test_schema import sq
+from tests.waiting import eventually
 
 
 def identity(host: str = "host-a", pid: int = 4242) -> WorkerIdentity:
@@ -231,26 +231,28 @@ async def test_finished_jobs_are_pruned_by_age_and_by_count(
     await queries.enqueue(["story"] * 2)
     assert await worker_queries.prune_finished(3600, 4) == 2
     assert finished_rows(sync_conn, names) == ids[8:]
+    assert await worker_queries.prune_finished(3600, 0, chunk=1) == 1  # at most a chunk
+    assert finished_rows(sync_conn, names) == ids[9:]
 
 
-async def test_the_heartbeats_prune_uses_the_settings_and_spares_the_table_when_keeping_none(
+async def test_a_workers_finished_prune_follows_its_settings_in_chunks(
     settings: Settings,
     queries: ConsoleQueries,
     worker_queries: WorkerQueries,
     sync_conn: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     names = queries.names
-    ids = await finish_many(queries, worker_queries, 6)
-    me = identity()
-    link = ReconnectingConnection(settings, "test prune", WorkerQueries)
-    heartbeat = Heartbeat(link, settings, lambda: me, lambda: Pulse([], 0, 0, 0, "running"))
-    try:
-        settings.keep_finished_seconds, settings.keep_finished_rows = 0, 2
-        await heartbeat.prune()
-        assert finished_rows(sync_conn, names) == ids
+    ids = await finish_many(queries, worker_queries, 7)
+    monkeypatch.setattr(retention, "CHUNK_ROWS", 2)  # three chunks, the last one short
+    settings.keep_finished_seconds, settings.keep_finished_rows = 0, 2
+    pruner = retention.FinishedPruner(settings)
+    assert not pruner.due(processed=10**9, now=10**9)  # keeping none: the table is left alone
 
-        settings.keep_finished_seconds = 3600
-        await heartbeat.prune()
-        assert finished_rows(sync_conn, names) == ids[4:]
-    finally:
-        await link.close()
+    settings.keep_finished_seconds = 3600
+    assert pruner.due(processed=10**9)
+    assert pruner.start_if_due(processed=10**9)
+    assert not pruner.due(processed=2 * 10**9), "one prune at a time"
+    await eventually(lambda: pruner.pruned == 5, 10, "the prune to finish")
+
+    assert finished_rows(sync_conn, names) == ids[5:]

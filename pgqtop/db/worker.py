@@ -134,10 +134,15 @@ class WorkerQueries(FleetReads):
         )
         return (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
-    async def prune_finished(self, seconds: float, rows: int) -> int:
-        """Drop finished jobs older than `seconds`, and those more than `rows` ids below the
-        last id issued; returns how many went."""
-        params = {"seconds": seconds, "rows": rows, "jobs_table": self.worker_sql.jobs_table}
+    async def prune_finished(self, seconds: float, rows: int, chunk: int = 50_000) -> int:
+        """Drop up to `chunk` finished jobs older than `seconds` or more than `rows` ids below
+        the last id issued; returns how many went (`chunk` means there may be more)."""
+        params = {
+            "seconds": seconds,
+            "rows": rows,
+            "chunk": chunk,
+            "jobs_table": self.worker_sql.jobs_table,
+        }
         row = await self._tuple(self.worker_sql.prune_finished, params)
         return int(row[0])
 

@@ -1,16 +1,20 @@
-"""A job's story from what the tables hold, the job id and retention a person types, and the
-short forms of times the story prints: rules without a database."""
+"""A job's story from what the tables hold, the job id and retention a person types, when a
+worker prunes finished jobs, and the short forms of times the story prints: rules without a
+database."""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 
 import pytest
 
 from pgqtop.commands.job import parse_job_id
 from pgqtop.commands.run import parse_retention
+from pgqtop.config import Settings
 from pgqtop.db.rows import FinishedJob, JobFailure, WorkerInfo
+from pgqtop.engine.retention import FinishedPruner
 from pgqtop.errors import UsageError
 from pgqtop.humanize import elapsed, span
 from pgqtop.model import Job, Status, short_id
@@ -163,3 +167,17 @@ def test_short_times_show_to_the_precision_they_deserve(seconds: float | None, s
 @pytest.mark.parametrize(("seconds", "shown"), [(3600, "1h"), (5400, "1h30m"), (90, "1m30s")])
 def test_configured_spans_use_their_fewest_units(seconds: float, shown: str) -> None:
     assert span(seconds) == shown
+
+
+def test_a_worker_prunes_finished_jobs_by_time_or_by_its_own_volume() -> None:
+    settings = Settings(keep_finished_rows=100_000)
+    pruner = FinishedPruner(settings)
+    quiet = time.monotonic()
+    assert pruner.volume == 10_000
+    assert not pruner.due(processed=9_999, now=quiet)
+    assert pruner.due(processed=10_000, now=quiet)
+    assert pruner.due(processed=0, now=quiet + 301)
+    settings.keep_finished_rows = 50
+    assert FinishedPruner(settings).volume == 1_000
+    settings.keep_finished_seconds = 0
+    assert not pruner.due(processed=10**9, now=quiet + 10**6)

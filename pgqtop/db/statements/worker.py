@@ -202,13 +202,16 @@ PRUNE: LiteralString = (
 
 # Finished jobs are kept for a while and at most so many: the oldest go by age, and every job
 # more than `rows` ids older than the last id issued goes too (each id finishes once, so at most
-# `rows` stay). Both use the table's block range index; the last id comes once per prune (a
-# sub-select) from the jobs table's identity sequence, which a worker may use.
+# `rows` stay). The last id comes once per statement (a sub-select) from the jobs table's
+# identity sequence, which a worker may use. At most `chunk` rows go per statement, found
+# through the table's block range index and deleted by their physical address.
 PRUNE_FINISHED: LiteralString = (
     "WITH gone AS ("
-    " DELETE FROM {finished} WHERE finished < now() - make_interval("
+    " DELETE FROM {finished} WHERE ctid = ANY(ARRAY("
+    " SELECT ctid FROM {finished} WHERE finished < now() - make_interval("
     " secs => %(seconds)s::float8) OR job_id <= (SELECT pg_sequence_last_value("
-    " pg_get_serial_sequence(%(jobs_table)s, 'id')::regclass) - %(rows)s) RETURNING 1"
+    " pg_get_serial_sequence(%(jobs_table)s, 'id')::regclass) - %(rows)s)"
+    " LIMIT %(chunk)s)) RETURNING 1"
     ") SELECT count(*) FROM gone"
 )
 
