@@ -32,7 +32,7 @@ from pgqtop.engine.listener import Listener
 from pgqtop.engine.retry import RetryPolicy, wait_for_event
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
 from pgqtop.errors import UsageError
-from pgqtop.model import Event, Job, Outcome, Status, first_line, is_reserved_name
+from pgqtop.model import Event, Job, Outcome, Status, first_line, is_reserved_name, short_id
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ class QueueManager:
 
     @property
     def _short_id(self) -> str:
-        return str(self.worker_id)[:8]
+        return short_id(self.worker_id)
 
     def _trouble(self, part: str, exc: BaseException) -> None:
         if part not in self._troubled:
