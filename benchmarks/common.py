@@ -59,7 +59,14 @@ def fresh_tables(dsn: str) -> None:
         schema.install(conn, NAMES)
         tables = [
             sql.Identifier(t)
-            for t in (NAMES.jobs, NAMES.statistics, NAMES.failures, NAMES.workers, NAMES.control)
+            for t in (
+                NAMES.jobs,
+                NAMES.statistics,
+                NAMES.failures,
+                NAMES.workers,
+                NAMES.control,
+                NAMES.finished,
+            )
         ]
         conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(tables)))
         for table in tables:

@@ -1,8 +1,11 @@
 """Drain benchmark: N no-op jobs pre-enqueued, time until the queue is empty and statistics
 hold N. pgqtop's `--headless` workers against PgQueuer (from PyPI, through its public API) on the
 same database, alternating runs, median of several; then the SQL limit for the batch size.
+`--compare-keep-finished` also runs every pgqtop configuration with `--keep-finished 0` (no
+finished-jobs rows) in the same rounds, and prints what keeping them costs.
 
     python benchmarks/drain.py --jobs 20000 --runs 3
+    python benchmarks/drain.py --jobs 20000 --runs 3 --no-peer --compare-keep-finished
 """
 
 from __future__ import annotations
@@ -33,18 +36,23 @@ async def enqueue_pgqtop(dsn: str, count: int) -> None:
         await conn.execute(sql.SQL("VACUUM ANALYZE {}").format(sql.Identifier(common.NAMES.jobs)))
 
 
-async def drain_pgqtop(dsn: str, count: int, batch: int, processes: int) -> float:
+KEEPING = "pgqtop"
+NOT_KEEPING = "pgqtop keep=0"
+"""The system's name in the results when workers keep no finished jobs."""
+
+
+async def drain_pgqtop(
+    dsn: str, count: int, batch: int, processes: int, keep_finished: bool = True
+) -> float:
     common.fresh_tables(dsn)
     await enqueue_pgqtop(dsn, count)
+    options = ["--batch-size", str(batch), "--concurrency", str(max(2 * batch, 200))]
+    if not keep_finished:
+        options += ["--keep-finished", "0"]
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         queries = ConsoleQueries(conn, common.NAMES)
         await queries.pause([ENTRYPOINT], reason="benchmark warm-up")
-        workers = [
-            await common.start_worker(
-                dsn, "--batch-size", str(batch), "--concurrency", str(max(2 * batch, 200))
-            )
-            for _ in range(processes)
-        ]
+        workers = [await common.start_worker(dsn, *options) for _ in range(processes)]
         try:
             await common.wait_for_workers(conn, processes)
             total = sql.SQL(
@@ -86,6 +94,11 @@ async def main() -> None:
     p.add_argument("--peer-instances", type=int, nargs="+", default=[1, 4])
     p.add_argument("--no-peer", action="store_true", help="skip PgQueuer")
     p.add_argument("--no-limit", action="store_true", help="skip the pgbench SQL limit")
+    p.add_argument(
+        "--compare-keep-finished",
+        action="store_true",
+        help="also run pgqtop with --keep-finished 0, alternating, and print the difference",
+    )
     args = p.parse_args()
     dsn = common.bench_dsn(args.admin_dsn, args.database)
     results: dict[tuple[str, int, int], list[float]] = {}
@@ -96,11 +109,16 @@ async def main() -> None:
     for run in range(args.runs):
         for batch in args.pgqtop_batch:
             for processes in args.pgqtop_processes:
-                rate = await drain_pgqtop(dsn, args.jobs, batch, processes)
-                results.setdefault(("pgqtop", batch, processes), []).append(rate)
-                print(
-                    f"run {run + 1}: pgqtop   batch={batch:<4} processes={processes}  {rate:8.0f}"
-                )
+                modes = (True, False) if args.compare_keep_finished else (True,)
+                # Alternate which mode goes first, so neither always runs on a warmer server.
+                for keep in modes if run % 2 == 0 else modes[::-1]:
+                    rate = await drain_pgqtop(dsn, args.jobs, batch, processes, keep)
+                    system = KEEPING if keep else NOT_KEEPING
+                    results.setdefault((system, batch, processes), []).append(rate)
+                    print(
+                        f"run {run + 1}: {system:<13} batch={batch:<4} processes={processes}"
+                        f"  {rate:8.0f}"
+                    )
         if args.no_peer:
             continue
         for batch in args.peer_batch:
@@ -112,13 +130,23 @@ async def main() -> None:
                 )
     print()
     print(f"drain of {args.jobs} no-op jobs, median of {args.runs} runs (jobs/s)")
-    print(f"{'system':<10} {'batch':>6} {'workers':>8} {'jobs/s':>10}")
+    print(f"{'system':<14} {'batch':>6} {'workers':>8} {'jobs/s':>10}")
     best: dict[str, tuple[float, int]] = {}
     for (system, batch, workers), rates in sorted(results.items()):
         rate = common.median(rates)
-        print(f"{system:<10} {batch:>6} {workers:>8} {rate:>10.0f}")
+        print(f"{system:<14} {batch:>6} {workers:>8} {rate:>10.0f}")
         if rate > best.get(system, (0.0, 0))[0]:
             best[system] = (rate, batch)
+    if args.compare_keep_finished:
+        print("\nkeeping finished jobs (the default) against --keep-finished 0:")
+        for batch in args.pgqtop_batch:
+            for processes in args.pgqtop_processes:
+                kept = common.median(results[(KEEPING, batch, processes)])
+                bare = common.median(results[(NOT_KEEPING, batch, processes)])
+                print(
+                    f"batch {batch}, {processes} process(es): {kept:.0f} vs {bare:.0f} jobs/s,"
+                    f" {(1 - kept / bare):+.1%} slower"
+                )
     if "pgqueuer" in best:
         ratio = best["pgqtop"][0] / best["pgqueuer"][0]
         print(

@@ -77,6 +77,7 @@ def pgbench_script(names: ObjectNames) -> str:
             "retry_errors": "'{}'",
             "retry_tracebacks": "'{}'",
             "worker": WORKER,
+            "keep_finished": "true",
         },
     )
     complete = re.sub(r"(::\w+\[\])\1", r"\1", complete)  # array_fill(...)::text[]::text[]

@@ -74,6 +74,11 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
         help="on SIGTERM, let running jobs finish for this long (default 30)",
     )
     group.add_argument(
+        "--keep-finished",
+        metavar="DURATION",
+        help="keep each finished job's end this long for `pgqtop job` (default 1h; 0 keeps none)",
+    )
+    group.add_argument(
         "--metrics-port",
         type=int,
         metavar="PORT",
@@ -167,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = command("status", "pgqtop.commands.jobs:status", "one snapshot of every entrypoint")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    job = command(
+        "job",
+        "pgqtop.commands.job:job",
+        "what happened to one job: due, picked, each failed attempt, how it ended",
+    )
+    job.add_argument("job_id", metavar="ID", help="the job's id")
+    job.add_argument("--json", action="store_true", help="machine-readable output")
 
     purge = command("purge", "pgqtop.commands.jobs:purge", "delete waiting jobs")
     purge.add_argument("entrypoint", nargs="?", help="only this entrypoint (default: all)")

@@ -74,6 +74,10 @@ class ObjectNames:
         return f"{self.prefix}_schedules"
 
     @property
+    def finished(self) -> str:
+        return f"{self.prefix}_finished"
+
+    @property
     def status_type(self) -> str:
         return f"{self.prefix}_status"
 
@@ -115,6 +119,11 @@ class Settings:
     failure_retention_days: float = 7.0
     failure_retention_rows: int = 100_000
     statistics_retention_days: float = 14.0
+    keep_finished_seconds: float = 3600.0
+    """How long workers keep a finished job's row for `pgqtop job`; 0 keeps none."""
+    keep_finished_rows: int = 500_000
+    """Finished jobs more than this many ids older than the newest job go, so at most this many
+    are kept."""
     read_only: bool = False
 
     @classmethod

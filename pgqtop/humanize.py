@@ -18,3 +18,33 @@ def duration(seconds: float | None) -> str:
         return f"{hours}h{minutes:02d}m"
     days, hours = divmod(hours, 24)
     return f"{days}d{hours:02d}h"
+
+
+def elapsed(seconds: float | None) -> str:
+    """A time that may be short, to the precision it deserves: `850µs`, `12ms`, `1.25s`,
+    `14.2s`, then as `duration` from a minute on; `-` for unknown. For run times and
+    latency percentiles."""
+    if seconds is None:
+        return "-"
+    value = max(0.0, seconds)
+    # Each threshold is where the shorter form would round up into the next one.
+    if value < 0.0009995:
+        return f"{value * 1e6:.0f}µs"
+    if value < 0.9995:
+        return f"{value * 1e3:.0f}ms"
+    if value < 9.995:
+        return f"{value:.2f}s"
+    if value < 59.95:
+        return f"{value:.1f}s"
+    return duration(round(value))
+
+
+def span(seconds: float) -> str:
+    """A configured length of time in its fewest units: `1h`, `1h30m`, `90s` -> `1m30s`."""
+    whole = max(0, round(seconds))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        amount, whole = divmod(whole, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return "".join(parts) or "0s"

@@ -18,19 +18,32 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import getpass
 import socket
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 
 from pgqtop.db.console import ConsoleQueries
-from pgqtop.db.rows import PauseInfo
+from pgqtop.db.rows import (
+    FinishedJob,
+    InFlightJob,
+    JobFailure,
+    LatencyHistograms,
+    PauseInfo,
+    WorkerInfo,
+)
 from pgqtop.model import (
     ALL_ENTRYPOINTS,
     WORKER_OUTCOMES,
+    Job,
     NewJob,
     OnDuplicate,
+    Status,
     purge_statuses,
+    short_id,
 )
+from pgqtop.model.latency import Percentiles
 
 COMPLETED_WINDOW = 60.0
 """Seconds of statistics a snapshot counts as `completed_last_minute`."""
@@ -38,6 +51,8 @@ FAILED_WINDOW = 3600.0
 """Seconds of recorded failures a snapshot counts as `failed_last_hour`."""
 KNOWN_WITHIN_SECONDS = 86400.0
 """An entrypoint with statistics this recent counts as known when pausing it."""
+LATENCY_WINDOW = 300.0
+"""Seconds of statistics a snapshot's wait and run percentiles cover: the last 5 minutes."""
 
 
 def operator_identity() -> str:
@@ -75,6 +90,26 @@ class EntrypointStatus:
     oldest_queued_seconds: float | None = None
     completed_last_minute: int = 0
     paused: PauseRecord | None = None
+    wait_p50_seconds: float | None = None
+    """Percentiles over LATENCY_WINDOW of the time from due to picked; None without data."""
+    wait_p95_seconds: float | None = None
+    wait_p99_seconds: float | None = None
+    run_p50_seconds: float | None = None
+    """Percentiles over LATENCY_WINDOW of the handlers' run time; None without data."""
+    run_p95_seconds: float | None = None
+    run_p99_seconds: float | None = None
+
+    def set_latency(self, latency: Latency) -> None:
+        self.wait_p50_seconds, self.wait_p95_seconds, self.wait_p99_seconds = (
+            latency.wait.p50,
+            latency.wait.p95,
+            latency.wait.p99,
+        )
+        self.run_p50_seconds, self.run_p95_seconds, self.run_p99_seconds = (
+            latency.run.p50,
+            latency.run.p95,
+            latency.run.p99,
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -114,6 +149,8 @@ async def snapshot(queries: ConsoleQueries) -> Snapshot:
         row(name).completed_last_minute = completed
     for name, failed in (await queries.failures_since(FAILED_WINDOW)).items():
         row(name).failed_last_hour = failed
+    for name, measured in (await latency(queries, LATENCY_WINDOW)).items():
+        row(name).set_latency(measured)
     paused_all = None
     for pause in await queries.paused():
         if pause.entrypoint == ALL_ENTRYPOINTS:
@@ -121,6 +158,36 @@ async def snapshot(queries: ConsoleQueries) -> Snapshot:
         else:
             row(pause.entrypoint).paused = PauseRecord.of(pause)
     return Snapshot(sorted(rows.values(), key=lambda e: e.entrypoint), paused_all)
+
+
+# --- latency ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Latency:
+    """How long an entrypoint's jobs waited (due to picked) and ran over a window: percentiles
+    from the statistics' histograms, each within a factor of about 1.58 of the true value
+    (model.latency)."""
+
+    entrypoint: str
+    wait: Percentiles
+    run: Percentiles
+
+    @classmethod
+    def of(cls, histograms: LatencyHistograms) -> Latency:
+        return cls(
+            histograms.entrypoint,
+            Percentiles.of(histograms.wait_histogram, histograms.wait_seconds_max),
+            Percentiles.of(histograms.run_histogram, histograms.run_seconds_max),
+        )
+
+
+async def latency(queries: ConsoleQueries, window_seconds: float) -> dict[str, Latency]:
+    """Wait and run percentiles per entrypoint over the last `window_seconds` (the console
+    charts 60, 900, 3600 or 86400). A 24-hour window adds up to 86400 rows per entrypoint and
+    outcome, about 2 s of database time for three busy entrypoints: poll it once a minute, not
+    with the short ones."""
+    return {h.entrypoint: Latency.of(h) for h in await queries.latency_histograms(window_seconds)}
 
 
 # --- pause and resume ---------------------------------------------------------------------------
@@ -258,3 +325,244 @@ async def enqueue(
 ) -> list[int]:
     """Add jobs in one statement; returns the new ids (none for a duplicate that was skipped)."""
     return await queries.enqueue_jobs(jobs, on_duplicate=on_duplicate)
+
+
+# --- what happened to job X ---------------------------------------------------------------------
+
+
+class JobState(enum.StrEnum):
+    """Where a job's story stands, as `pgqtop job` reports it."""
+
+    QUEUED = "queued"
+    """Due and waiting for a worker."""
+    SCHEDULED = "scheduled"
+    """Waiting until a later time: a delayed job, or a retry's backoff."""
+    PICKED = "picked"
+    """A worker is running it."""
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    ENDED = "ended"
+    """It left the queue, but how is no longer kept (it finished before the finished jobs'
+    retention, or was purged); its failed attempts are all that is known."""
+
+
+_ENDS = {
+    Status.SUCCESSFUL.value: JobState.SUCCEEDED,
+    Status.EXCEPTION.value: JobState.FAILED,
+    Status.CANCELED.value: JobState.CANCELED,
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkerRef:
+    """A worker as a job's story names it."""
+
+    id: uuid.UUID
+    short_id: str
+    host: str | None
+    """None when the worker is no longer registered and nothing kept its host."""
+    pid: int | None
+    registered: bool
+    """Whether it is still in the workers registry."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FailedAttempt:
+    attempt: int
+    status: str
+    """exception, or canceled."""
+    final: bool
+    """The job's last attempt: it was not retried after this."""
+    failed_at: dt.datetime
+    error: str
+    traceback: str
+    worker: WorkerRef | None
+    requeued_at: dt.datetime | None
+    """When an operator put the job back as a new job."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobStory:
+    """What happened to one job: when it was due, who picked it, each failed attempt and, while
+    the finished jobs are kept, how it ended."""
+
+    job_id: int
+    status: JobState
+    entrypoint: str
+    priority: int
+    attempts: int
+    created: dt.datetime | None
+    due: dt.datetime | None
+    """When the job (its latest attempt) could run: its execute_after."""
+    picked: dt.datetime | None
+    """When its latest attempt was picked."""
+    worker: WorkerRef | None
+    """Who runs it (picked) or ran it (finished)."""
+    waited_seconds: float | None
+    """From due to picked; for a queued job, how long it has waited so far."""
+    ran_seconds: float | None
+    """The handler's run time; for a picked job, how long it has run so far."""
+    finished: dt.datetime | None
+    failures: list[FailedAttempt]
+    job: Job | None
+    """The job's row (payload, headers, dedupe key) while it waits or runs."""
+
+
+def _worker_ref(
+    worker_id: uuid.UUID | None,
+    registry: Mapping[uuid.UUID, WorkerInfo],
+    host: str | None = None,
+    pid: int | None = None,
+) -> WorkerRef | None:
+    if worker_id is None:
+        return None
+    known = registry.get(worker_id)
+    return WorkerRef(
+        worker_id,
+        short_id(worker_id),
+        host if host is not None else (known.host if known else None),
+        pid if pid is not None else (known.pid if known else None),
+        known is not None,
+    )
+
+
+def tell_story(
+    job_id: int,
+    live: tuple[Job, dt.datetime] | None,
+    finished: FinishedJob | None,
+    failures: Sequence[JobFailure],
+    registry: Iterable[WorkerInfo] = (),
+) -> JobStory | None:
+    """A job's story from what the tables still hold; None when they hold nothing of it."""
+    workers = {w.id: w for w in registry}
+    attempts = [
+        FailedAttempt(
+            f.attempts,
+            f.status,
+            f.final,
+            f.failed_at,
+            f.error,
+            f.traceback,
+            _worker_ref(f.worker_id, workers),
+            f.requeued_at,
+        )
+        for f in failures
+    ]
+    if live is not None:
+        job, now = live
+        return _live_story(job, now, attempts, workers)
+    if finished is not None:
+        return JobStory(
+            job_id,
+            _ENDS.get(finished.status, JobState.ENDED),
+            finished.entrypoint,
+            finished.priority,
+            finished.attempts,
+            finished.created,
+            finished.execute_after,
+            finished.picked,
+            _worker_ref(finished.worker_id, workers, finished.host, finished.pid),
+            finished.wait_seconds,
+            finished.run_seconds,
+            finished.finished,
+            attempts,
+            None,
+        )
+    if not failures:
+        return None
+    last = failures[-1]
+    ended = _ENDS.get(last.status, JobState.ENDED) if last.final else JobState.ENDED
+    return JobStory(
+        job_id,
+        ended,
+        last.entrypoint,
+        last.priority,
+        last.attempts,
+        last.job_created,
+        None,
+        None,
+        attempts[-1].worker if last.final else None,
+        None,
+        None,
+        last.failed_at if last.final else None,
+        attempts,
+        None,
+    )
+
+
+def _live_story(
+    job: Job,
+    now: dt.datetime,
+    attempts: list[FailedAttempt],
+    workers: Mapping[uuid.UUID, WorkerInfo],
+) -> JobStory:
+    due = max(job.execute_after, job.created)
+    if job.status == Status.PICKED:
+        status = JobState.PICKED
+        picked: dt.datetime | None = job.updated
+        waited: float | None = max((job.updated - due).total_seconds(), 0.0)
+        ran: float | None = max((now - job.updated).total_seconds(), 0.0)
+        worker = _worker_ref(job.worker_id, workers)
+    else:
+        status = JobState.SCHEDULED if job.execute_after > now else JobState.QUEUED
+        picked, ran, worker = None, None, None
+        waited = max((now - due).total_seconds(), 0.0) if status == JobState.QUEUED else None
+    return JobStory(
+        job.id,
+        status,
+        job.entrypoint,
+        job.priority,
+        job.attempts,
+        job.created,
+        job.execute_after,
+        picked,
+        worker,
+        waited,
+        ran,
+        None,
+        attempts,
+        job,
+    )
+
+
+async def job_story(queries: ConsoleQueries, job_id: int) -> JobStory | None:
+    """Everything the tables still know of one job (`pgqtop job ID`, the console's go-to-job):
+    None when they know nothing, say because it finished longer ago than the retention."""
+    live = await queries.live_job(job_id)
+    finished = None if live is not None else await queries.finished_job(job_id)
+    failures = await queries.job_failures(job_id)
+    if live is None and finished is None and not failures:
+        return None
+    return tell_story(job_id, live, finished, failures, await queries.workers())
+
+
+# --- which worker holds what --------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkerLoad:
+    """A registered worker and the jobs it holds right now (picked rows with its id)."""
+
+    worker: WorkerInfo
+    short_id: str
+    jobs: list[InFlightJob]
+    """Longest running first."""
+
+    @property
+    def longest_running_seconds(self) -> float | None:
+        return max((j.running_seconds for j in self.jobs), default=None)
+
+
+async def worker_loads(queries: ConsoleQueries) -> list[WorkerLoad]:
+    """Every registered worker with its in-flight jobs, in the registry's order."""
+    held: dict[uuid.UUID | None, list[InFlightJob]] = {}
+    for job in await queries.in_flight():
+        held.setdefault(job.worker_id, []).append(job)
+    return [WorkerLoad(w, short_id(w.id), held.get(w.id, [])) for w in await queries.workers()]
+
+
+async def worker_jobs(queries: ConsoleQueries, worker_id: uuid.UUID) -> list[InFlightJob]:
+    """The jobs one worker holds, longest running first (the console's drill-down; cancel one
+    with cancel_jobs)."""
+    return await queries.in_flight(worker_id)

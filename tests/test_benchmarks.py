@@ -44,6 +44,7 @@ def test_drain_benchmark_runs_at_a_tiny_size(dsn: str) -> None:
         "1",
         "--no-peer",
         "--no-limit",
+        "--compare-keep-finished",
     ]
     try:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -56,6 +57,9 @@ def test_drain_benchmark_runs_at_a_tiny_size(dsn: str) -> None:
     row = re.search(r"^pgqtop\s+50\s+1\s+(\d+)$", done.stdout, re.MULTILINE)
     assert row is not None, done.stdout
     assert int(row[1]) > 0
+    bare = re.search(r"^pgqtop keep=0\s+50\s+1\s+(\d+)$", done.stdout, re.MULTILINE)
+    assert bare is not None and int(bare[1]) > 0, done.stdout
+    assert re.search(r"^batch 50, 1 process\(es\): \d+ vs \d+ jobs/s", done.stdout, re.MULTILINE)
 
 
 @pytest.mark.skipif(shutil.which("pgbench") is None, reason="pgbench is not installed")

@@ -171,3 +171,44 @@ def test_no_workers_is_said_plainly(
 ) -> None:
     code, out, _ = cli(capsys, "workers", *target(dsn, names))
     assert code == 0 and out.startswith("no workers registered")
+
+
+async def test_workers_json_lists_the_jobs_each_worker_holds_and_its_longest(
+    capsys: pytest.CaptureFixture[str],
+    dsn: str,
+    names: ObjectNames,
+    queries: ConsoleQueries,
+    worker_queries: WorkerQueries,
+    sync_conn: psycopg.Connection[Any],
+) -> None:
+    busy = WorkerIdentity(uuid.uuid4(), "host-a", 101, "0.1.0", ["mail"], 50)
+    idle = WorkerIdentity(uuid.uuid4(), "host-b", 202, "0.1.0", ["mail"], 10)
+    for me in (busy, idle):
+        await worker_queries.heartbeat(me, [], in_flight=0, processed=0, failed=0)
+    ids = await queries.enqueue(["mail"] * 3)
+    await worker_queries.dequeue({"mail": 2}, 2, busy.id, 0)
+    # The first job was picked two minutes ago.
+    sync_conn.execute(
+        sq("UPDATE {jobs} SET updated = now() - interval '2 minutes' WHERE id = %s", names),
+        (ids[0],),
+    )
+
+    code, out, _ = await asyncio.to_thread(cli, capsys, "workers", "--json", *target(dsn, names))
+
+    assert code == 0
+    listed = {w["host"]: w for w in json.loads(out)["workers"]}
+    a, b = listed["host-a"], listed["host-b"]
+    assert a["short_id"] == busy.id.hex[:8] and b["short_id"] == idle.id.hex[:8]
+    assert [j["id"] for j in a["in_flight_jobs"]] == ids[:2]
+    assert all(j["entrypoint"] == "mail" and j["started"] for j in a["in_flight_jobs"])
+    assert 120 <= a["longest_running_seconds"] < 180
+    assert a["in_flight_jobs"][0]["running_seconds"] == a["longest_running_seconds"]
+    assert (b["in_flight_jobs"], b["longest_running_seconds"]) == ([], None)
+
+    code, out, _ = await asyncio.to_thread(cli, capsys, "workers", *target(dsn, names))
+    header, *rows = out.splitlines()
+    column = header.index("LONGEST")  # text columns are left-aligned under their header
+    by_host = {row.split()[1]: row for row in rows}
+    assert by_host["host-a"].split()[0] == busy.id.hex[:8]
+    assert by_host["host-a"][column:].split()[0].startswith("2m")
+    assert by_host["host-b"][column:].split()[0] == "-"

@@ -195,3 +195,25 @@ async def test_the_snapshot_counts_finished_work_but_not_purged_jobs(
     assert operations.completed_by_entrypoint(
         {("a", "successful"): 2, ("a", "deleted"): 9, ("b", "canceled"): 1}
     ) == {"a": 2, "b": 1}
+
+
+async def test_a_workers_jobs_are_the_picked_rows_it_holds_longest_running_first(
+    queries: ConsoleQueries, worker_queries: WorkerQueries, sync_conn: psycopg.Connection[Any]
+) -> None:
+    names = queries.names
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    ids = await queries.enqueue(["w"] * 4)
+    await worker_queries.dequeue({"w": 2}, 2, mine, 0)
+    await worker_queries.dequeue({"w": 1}, 1, theirs, 0)
+    sync_conn.execute(
+        sq("UPDATE {jobs} SET updated = now() - interval '1 minute' WHERE id = %s", names),
+        (ids[1],),
+    )
+
+    held = await operations.worker_jobs(queries, mine)
+
+    assert [j.id for j in held] == [ids[1], ids[0]]
+    assert all(j.worker_id == mine and j.entrypoint == "w" for j in held)
+    assert held[0].running_seconds >= 60 > held[1].running_seconds
+    assert [j.id for j in await operations.worker_jobs(queries, theirs)] == [ids[2]]
+    assert await operations.worker_jobs(queries, uuid.uuid4()) == []

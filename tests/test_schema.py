@@ -28,6 +28,7 @@ def sq(text: LiteralString, names: ObjectNames, **extra: str) -> sql.Composed:
             "workers",
             "schedules",
             "meta",
+            "finished",
             "channel",
         )
     }
@@ -123,6 +124,27 @@ def test_upgrade_from_version_1_adds_the_schedules_table(
     assert schema.upgrade(sync_conn, names) == 1
 
     assert schema.verify(sync_conn, names) == []
+
+
+def test_upgrade_from_version_2_adds_latency_histograms_and_the_finished_table(
+    sync_conn: psycopg.Connection[Any], names: ObjectNames
+) -> None:
+    sync_conn.execute(sq("INSERT INTO {jobs} (entrypoint) VALUES ('kept')", names))
+    sync_conn.execute(sq("DROP TABLE {finished}", names))
+    sync_conn.execute(
+        sq("ALTER TABLE {statistics} DROP COLUMN wait_histogram, DROP COLUMN run_histogram", names)
+    )
+    sync_conn.execute(sq("UPDATE {meta} SET value = '2' WHERE key = 'schema_version'", names))
+    problems = schema.verify(sync_conn, names)
+    assert f"table {names.finished!r} is missing" in problems
+    assert f"column {names.statistics}.run_histogram is missing" in problems
+    with pytest.raises(SchemaOutdated, match=r"version 2.*pgqtop upgrade"):
+        schema.require_current(sync_conn, names)
+
+    assert schema.upgrade(sync_conn, names) == 2
+
+    assert schema.verify(sync_conn, names) == []
+    assert sync_conn.execute(sq("SELECT count(*) FROM {jobs}", names)).fetchone() == (1,)
 
 
 def test_upgrade_refuses_when_nothing_is_installed(

@@ -221,6 +221,8 @@ async def test_worker_role_can_take_finish_and_register_but_not_enqueue_or_pause
     )
     assert (result.finished, result.retried, result.failures_recorded) == (2, 1, 2)
     await worker.prune(3600, 1000, 3600)
+    # Jobs 1 and 2 finished and 3 is the last id issued: only 1 lies more than two ids back.
+    assert await worker.prune_finished(3600, 2) == 1
     await worker.deregister(me.id)
     # Its scheduled runs it may enqueue (entrypoint and headers only), and nothing more.
     start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
@@ -252,6 +254,10 @@ async def test_console_role_can_watch_pause_and_requeue_but_cannot_delete_jobs(
     assert {(c.entrypoint, c.count) for c in await console.queue_counts()} == {("c", 2)}
     await console.statistics_series(60, 1)
     await console.workers()
+    assert [h.entrypoint for h in await console.latency_histograms(60)] == ["c"]
+    assert (await console.finished_job(job.id)) is not None
+    assert [f.final for f in await console.job_failures(job.id)] == [True]
+    assert await console.in_flight() == []
     [failure] = await console.recent_failures()
     assert (await console.failure_detail(failure.id)) is not None
     assert len(await console.browse_jobs()) == 2

@@ -108,13 +108,31 @@ async def _resume_all(settings: Settings) -> int:
 # --- workers ------------------------------------------------------------------------------------
 
 
+def worker_record(load: operations.WorkerLoad, stale_after: float) -> dict[str, Any]:
+    """A worker as `workers --json` shows it: its registry row, whether it is stale, its short
+    id, and the jobs it holds (picked rows with its id), longest running first."""
+    return {
+        **dataclasses.asdict(load.worker),
+        "stale": load.worker.heartbeat_age > stale_after,
+        "short_id": load.short_id,
+        "in_flight_jobs": [
+            {
+                "id": job.id,
+                "entrypoint": job.entrypoint,
+                "started": job.started,
+                "running_seconds": job.running_seconds,
+            }
+            for job in load.jobs
+        ],
+        "longest_running_seconds": load.longest_running_seconds,
+    }
+
+
 def workers(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     found = asyncio.run(_workers(settings))
     stale_after = settings.engine.worker_stale_after
-    records: list[dict[str, Any]] = [
-        {**dataclasses.asdict(w), "stale": w.heartbeat_age > stale_after} for w in found
-    ]
+    records = [worker_record(load, stale_after) for load in found]
     if args.json:
         print_json({"stale_after_seconds": stale_after, "workers": records})
         return 0
@@ -134,11 +152,12 @@ def workers(args: argparse.Namespace) -> int:
             "FAILED",
             "STARTED",
             "HEARTBEAT",
+            "LONGEST",
             "STATE",
         ),
         [
             (
-                str(r["id"])[:8],
+                r["short_id"],
                 r["host"],
                 r["pid"],
                 r["version"],
@@ -149,6 +168,7 @@ def workers(args: argparse.Namespace) -> int:
                 r["failed"],
                 format_time(r["started"]),
                 f"{duration(r['heartbeat_age'])} ago",
+                duration(r["longest_running_seconds"]),
                 "stale" if r["stale"] else r["state"],
             )
             for r in records
@@ -157,9 +177,9 @@ def workers(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _workers(settings: Settings) -> list[Any]:
+async def _workers(settings: Settings) -> list[operations.WorkerLoad]:
     async with session(settings, "workers") as queries:
-        return list(await queries.workers())
+        return await operations.worker_loads(queries)
 
 
 # --- schedules ----------------------------------------------------------------------------------

@@ -6,12 +6,15 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import re
 import shlex
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from pgqtop.config import ObjectNames, Settings, describe_dsn, dsn_given
 from pgqtop.errors import UsageError
+
+_ZERO = re.compile(r"0+(?:\.0*)?[smhd]?")
 
 ExtraTask = Callable[[asyncio.Event], Awaitable[None]]
 
@@ -40,7 +43,22 @@ def settings_from_args(args: argparse.Namespace, dsn: str | None = None) -> Sett
         changes.setdefault("flush_size", max(changes["batch_size"], 1))
     settings.engine = dataclasses.replace(settings.engine, **changes)
     settings.read_only = bool(getattr(args, "read_only", False))
+    keep = getattr(args, "keep_finished", None)
+    if keep is not None:
+        settings.keep_finished_seconds = parse_retention(keep, "--keep-finished")
     return settings
+
+
+def parse_retention(text: str, flag: str) -> float:
+    """Seconds to keep something: a duration such as 1h or 30m, or 0 for not at all."""
+    from pgqtop.commands.common import parse_duration
+
+    if _ZERO.fullmatch(text.strip().lower()):
+        return 0.0
+    try:
+        return parse_duration(text)
+    except UsageError as exc:
+        raise UsageError(f"{flag}: {exc} (or 0 to keep none)") from None
 
 
 @contextlib.contextmanager

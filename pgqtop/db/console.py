@@ -7,7 +7,9 @@ Queries as well, plus the pauses and schedules a worker reads too.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,7 +18,17 @@ import psycopg
 from pgqtop.config import ObjectNames
 from pgqtop.db import rows
 from pgqtop.db.producer import DEFAULT_MAX_PAYLOAD_BYTES, Queries
-from pgqtop.db.rows import FailureDetail, FailureSummary, QueueCount, SeriesPoint, WorkerInfo
+from pgqtop.db.rows import (
+    FailureDetail,
+    FailureSummary,
+    FinishedJob,
+    InFlightJob,
+    JobFailure,
+    LatencyHistograms,
+    QueueCount,
+    SeriesPoint,
+    WorkerInfo,
+)
 from pgqtop.db.session import FleetReads
 from pgqtop.db.statements.console import console_statements
 from pgqtop.model import Job, purge_statuses
@@ -96,6 +108,34 @@ class ConsoleQueries(Queries, FleetReads):
         """One page of jobs in id order, after the last id seen (keyset paging)."""
         params = {"after": after, "limit": limit, "entrypoint": entrypoint, "status": status}
         return await self._built(self.console_sql.browse_jobs, params, rows.JOB)
+
+    async def latency_histograms(self, seconds: float) -> list[LatencyHistograms]:
+        """Each entrypoint's wait and run histograms summed over the last `seconds`."""
+        params = {"seconds": seconds}
+        return await self._built(
+            self.console_sql.latency_histograms, params, rows.LATENCY_HISTOGRAMS
+        )
+
+    async def live_job(self, job_id: int) -> tuple[Job, dt.datetime] | None:
+        """A job still waiting or running, and the database's clock as it was read."""
+        found = await self._tuples(self.console_sql.live_job, {"id": job_id})
+        if not found:
+            return None
+        *columns, read_at = found[0]
+        return rows.job_from_row(columns), read_at
+
+    async def finished_job(self, job_id: int) -> FinishedJob | None:
+        """How a job ended, while the finished table still keeps it."""
+        found = await self._built(self.console_sql.finished_job, {"id": job_id}, rows.FINISHED_JOB)
+        return found[0] if found else None
+
+    async def job_failures(self, job_id: int) -> list[JobFailure]:
+        """Every failed attempt of a job still in the failures table, oldest first."""
+        return await self._built(self.console_sql.job_failures, {"id": job_id}, rows.JOB_FAILURE)
+
+    async def in_flight(self, worker: uuid.UUID | None = None) -> list[InFlightJob]:
+        """Picked jobs, longest running first: one worker's, or every worker's."""
+        return await self._built(self.console_sql.in_flight, {"worker": worker}, rows.IN_FLIGHT_JOB)
 
     async def server_version(self) -> str:
         row = await self._tuple(self.console_sql.server_version, {})

@@ -29,7 +29,7 @@ class TableGrant:
     """Attribute of ObjectNames naming the table."""
 
 
-_TABLES = ("jobs", "statistics", "failures", "control", "workers", "schedules", "meta")
+_TABLES = ("jobs", "statistics", "failures", "control", "workers", "schedules", "meta", "finished")
 
 # Reading a column in a WHERE, ON CONFLICT or RETURNING clause needs SELECT on it, so every
 # role that deletes or upserts also reads the rows it touches.
@@ -44,6 +44,8 @@ _TABLE_GRANTS: dict[str, tuple[TableGrant, ...]] = {
         TableGrant("SELECT, INSERT, UPDATE, DELETE", "workers"),
         TableGrant("SELECT, INSERT, UPDATE", "schedules"),
         TableGrant("SELECT", "meta"),
+        # Each finished job's end, written by the completion and pruned by age and count.
+        TableGrant("SELECT, INSERT, DELETE", "finished"),
     ),
     "producer": (
         TableGrant("INSERT", "jobs"),

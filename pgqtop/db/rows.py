@@ -176,6 +176,69 @@ class SeriesPoint:
     run_seconds_max: float
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class LatencyHistograms:
+    """One entrypoint's latency buckets over a window (model.latency), summed."""
+
+    entrypoint: str
+    wait_histogram: list[int]
+    run_histogram: list[int]
+    wait_seconds_max: float
+    run_seconds_max: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FinishedJob:
+    """How a job ended, as the finished table keeps it for a while."""
+
+    job_id: int
+    entrypoint: str
+    priority: int
+    status: str
+    attempts: int
+    created: dt.datetime
+    execute_after: dt.datetime
+    picked: dt.datetime
+    finished: dt.datetime
+    wait_seconds: float
+    run_seconds: float
+    worker_id: uuid.UUID | None
+    host: str | None
+    pid: int | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobFailure:
+    """One failed attempt of a job, from the failures table."""
+
+    id: int
+    entrypoint: str
+    priority: int
+    attempts: int
+    status: str
+    final: bool
+    error: str
+    traceback: str
+    job_created: dt.datetime | None
+    failed_at: dt.datetime
+    worker_id: uuid.UUID | None
+    requeued_at: dt.datetime | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InFlightJob:
+    """A picked job and the worker holding it."""
+
+    worker_id: uuid.UUID | None
+    id: int
+    entrypoint: str
+    priority: int
+    attempts: int
+    started: dt.datetime
+    running_seconds: float
+    heartbeat_age: float
+
+
 def _job(*values: Any) -> Job:
     return job_from_row(values)
 
@@ -187,4 +250,8 @@ WORKER_INFO: BaseRowFactory[WorkerInfo] = class_row(WorkerInfo)
 FAILURE_SUMMARY: BaseRowFactory[FailureSummary] = class_row(FailureSummary)
 FAILURE_DETAIL: BaseRowFactory[FailureDetail] = class_row(FailureDetail)
 SERIES_POINT: BaseRowFactory[SeriesPoint] = class_row(SeriesPoint)
+LATENCY_HISTOGRAMS: BaseRowFactory[LatencyHistograms] = class_row(LatencyHistograms)
+FINISHED_JOB: BaseRowFactory[FinishedJob] = class_row(FinishedJob)
+JOB_FAILURE: BaseRowFactory[JobFailure] = class_row(JobFailure)
+IN_FLIGHT_JOB: BaseRowFactory[InFlightJob] = class_row(InFlightJob)
 JOB: BaseRowFactory[Job] = args_row(_job)

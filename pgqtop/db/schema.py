@@ -16,7 +16,7 @@ from pgqtop.config import ObjectNames
 from pgqtop.errors import SchemaMissing, SchemaOutdated
 from pgqtop.model import ALL_STATUSES
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def trusted(text: str) -> sql.SQL:
@@ -77,6 +77,13 @@ JOBS = Table(
     ),
 )
 
+# Latency histograms of the jobs a statistics row counts: per bucket of model.latency.BOUNDS,
+# how many waited (due to picked) or ran that long. An array ends at its last non-empty bucket.
+LATENCY_COLUMNS = (
+    Column("wait_histogram", "integer[]", "NOT NULL DEFAULT '{}'"),
+    Column("run_histogram", "integer[]", "NOT NULL DEFAULT '{}'"),
+)
+
 STATISTICS = Table(
     "statistics",
     (
@@ -89,6 +96,7 @@ STATISTICS = Table(
         Column("queue_seconds_max", "double precision", "NOT NULL DEFAULT 0"),
         Column("run_seconds_sum", "double precision", "NOT NULL DEFAULT 0"),
         Column("run_seconds_max", "double precision", "NOT NULL DEFAULT 0"),
+        *LATENCY_COLUMNS,
     ),
     # Time first: the console reads time windows; writers upsert rows sorted by this same key.
     constraints=("PRIMARY KEY (created, entrypoint, status, priority)",),
@@ -165,7 +173,31 @@ META = Table(
     ),
 )
 
-TABLES = (JOBS, STATISTICS, FAILURES, CONTROL, WORKERS, SCHEDULES, META)
+# The end of each job, kept for a short while (Settings.keep_finished_seconds) so `pgqtop job`
+# can tell what happened after the job's row left the jobs table. Append-only and narrow: no
+# payload, headers or error (a failure's are in the failures table); pruned by age and count.
+FINISHED = Table(
+    "finished",
+    (
+        Column("job_id", "bigint", "NOT NULL"),
+        Column("entrypoint", "text", "NOT NULL"),
+        Column("priority", "integer", "NOT NULL"),
+        Column("status", "status", "NOT NULL"),
+        Column("attempts", "integer", "NOT NULL"),
+        Column("created", "timestamp with time zone", "NOT NULL"),
+        Column("execute_after", "timestamp with time zone", "NOT NULL"),
+        Column("picked", "timestamp with time zone", "NOT NULL"),
+        Column("finished", "timestamp with time zone", "NOT NULL DEFAULT now()"),
+        Column("run_seconds", "double precision", "NOT NULL"),
+        Column("worker_id", "uuid"),
+        # Copied from the registry: a worker's row goes when it stops, its jobs' story stays.
+        Column("host", "text"),
+        Column("pid", "integer"),
+    ),
+    storage="autovacuum_vacuum_scale_factor = 0.05, autovacuum_vacuum_insert_scale_factor = 0.1",
+)
+
+TABLES = (JOBS, STATISTICS, FAILURES, CONTROL, WORKERS, SCHEDULES, META, FINISHED)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -188,6 +220,17 @@ INDEXES = (
         JOBS,
         "(dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'picked')",
         unique=True,
+    ),
+    # A job's story: its failed attempts, looked up by job id.
+    Index("failures_job", FAILURES, "(job_id)"),
+    # Finished jobs arrive in time order and nearly in id order, so one block range index
+    # serves the age prune, the count prune and a lookup by id (the multi-minmax summary
+    # tolerates the odd old id, a retried or delayed job), at almost no cost per insert:
+    # a B-tree on job_id doubled the cost of keeping the rows.
+    Index(
+        "finished_brin",
+        FINISHED,
+        "USING brin (finished, job_id int8_minmax_multi_ops) WITH (autosummarize = on)",
     ),
 )
 

@@ -21,7 +21,9 @@ from pgqtop.db.statements.worker import worker_statements
 from pgqtop.model import Job, Outcome
 
 
-def complete_parameters(outcomes: Sequence[Outcome], worker: uuid.UUID) -> dict[str, Any]:
+def complete_parameters(
+    outcomes: Sequence[Outcome], worker: uuid.UUID, *, keep_finished: bool = True
+) -> dict[str, Any]:
     """Finished and retried outcomes as separate column arrays, one unnest each."""
     done = [o for o in outcomes if o.retry_in is None]
     retry = [o for o in outcomes if o.retry_in is not None]
@@ -36,6 +38,7 @@ def complete_parameters(outcomes: Sequence[Outcome], worker: uuid.UUID) -> dict[
         "retry_errors": [o.error for o in retry],
         "retry_tracebacks": [o.traceback for o in retry],
         "worker": worker,
+        "keep_finished": keep_finished,
     }
 
 
@@ -43,10 +46,16 @@ class WorkerQueries(FleetReads):
     """A worker's statements on one async autocommit connection."""
 
     def __init__(
-        self, conn: psycopg.AsyncConnection[Any], names: ObjectNames | None = None
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        names: ObjectNames | None = None,
+        *,
+        keep_finished: bool = True,
     ) -> None:
         super().__init__(conn, names)
         self.worker_sql = worker_statements(self.names)
+        self.keep_finished = keep_finished
+        """Whether a completion also writes each finished job's row to the finished table."""
 
     async def dequeue(
         self,
@@ -72,7 +81,8 @@ class WorkerQueries(FleetReads):
     async def complete(self, outcomes: Sequence[Outcome], worker: uuid.UUID) -> CompletionResult:
         """Finish a batch: delete what ended, requeue retries, record failures and statistics;
         only jobs this worker still holds are touched."""
-        row = await self._tuple(self.worker_sql.complete, complete_parameters(outcomes, worker))
+        params = complete_parameters(outcomes, worker, keep_finished=self.keep_finished)
+        row = await self._tuple(self.worker_sql.complete, params)
         return CompletionResult(row[0], row[1], row[2])
 
     async def heartbeat(
@@ -123,6 +133,18 @@ class WorkerQueries(FleetReads):
             },
         )
         return (int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+
+    async def prune_finished(self, seconds: float, rows: int, chunk: int = 50_000) -> int:
+        """Drop up to `chunk` finished jobs older than `seconds` or more than `rows` ids below
+        the last id issued; returns how many went (`chunk` means there may be more)."""
+        params = {
+            "seconds": seconds,
+            "rows": rows,
+            "chunk": chunk,
+            "jobs_table": self.worker_sql.jobs_table,
+        }
+        row = await self._tuple(self.worker_sql.prune_finished, params)
+        return int(row[0])
 
     async def vacuum_jobs_if_needed(self, min_dead: int = 20_000) -> bool:
         """Vacuum the jobs table when autovacuum is off and dead rows pile up; True if it did.

@@ -18,6 +18,7 @@ from pgqtop.db.connection import connect_async
 from pgqtop.db.rows import PauseInfo, WorkerIdentity
 from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
+from pgqtop.engine.retention import FinishedPruner
 from pgqtop.engine.retry import wait_for_event
 from pgqtop.errors import ConnectionFailed
 from pgqtop.model import ALL_ENTRYPOINTS, target_label
@@ -92,6 +93,8 @@ class Heartbeat:
         self.pulse = pulse
         self.beats = 0
         self._poke = asyncio.Event()
+        self.finished = FinishedPruner(settings)
+        self._processed = 0
 
     def poke(self) -> None:
         """Beat now rather than at the next interval (the state changed, or we stop)."""
@@ -110,6 +113,7 @@ class Heartbeat:
             state=pulse.state,
         )
         self.beats += 1
+        self._processed = pulse.processed
 
     async def run(self, stop: asyncio.Event) -> None:
         """Beat every heartbeat_interval until `stop`; connection trouble only delays a beat."""
@@ -126,6 +130,7 @@ class Heartbeat:
                 if time.monotonic() >= next_vacuum and (vacuum is None or vacuum.done()):
                     next_vacuum = time.monotonic() + random.uniform(*VACUUM_CHECK_EVERY)
                     vacuum = asyncio.create_task(self.vacuum_if_needed())
+                self.finished.start_if_due(self._processed)
             except DATABASE_ERRORS as exc:
                 log.warning("heartbeat failed, will retry: %s", exc)
                 await self.link.broken(exc, stop)
@@ -136,6 +141,7 @@ class Heartbeat:
 
         if vacuum is not None:
             vacuum.cancel()
+        self.finished.cancel()
 
     async def vacuum_if_needed(self) -> None:
         """Vacuum on a connection of its own, so flushes and heartbeats never wait for it."""

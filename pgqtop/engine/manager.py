@@ -20,7 +20,9 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
 
-from pgqtop.config import Settings, describe_dsn
+import psycopg
+
+from pgqtop.config import ObjectNames, Settings, describe_dsn
 from pgqtop.db.rows import WorkerIdentity
 from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.buffer import CompletionBuffer
@@ -30,7 +32,7 @@ from pgqtop.engine.listener import Listener
 from pgqtop.engine.retry import RetryPolicy, wait_for_event
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
 from pgqtop.errors import UsageError
-from pgqtop.model import Event, Job, Outcome, Status, first_line, is_reserved_name
+from pgqtop.model import Event, Job, Outcome, Status, first_line, is_reserved_name, short_id
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +232,7 @@ class QueueManager:
 
     @property
     def _short_id(self) -> str:
-        return str(self.worker_id)[:8]
+        return short_id(self.worker_id)
 
     def _trouble(self, part: str, exc: BaseException) -> None:
         if part not in self._troubled:
@@ -246,6 +248,12 @@ class QueueManager:
             self._set_state("running", "reconnected")
 
     # --- running ------------------------------------------------------------------------------
+
+    def _completing_queries(
+        self, conn: psycopg.AsyncConnection[Any], names: ObjectNames
+    ) -> WorkerQueries:
+        """The completion connection's queries: they keep finished jobs when settings say so."""
+        return WorkerQueries(conn, names, keep_finished=self.settings.keep_finished_seconds > 0)
 
     async def run(self) -> None:
         """Work until stop(): connect, register, take and run jobs, then drain and deregister."""
@@ -266,7 +274,9 @@ class QueueManager:
         self._set_state("starting", f"{describe_dsn(self.settings.dsn)}, {self._describe()}")
         suffix = self._short_id
         dequeue_link = ReconnectingConnection(self.settings, f"worker {suffix}", WorkerQueries)
-        complete_link = ReconnectingConnection(self.settings, f"complete {suffix}", WorkerQueries)
+        complete_link = ReconnectingConnection(
+            self.settings, f"complete {suffix}", self._completing_queries
+        )
         self._buffer = CompletionBuffer(
             complete_link,
             self.worker_id,

@@ -13,6 +13,7 @@ from pgqtop.model.enqueue import (
     refuse_oversize,
 )
 from pgqtop.model.event import Event, EventParseError, parse_event
+from pgqtop.model.identity import short_id
 from pgqtop.model.job import (
     ALL_ENTRYPOINTS,
     ALL_STATUSES,
@@ -58,5 +59,6 @@ __all__ = [
     "redact",
     "refuse_oversize",
     "refuse_reserved_names",
+    "short_id",
     "target_label",
 ]

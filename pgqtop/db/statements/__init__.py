@@ -1,7 +1,8 @@
 """The SQL pgqtop runs, one module of text per role, rendered once per prefix.
 
-Each text names our objects as `{jobs}`, `{statistics}`, ... Rendering composes it with the
-prefix's quoted identifiers and keeps the result as bytes, so an execute neither composes nor
+Each text names our objects as `{jobs}`, `{statistics}`, ... and the latency buckets' bounds as
+`{latency_bounds}`. Rendering composes it with the prefix's quoted identifiers (and the bounds
+as one constant array) and keeps the result as bytes, so an execute neither composes nor
 escapes anything again: the driver takes bytes as they are. A prefix is validated to plain
 ASCII identifiers, so rendering needs no connection's encoding.
 """
@@ -13,6 +14,7 @@ from typing import LiteralString
 from psycopg import sql
 
 from pgqtop.config import ObjectNames
+from pgqtop.model.latency import BOUNDS
 
 
 class Renderer:
@@ -20,14 +22,17 @@ class Renderer:
 
     def __init__(self, names: ObjectNames) -> None:
         self.names = names
-        self._identifiers = {
+        self._identifiers: dict[str, sql.Composable] = {
             "jobs": sql.Identifier(names.jobs),
             "statistics": sql.Identifier(names.statistics),
             "failures": sql.Identifier(names.failures),
             "control": sql.Identifier(names.control),
             "workers": sql.Identifier(names.workers),
             "schedules": sql.Identifier(names.schedules),
+            "finished": sql.Identifier(names.finished),
             "status": sql.Identifier(names.status_type),
+            # Not a name but a constant of ours: a float8[] literal the planner folds once.
+            "latency_bounds": sql.Literal(list(BOUNDS)),
         }
 
     def __call__(self, text: LiteralString) -> bytes:

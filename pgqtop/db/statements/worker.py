@@ -50,6 +50,42 @@ DEQUEUE: LiteralString = (
     " WHERE j.id = ANY(ARRAY(SELECT id FROM chosen)) RETURNING " + PICKED_SELECT
 )
 
+
+def histogram_of(seconds: LiteralString) -> LiteralString:
+    """Per group of `finished`, how many of its jobs' `seconds` fell in each latency bucket
+    (model.latency), as a dense integer[] up to the last bucket used. The aggregates belong to
+    the outer grouping, so the one pass over the batch feeds them; width_bucket is a binary
+    search over the constant bounds. Counting the buckets before joining them to the series
+    keeps the join to a few dozen rows (a fifth cheaper than joining every job)."""
+    bucket: LiteralString = "width_bucket(" + seconds + ", {latency_bounds})"
+    return (
+        "ARRAY(SELECT coalesce(c.n, 0)::int FROM generate_series(0, max(" + bucket + ")) i"
+        " LEFT JOIN (SELECT u.b, count(*) AS n FROM unnest(array_agg(" + bucket + ")) u(b)"
+        " GROUP BY u.b) c ON c.b = i ORDER BY i)"
+    )
+
+
+def histogram_sum(column: LiteralString) -> LiteralString:
+    """The upsert's bucket-by-bucket sum of a stored and a new histogram of `column`."""
+    return (
+        "ARRAY(SELECT coalesce(u.a, 0) + coalesce(u.b, 0) FROM unnest(s." + column + ","
+        " EXCLUDED." + column + ") WITH ORDINALITY AS u(a, b, i) ORDER BY u.i)"
+    )
+
+
+# The completion's latency part: the statistics row's two histograms, computed from the batch
+# in the same grouping as the counts and added to the stored ones on conflict.
+LATENCY_SELECT: LiteralString = (
+    ", " + histogram_of("queue_seconds") + ", " + histogram_of("run_seconds")
+)
+LATENCY_UPSERT: LiteralString = (
+    ", wait_histogram = "
+    + histogram_sum("wait_histogram")
+    + ", run_histogram = "
+    + histogram_sum("run_histogram")
+)
+
+
 # Finish a batch in one statement: delete what ended, put retries back, record failures, and
 # upsert per-second statistics with rows sorted by the unique key so that concurrent flushes
 # lock statistics rows in the same order and cannot deadlock.
@@ -62,6 +98,8 @@ COMPLETE: LiteralString = (
     " RETURNING j.id, j.entrypoint, j.priority, j.payload, j.headers, j.attempts,"
     " j.created, greatest(extract(epoch FROM j.updated - greatest(j.created,"
     " j.execute_after)), 0)::float8 AS queue_seconds"
+    # When the job was due and picked, for the finished jobs kept below.
+    ", j.execute_after, j.updated AS picked"
     "), finished AS ("
     " SELECT d.*, o.status::{status} AS status, o.run_seconds, o.error, o.traceback"
     " FROM deleted d JOIN unnest(%(done_ids)b::bigint[], %(done_statuses)b::text[],"
@@ -92,10 +130,12 @@ COMPLETE: LiteralString = (
     " RETURNING 1"
     "), counted AS ("
     " INSERT INTO {statistics} AS s (created, entrypoint, status, priority, count,"
-    " queue_seconds_sum, queue_seconds_max, run_seconds_sum, run_seconds_max)"
+    " queue_seconds_sum, queue_seconds_max, run_seconds_sum, run_seconds_max,"
+    " wait_histogram, run_histogram)"
     " SELECT date_trunc('second', now()), entrypoint, status, priority, count(*),"
     " sum(queue_seconds), max(queue_seconds), sum(run_seconds), max(run_seconds)"
-    " FROM finished GROUP BY entrypoint, status, priority"
+    + LATENCY_SELECT
+    + " FROM finished GROUP BY entrypoint, status, priority"
     " ORDER BY 1, 2, 3, 4"
     " ON CONFLICT (created, entrypoint, status, priority) DO UPDATE SET"
     " count = s.count + EXCLUDED.count,"
@@ -103,6 +143,17 @@ COMPLETE: LiteralString = (
     " queue_seconds_max = greatest(s.queue_seconds_max, EXCLUDED.queue_seconds_max),"
     " run_seconds_sum = s.run_seconds_sum + EXCLUDED.run_seconds_sum,"
     " run_seconds_max = greatest(s.run_seconds_max, EXCLUDED.run_seconds_max)"
+    + LATENCY_UPSERT
+    + " RETURNING 1"
+    # Each finished job's end, kept a while for `pgqtop job` (off: keep_finished false). The
+    # host and pid come from the registry row, which goes when the worker stops.
+    "), kept AS ("
+    " INSERT INTO {finished} (job_id, entrypoint, priority, status, attempts, created,"
+    " execute_after, picked, run_seconds, worker_id, host, pid)"
+    " SELECT f.id, f.entrypoint, f.priority, f.status, f.attempts, f.created,"
+    " f.execute_after, f.picked, f.run_seconds, %(worker)s, w.host, w.pid"
+    " FROM finished f LEFT JOIN {workers} w ON w.id = %(worker)s"
+    " WHERE %(keep_finished)s::boolean"
     " RETURNING 1"
     ") SELECT (SELECT count(*) FROM finished), (SELECT count(*) FROM retried),"
     " (SELECT count(*) FROM failed), (SELECT count(*) FROM counted)"
@@ -147,6 +198,21 @@ PRUNE: LiteralString = (
     " DELETE FROM {workers} WHERE heartbeat < now() - interval '1 day' RETURNING 1"
     ") SELECT (SELECT count(*) FROM old_failures), (SELECT count(*) FROM old_statistics),"
     " (SELECT count(*) FROM expired), (SELECT count(*) FROM gone_workers)"
+)
+
+# Finished jobs are kept for a while and at most so many: the oldest go by age, and every job
+# more than `rows` ids older than the last id issued goes too (each id finishes once, so at most
+# `rows` stay). The last id comes once per statement (a sub-select) from the jobs table's
+# identity sequence, which a worker may use. At most `chunk` rows go per statement, found
+# through the table's block range index and deleted by their physical address.
+PRUNE_FINISHED: LiteralString = (
+    "WITH gone AS ("
+    " DELETE FROM {finished} WHERE ctid = ANY(ARRAY("
+    " SELECT ctid FROM {finished} WHERE finished < now() - make_interval("
+    " secs => %(seconds)s::float8) OR job_id <= (SELECT pg_sequence_last_value("
+    " pg_get_serial_sequence(%(jobs_table)s, 'id')::regclass) - %(rows)s)"
+    " LIMIT %(chunk)s)) RETURNING 1"
+    ") SELECT count(*) FROM gone"
 )
 
 # A queue table deletes all day: where the server's autovacuum is off, workers must vacuum it
@@ -203,6 +269,7 @@ class WorkerStatements:
     deregister: bytes
     next_due: bytes
     prune: bytes
+    prune_finished: bytes
     jobs_need_vacuum: bytes
     vacuum_jobs: bytes
     jobs_table: str
@@ -221,6 +288,7 @@ def worker_statements(names: ObjectNames) -> WorkerStatements:
         deregister=render(DEREGISTER),
         next_due=render(NEXT_DUE),
         prune=render(PRUNE),
+        prune_finished=render(PRUNE_FINISHED),
         jobs_need_vacuum=render(JOBS_NEED_VACUUM),
         vacuum_jobs=render(VACUUM_JOBS),
         jobs_table=render.identifier("jobs"),
