@@ -74,6 +74,18 @@ class ObjectNames:
         return f"{self.prefix}_schedules"
 
     @property
+    def history(self) -> str:
+        return f"{self.prefix}_history"
+
+    @property
+    def history_samples(self) -> str:
+        return f"{self.prefix}_history_samples"
+
+    @property
+    def audit(self) -> str:
+        return f"{self.prefix}_audit"
+
+    @property
     def status_type(self) -> str:
         return f"{self.prefix}_status"
 
@@ -115,6 +127,9 @@ class Settings:
     failure_retention_days: float = 7.0
     failure_retention_rows: int = 100_000
     statistics_retention_days: float = 14.0
+    history_interval: float = 10.0
+    """Seconds between the fleet's queue-history samples; 0 stops this process taking them."""
+    history_retention_hours: float = 24.0
     read_only: bool = False
 
     @classmethod

@@ -27,6 +27,9 @@ class Renderer:
             "control": sql.Identifier(names.control),
             "workers": sql.Identifier(names.workers),
             "schedules": sql.Identifier(names.schedules),
+            "history": sql.Identifier(names.history),
+            "history_samples": sql.Identifier(names.history_samples),
+            "audit": sql.Identifier(names.audit),
             "status": sql.Identifier(names.status_type),
         }
 
