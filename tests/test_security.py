@@ -24,6 +24,7 @@ from pgqtop.db.grants import grant_statements
 from pgqtop.db.producer import Queries
 from pgqtop.db.rows import WorkerIdentity
 from pgqtop.db.worker import WorkerQueries
+from pgqtop.engine.control import HistorySampler
 from pgqtop.model import NewJob, OnDuplicate, Outcome, Status
 from tests.test_cli_admin import cli, target
 
@@ -407,3 +408,28 @@ async def test_worker_role_samples_queue_history(
         "p": (0, True),
         "w": (3, False),
     }
+
+
+async def test_a_worker_role_granted_before_version_3_works_on_without_sampling(
+    make_role: Callable[[str], str],
+    as_role: Callable[[str], Any],
+    sync_conn: psycopg.Connection[Any],
+    names: ObjectNames,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    role_name = make_role("worker")
+    for table in (names.history, names.history_samples):
+        sync_conn.execute(
+            sql.SQL("REVOKE ALL ON {} FROM {}").format(
+                sql.Identifier(table), sql.Identifier(role_name)
+            )
+        )
+    worker = (await as_role(role_name)).worker
+    sampler = HistorySampler(settings)
+    me = WorkerIdentity(uuid.uuid4(), "host", 1, "0", ["w"], 10)
+
+    assert await sampler.maybe_sample(worker, me.id) is None
+    assert "apply `pgqtop grants --for worker` again" in caplog.text
+    assert sampler.interval == 0  # no more tries, so no more failing statements
+    await worker.heartbeat(me, [], in_flight=0, processed=0, failed=0)  # the rest works on

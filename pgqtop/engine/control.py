@@ -14,6 +14,8 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Sequence
 
+import psycopg
+
 from pgqtop.config import Settings
 from pgqtop.db.connection import connect_async
 from pgqtop.db.rows import HistoryClaim, PauseInfo, WorkerIdentity
@@ -99,12 +101,22 @@ class HistorySampler:
             return None
         self._next_try = (now // self.interval + 1) * self.interval
         started = time.monotonic()
-        claim = await queries.sample_history(
-            worker,
-            interval=self.interval,
-            retention_seconds=self.retention_seconds,
-            cost_factor=1.0 / HISTORY_COST_SHARE,
-        )
+        try:
+            claim = await queries.sample_history(
+                worker,
+                interval=self.interval,
+                retention_seconds=self.retention_seconds,
+                cost_factor=1.0 / HISTORY_COST_SHARE,
+            )
+        except psycopg.errors.InsufficientPrivilege:
+            # A role granted before the history tables existed: the worker works on, without
+            # sampling (other workers may), rather than fail every heartbeat.
+            log.warning(
+                "not sampling queue history: this role may not write the history tables "
+                "(apply `pgqtop grants --for worker` again)"
+            )
+            self.interval = 0.0
+            return None
         if claim.slot is not None:
             await queries.record_sample_cost(claim.slot, time.monotonic() - started)
             log.debug("sampled queue history: %d entrypoints", claim.entrypoints)
