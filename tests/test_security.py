@@ -109,6 +109,11 @@ def test_a_password_in_the_dsn_never_reaches_any_output(
         ["resume", "a", *where],
         ["resume", "a", *where],  # fails: not paused
         ["purge", "--yes", *where],
+        ["history", "--json", *where],
+        ["failures", "--group", *where],
+        ["requeue", "--failures-of", "a", "--yes", *where],
+        ["cancel", "1", "--yes", *where],
+        ["audit", "--json", *where],
         ["status", "--dsn", missing_db],
         ["status", "--dsn", with_password.replace("5432", "1")],
         ["status", "--dsn", f"postgresql://postgres:{secret}@127.0.0.1:nope/test"],
