@@ -101,6 +101,10 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _reason(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reason", default="", help="why, for the audit trail and other operators")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pgqtop",
@@ -169,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="what to do when the dedupe key is taken",
     )
     enqueue.add_argument("--header", action="append", metavar="KEY=VALUE", help="job header")
+    _reason(enqueue)
 
     status = command("status", "pgqtop.commands.jobs:status", "one snapshot of every entrypoint")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -181,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     job.add_argument("job_id", metavar="ID", help="the job's id")
     job.add_argument("--json", action="store_true", help="machine-readable output")
 
-    purge = command("purge", "pgqtop.commands.jobs:purge", "delete waiting jobs")
+    purge = command(
+        "purge", "pgqtop.commands.jobs:purge", "delete waiting jobs, or a failure group's records"
+    )
     purge.add_argument("entrypoint", nargs="?", help="only this entrypoint (default: all)")
     purge.add_argument(
         "--status",
@@ -189,7 +196,62 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="STATUS",
         help="queued (default) or picked; repeatable",
     )
+    purge.add_argument(
+        "--group",
+        metavar="FINGERPRINT",
+        help="instead of jobs, delete the failure records of this group (`failures --group`)",
+    )
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _reason(purge)
+
+    requeue = command(
+        "requeue", "pgqtop.commands.triage:requeue", "put failed jobs back as new jobs"
+    )
+    requeue.add_argument("ids", nargs="*", type=int, metavar="ID", help="failure ids")
+    requeue.add_argument(
+        "--failures-of", metavar="NAME", help="every final failure of this entrypoint"
+    )
+    requeue.add_argument(
+        "--group", metavar="FINGERPRINT", help="every final failure of this failure group"
+    )
+    requeue.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _reason(requeue)
+
+    cancel = command("cancel", "pgqtop.commands.jobs:cancel", "cancel running jobs")
+    cancel.add_argument("ids", nargs="+", type=int, metavar="ID", help="job ids")
+    cancel.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _reason(cancel)
+
+    failures = command(
+        "failures", "pgqtop.commands.triage:failures", "list failures, or failure groups"
+    )
+    failures.add_argument(
+        "--group",
+        action="store_true",
+        help="group them by entrypoint and error (numbers, ids and quoted values aside)",
+    )
+    failures.add_argument("--entrypoint", metavar="NAME", help="only this entrypoint")
+    failures.add_argument("--since", metavar="DURATION", help="only this recent, e.g. 1h")
+    failures.add_argument("--json", action="store_true", help="machine-readable output")
+
+    history = command(
+        "history",
+        "pgqtop.commands.history:history",
+        "queue depth and oldest wait over time, as the workers sampled them",
+    )
+    history.add_argument("entrypoint", nargs="?", metavar="NAME", help="only this entrypoint")
+    history.add_argument(
+        "--since", default="1h", metavar="DURATION", help="how far back (default 1h)"
+    )
+    history.add_argument("--json", action="store_true", help="every sample, machine-readable")
+
+    audit = command(
+        "audit", "pgqtop.commands.audit:audit", "who did what to the queue, when and why"
+    )
+    audit.add_argument(
+        "--since", default="24h", metavar="DURATION", help="how far back (default 24h)"
+    )
+    audit.add_argument("--json", action="store_true", help="machine-readable output")
 
     pause = command(
         "pause", "pgqtop.commands.fleet:pause", "stop every worker taking an entrypoint"
@@ -202,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume = command("resume", "pgqtop.commands.fleet:resume", "let workers take it again")
     resume.add_argument("entrypoint", nargs="?", help="entrypoint to resume")
     resume.add_argument("--all", action="store_true", help="resume everything paused")
+    _reason(resume)
 
     workers = command("workers", "pgqtop.commands.fleet:workers", "list registered workers")
     workers.add_argument("--json", action="store_true", help="machine-readable output")
@@ -219,8 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         choices=("worker", "producer", "console"),
         help="worker: take, finish and record jobs; producer: only add jobs (cannot read "
-        "failures); console: read everything, pause/resume and requeue failures, but NOT "
-        "delete jobs (no purge) — grant worker too if its console runs handlers",
+        "failures); console: read everything, pause/resume, requeue failures and delete "
+        "failure records, write the audit trail, but NOT delete jobs (no purge) — grant "
+        "worker too if its console runs handlers",
     )
     return parser
 

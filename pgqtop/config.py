@@ -78,6 +78,18 @@ class ObjectNames:
         return f"{self.prefix}_finished"
 
     @property
+    def history(self) -> str:
+        return f"{self.prefix}_history"
+
+    @property
+    def history_samples(self) -> str:
+        return f"{self.prefix}_history_samples"
+
+    @property
+    def audit(self) -> str:
+        return f"{self.prefix}_audit"
+
+    @property
     def status_type(self) -> str:
         return f"{self.prefix}_status"
 
@@ -124,6 +136,9 @@ class Settings:
     keep_finished_rows: int = 500_000
     """Finished jobs more than this many ids older than the newest job go, so at most this many
     are kept."""
+    history_interval: float = 10.0
+    """Seconds between the fleet's queue-history samples; 0 stops this process taking them."""
+    history_retention_hours: float = 24.0
     read_only: bool = False
 
     @classmethod

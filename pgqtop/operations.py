@@ -8,10 +8,16 @@ out with the very same filter.
 
 Who an operator is: the OS user and host of the process that acts, `user@host`
 (`operator_identity`). A pause records it whichever tool made it, so the `paused by` that
-`status` and the console show always names a person on a machine. The database role is not used:
-a fleet often shares one role among everybody, and the console's connection string says nothing
-about who sits in front of it. The reason is the caller's: the CLI's `--reason`, and the console
-(which has no field for one) says "console", so other operators can tell where a pause came from.
+`status` and the console show always names a person on a machine. The reason is the caller's:
+the CLI's `--reason`, and the console (which has no field for one) says "console", so other
+operators can tell where a pause came from.
+
+Every action is recorded in the audit trail with that identity, the target, the count and the
+reason; the database adds its role (`current_user`) and the time, and announces the entry on the
+channel. An action of one statement records itself in that statement. A long purge, requeue or
+enqueue given a `progress` callback runs in chunks inside one transaction and records the whole
+at the end of it: such a caller must own its connection (the command line does; a console's
+shared connection must not be given a progress callback).
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ import enum
 import getpass
 import socket
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.console import ConsoleQueries, purge_target, requeue_target
 from pgqtop.db.rows import (
+    FailureGroup,
+    FailureSummary,
     FinishedJob,
     InFlightJob,
     JobFailure,
@@ -40,9 +48,12 @@ from pgqtop.model import (
     NewJob,
     OnDuplicate,
     Status,
+    dedupe_within_batch,
     purge_statuses,
     short_id,
 )
+from pgqtop.model.audit import Action, AuditEntry, AuditNote, check_reason, list_target
+from pgqtop.model.history import HistorySample
 from pgqtop.model.latency import Percentiles
 
 COMPLETED_WINDOW = 60.0
@@ -53,6 +64,15 @@ KNOWN_WITHIN_SECONDS = 86400.0
 """An entrypoint with statistics this recent counts as known when pausing it."""
 LATENCY_WINDOW = 300.0
 """Seconds of statistics a snapshot's wait and run percentiles cover: the last 5 minutes."""
+ENQUEUE_CHUNK = 10_000
+"""Jobs per statement of an enqueue shown with progress."""
+PURGE_CHUNK = 20_000
+"""Jobs per statement of a purge shown with progress."""
+REQUEUE_CHUNK = 5_000
+"""Failures per statement of a requeue shown with progress."""
+
+Progress = Callable[[int], None]
+"""Told how many rows are done so far, after each chunk of a long operation."""
 
 
 def operator_identity() -> str:
@@ -224,6 +244,7 @@ async def pause(
 ) -> Paused:
     """Stop every worker of the fleet taking `target` (ALL_ENTRYPOINTS: everything), recorded
     with the operator's identity and reason, and announced on the channel."""
+    reason = check_reason(reason)
     known = target == ALL_ENTRYPOINTS or await is_known(queries, target)
     by = operator_identity()
     await queries.pause([target], seconds=seconds, by=by, reason=reason)
@@ -239,10 +260,11 @@ class Resumed:
     """One entrypoint was resumed, but a pause of every entrypoint still holds it."""
 
 
-async def resume(queries: ConsoleQueries, target: str) -> Resumed:
+async def resume(queries: ConsoleQueries, target: str, *, reason: str = "") -> Resumed:
     """Lift the pause of one control key: an entrypoint, or ALL_ENTRYPOINTS for the pause of
     everything (the pauses of single entrypoints stay; `resume_all` lifts those too)."""
-    lifted = await queries.resume([target])
+    reason = check_reason(reason)
+    lifted = await queries.resume([target], by=operator_identity(), reason=reason)
     held = (
         target != ALL_ENTRYPOINTS
         and lifted > 0
@@ -251,9 +273,9 @@ async def resume(queries: ConsoleQueries, target: str) -> Resumed:
     return Resumed(target, lifted, held)
 
 
-async def resume_all(queries: ConsoleQueries) -> int:
+async def resume_all(queries: ConsoleQueries, *, reason: str = "") -> int:
     """Lift every pause; returns how many were still in force."""
-    return await queries.resume_all()
+    return await queries.resume_all(by=operator_identity(), reason=check_reason(reason))
 
 
 # --- purge --------------------------------------------------------------------------------------
@@ -281,50 +303,250 @@ async def plan_purge(
     return PurgePlan(names, chosen, count)
 
 
-async def execute_purge(queries: ConsoleQueries, plan: PurgePlan) -> int:
-    """Delete what the plan counted, by the same filter; returns how many rows went."""
-    return await queries.purge(plan.entrypoints, plan.statuses)
+async def execute_purge(
+    queries: ConsoleQueries,
+    plan: PurgePlan,
+    *,
+    reason: str = "",
+    progress: Progress | None = None,
+) -> int:
+    """Delete what the plan counted, by the same filter; returns how many rows went. With
+    `progress`, in chunks inside one transaction (the caller must own the connection)."""
+    reason = check_reason(reason)
+    by = operator_identity()
+    if progress is None:
+        return await queries.purge(plan.entrypoints, plan.statuses, by=by, reason=reason)
+    deleted, after = 0, 0
+    async with queries.conn.transaction():
+        while True:
+            gone, last = await queries.purge_chunk(
+                plan.entrypoints, plan.statuses, after=after, limit=PURGE_CHUNK
+            )
+            if last is None:
+                break
+            deleted, after = deleted + gone, last
+            progress(deleted)
+        target = purge_target(plan.entrypoints, plan.statuses)
+        await queries.record_audit(AuditNote(Action.PURGE, by, target, reason), deleted)
+    return deleted
 
 
-# --- requeue and cancel -------------------------------------------------------------------------
+# --- requeue ------------------------------------------------------------------------------------
 
 
-async def requeue_failure(queries: ConsoleQueries, failure_id: int) -> bool:
+async def requeue_failure(queries: ConsoleQueries, failure_id: int, *, reason: str = "") -> bool:
     """Put one failed job back as a new job; False when it was requeued before."""
-    return await queries.requeue_failures([failure_id]) > 0
+    requeued = await queries.requeue_failures(
+        [failure_id], by=operator_identity(), reason=check_reason(reason)
+    )
+    return requeued > 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RequeuePlan:
-    entrypoint: str
+    """Which failures a requeue puts back, counted before anyone is asked to confirm it: final
+    failures not requeued yet, of an entrypoint, by id, of a failure group (together: all of
+    the given filters)."""
+
+    entrypoint: str | None
     count: int
-    """Final failures of the entrypoint not yet requeued."""
+    ids: tuple[int, ...] | None = None
+    fingerprint: str | None = None
+
+    def target(self) -> str:
+        return requeue_target(self.ids, self.entrypoint, self.fingerprint)
 
 
-async def plan_requeue(queries: ConsoleQueries, entrypoint: str) -> RequeuePlan:
-    """Count the failures of an entrypoint that a requeue would put back."""
-    return RequeuePlan(entrypoint, await queries.count_requeueable(entrypoint))
+async def plan_requeue(
+    queries: ConsoleQueries,
+    entrypoint: str | None = None,
+    *,
+    ids: Sequence[int] | None = None,
+    fingerprint: str | None = None,
+) -> RequeuePlan:
+    """Count the failures a requeue with these filters would put back."""
+    chosen = tuple(ids) if ids is not None else None
+    count = await queries.count_requeueable(entrypoint, ids=chosen, fingerprint=fingerprint)
+    return RequeuePlan(entrypoint, count, chosen, fingerprint)
 
 
-async def execute_requeue(queries: ConsoleQueries, plan: RequeuePlan) -> int:
-    """Requeue every failure of the plan's entrypoint as a new job; returns how many."""
-    return await queries.requeue_failures(entrypoint=plan.entrypoint)
+async def execute_requeue(
+    queries: ConsoleQueries,
+    plan: RequeuePlan,
+    *,
+    reason: str = "",
+    progress: Progress | None = None,
+) -> int:
+    """Requeue what the plan counted as new jobs, by the same filter; returns how many. With
+    `progress`, in chunks inside one transaction (the caller must own the connection)."""
+    reason = check_reason(reason)
+    by = operator_identity()
+    if progress is None:
+        return await queries.requeue_failures(
+            plan.ids, plan.entrypoint, fingerprint=plan.fingerprint, by=by, reason=reason
+        )
+    requeued, after = 0, 0
+    async with queries.conn.transaction():
+        while True:
+            done, last = await queries.requeue_chunk(
+                plan.ids, plan.entrypoint, plan.fingerprint, after=after, limit=REQUEUE_CHUNK
+            )
+            if last is None:
+                break
+            requeued, after = requeued + done, last
+            progress(requeued)
+        note = AuditNote(Action.REQUEUE, by, plan.target(), reason)
+        await queries.record_audit(note, requeued)
+    return requeued
 
 
-async def cancel_jobs(queries: ConsoleQueries, job_ids: Sequence[int]) -> None:
+# --- cancel -------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CancelPlan:
+    job_ids: tuple[int, ...]
+    running: int
+    """How many of them a worker is running now: what the cancel can stop."""
+
+
+async def plan_cancel(queries: ConsoleQueries, job_ids: Sequence[int]) -> CancelPlan:
+    """Count the given jobs that are running, before anyone is asked to confirm a cancel."""
+    chosen = tuple(dict.fromkeys(job_ids))
+    return CancelPlan(chosen, await queries.count_running(chosen))
+
+
+async def cancel_jobs(queries: ConsoleQueries, job_ids: Sequence[int], *, reason: str = "") -> None:
     """Ask every worker to cancel these running jobs; the one that holds a job records it
-    as canceled."""
+    as canceled. Recorded in the audit trail right after the request (the request is its own
+    statement), counting the jobs asked for."""
+    reason = check_reason(reason)
     await queries.cancel(job_ids)
+    ids = [str(i) for i in dict.fromkeys(job_ids)]
+    note = AuditNote(Action.CANCEL, operator_identity(), list_target("job", ids), reason)
+    await queries.record_audit(note, len(ids))
 
 
 # --- enqueue ------------------------------------------------------------------------------------
 
 
 async def enqueue(
-    queries: ConsoleQueries, jobs: Sequence[NewJob], on_duplicate: OnDuplicate = OnDuplicate.ERROR
+    queries: ConsoleQueries,
+    jobs: Sequence[NewJob],
+    on_duplicate: OnDuplicate = OnDuplicate.ERROR,
+    *,
+    reason: str = "",
+    progress: Progress | None = None,
 ) -> list[int]:
-    """Add jobs in one statement; returns the new ids (none for a duplicate that was skipped)."""
-    return await queries.enqueue_jobs(jobs, on_duplicate=on_duplicate)
+    """Add jobs as an operator (recorded in the audit trail); returns the new ids (none for a
+    duplicate that was skipped). One statement, or with `progress` and more than a chunk of
+    jobs, chunks inside one transaction (the caller must own the connection)."""
+    reason = check_reason(reason)
+    names = list(dict.fromkeys(job.entrypoint for job in jobs))
+    note = AuditNote(Action.ENQUEUE, operator_identity(), ", ".join(names), reason)
+    if progress is None or len(jobs) <= ENQUEUE_CHUNK:
+        ids = await queries.enqueue_audited(jobs, note, on_duplicate=on_duplicate)
+        if progress is not None:
+            progress(len(jobs))
+        return ids
+    # Within-batch duplicates are settled across the whole load, not per chunk.
+    unique = dedupe_within_batch(jobs, on_duplicate)
+    ids = []
+    async with queries.conn.transaction():
+        for start in range(0, len(unique), ENQUEUE_CHUNK):
+            chunk = unique[start : start + ENQUEUE_CHUNK]
+            ids += await queries.enqueue_jobs(chunk, on_duplicate=on_duplicate)
+            progress(len(ids))
+        await queries.record_audit(note, len(ids))
+    return ids
+
+
+# --- the embedded worker ------------------------------------------------------------------------
+
+
+async def record_scale(
+    queries: ConsoleQueries, worker: str, before: int, after: int, *, reason: str = ""
+) -> int:
+    """Record that an operator changed a worker's concurrency (the console's + and -): the
+    change is the worker's own, so only the entry is written. Returns the entry's id."""
+    target = f"worker {worker}: concurrency {before} -> {after}"
+    note = AuditNote(Action.SCALE, operator_identity(), target, check_reason(reason))
+    return await queries.record_audit(note, after)
+
+
+# --- failure groups -----------------------------------------------------------------------------
+
+
+async def list_failures(
+    queries: ConsoleQueries,
+    *,
+    entrypoint: str | None = None,
+    seconds: float | None = None,
+    limit: int = 100,
+) -> list[FailureSummary]:
+    """Single failures, newest first."""
+    return await queries.list_failures(entrypoint=entrypoint, seconds=seconds, limit=limit)
+
+
+async def failure_groups(
+    queries: ConsoleQueries,
+    *,
+    entrypoint: str | None = None,
+    seconds: float | None = None,
+    limit: int = 100,
+) -> list[FailureGroup]:
+    """Failures grouped by entrypoint and error pattern, the largest first."""
+    return await queries.failure_groups(entrypoint=entrypoint, seconds=seconds, limit=limit)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PurgeFailuresPlan:
+    fingerprint: str
+    group: FailureGroup | None
+    """None when no failure has this fingerprint (nothing to delete)."""
+
+    @property
+    def count(self) -> int:
+        return self.group.count if self.group else 0
+
+
+async def plan_purge_failures(queries: ConsoleQueries, fingerprint: str) -> PurgeFailuresPlan:
+    """Count the failure records of a group, before anyone is asked to confirm deleting them."""
+    return PurgeFailuresPlan(fingerprint, await queries.failure_group(fingerprint))
+
+
+async def execute_purge_failures(
+    queries: ConsoleQueries, plan: PurgeFailuresPlan, *, reason: str = ""
+) -> int:
+    """Delete the failure records of the plan's group (not jobs: those are gone already);
+    returns how many went."""
+    entrypoint = f" ({plan.group.entrypoint})" if plan.group else ""
+    return await queries.purge_failure_group(
+        plan.fingerprint,
+        by=operator_identity(),
+        target=f"group {plan.fingerprint}{entrypoint}",
+        reason=check_reason(reason),
+    )
+
+
+# --- history and audit --------------------------------------------------------------------------
+
+
+async def history(
+    queries: ConsoleQueries,
+    seconds: float,
+    *,
+    entrypoint: str | None = None,
+    bucket: float | None = None,
+) -> list[HistorySample]:
+    """The queue's samples of the last `seconds`: each one, or with `bucket` the peaks of each
+    `bucket` seconds (a chart of a day needs no 8,640 points)."""
+    return await queries.queue_history(seconds, bucket, entrypoint)
+
+
+async def audit_log(queries: ConsoleQueries, seconds: float, limit: int = 1000) -> list[AuditEntry]:
+    """Operator actions of the last `seconds`, newest first."""
+    return await queries.audit_log(seconds, limit)
 
 
 # --- what happened to job X ---------------------------------------------------------------------

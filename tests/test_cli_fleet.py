@@ -129,11 +129,16 @@ async def test_pause_and_resume_are_announced_on_the_channel(
         await asyncio.to_thread(cli, capsys, "pause", "x", *target(dsn, names))
         await asyncio.to_thread(cli, capsys, "resume", "--all", *target(dsn, names))
         events = []
-        async for note in listener.notifies(timeout=0.5, stop_after=2):
+        async for note in listener.notifies(timeout=0.5, stop_after=4):
             events.append(json.loads(note.payload))
-    assert events == [
+    # Each action also announces its audit entry (op `audit`), after the control event.
+    assert [e for e in events if e["op"] != "audit"] == [
         {"op": "pause", "entrypoints": ["x"]},
         {"op": "resume", "entrypoints": ["x"]},
+    ]
+    assert [(e["action"], e["target"], e["count"]) for e in events if e["op"] == "audit"] == [
+        ("pause", "x", 1),
+        ("resume", "*", 1),
     ]
 
 

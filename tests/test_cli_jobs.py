@@ -78,9 +78,13 @@ def test_enqueue_count_is_one_statement_and_prints_a_range(
     assert code == 0 and out.startswith("enqueued 500 jobs for 'many' (ids ")
     assert len(jobs_table(sync_conn, names)) == 500
     listener.execute("SELECT 1")
-    inserts = [json.loads(n.payload) for n in listener.notifies(timeout=0.2)]
-    # One statement, so the statement-level trigger fired once for all 500 rows.
-    assert inserts == [{"op": "insert", "changes": {"many": {"queued": 500}}}]
+    events = [json.loads(n.payload) for n in listener.notifies(timeout=0.2)]
+    # One statement, so the statement-level trigger fired once for all 500 rows; the same
+    # statement recorded the operator's enqueue in the audit trail and announced that.
+    assert [e for e in events if e["op"] != "audit"] == [
+        {"op": "insert", "changes": {"many": {"queued": 500}}}
+    ]
+    assert [(e["action"], e["count"]) for e in events if e["op"] == "audit"] == [("enqueue", 500)]
 
 
 def test_enqueue_reads_the_payload_from_a_file_and_from_stdin(

@@ -150,8 +150,11 @@ async def test_cancel_asks_the_fleet_on_the_channel(
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as listener:
         await listener.execute(sq("LISTEN {channel}", names))
         await operations.cancel_jobs(queries, [41, 42])
-        payloads = [n.payload async for n in listener.notifies(timeout=2, stop_after=1)]
-    assert [json.loads(p) for p in payloads] == [{"op": "cancel", "job_ids": [41, 42]}]
+        payloads = [n.payload async for n in listener.notifies(timeout=2, stop_after=2)]
+    # The request, then its audit entry (announced as its own event).
+    events = [json.loads(p) for p in payloads]
+    assert events[0] == {"op": "cancel", "job_ids": [41, 42]}
+    assert [(e["op"], e["action"], e["count"]) for e in events[1:]] == [("audit", "cancel", 2)]
 
 
 async def test_enqueue_returns_the_ids_and_follows_the_duplicate_policy(

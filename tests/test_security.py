@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from pgqtop import operations
 from pgqtop.config import ObjectNames, Settings
 from pgqtop.db import schema
 from pgqtop.db.connection import connect_async
@@ -23,6 +24,7 @@ from pgqtop.db.grants import grant_statements
 from pgqtop.db.producer import Queries
 from pgqtop.db.rows import WorkerIdentity
 from pgqtop.db.worker import WorkerQueries
+from pgqtop.engine.control import HistorySampler
 from pgqtop.model import NewJob, OnDuplicate, Outcome, Status
 from tests.test_cli_admin import cli, target
 
@@ -107,6 +109,11 @@ def test_a_password_in_the_dsn_never_reaches_any_output(
         ["resume", "a", *where],
         ["resume", "a", *where],  # fails: not paused
         ["purge", "--yes", *where],
+        ["history", "--json", *where],
+        ["failures", "--group", *where],
+        ["requeue", "--failures-of", "a", "--yes", *where],
+        ["cancel", "1", "--yes", *where],
+        ["audit", "--json", *where],
         ["status", "--dsn", missing_db],
         ["status", "--dsn", with_password.replace("5432", "1")],
         ["status", "--dsn", f"postgresql://postgres:{secret}@127.0.0.1:nope/test"],
@@ -314,3 +321,126 @@ async def test_read_only_session_refuses_writes_at_the_database(
             await read_only.purge()
     finally:
         await conn.close()
+
+
+# --- the audit trail and the tables of version 3 ------------------------------------------------
+
+
+def audit_sql(text: Any, names: ObjectNames) -> sql.Composed:
+    return sql.SQL(text).format(audit=sql.Identifier(names.audit))
+
+
+async def test_console_role_records_its_own_actions_and_cannot_forge_or_change_them(
+    make_role: Callable[[str], str],
+    as_role: Callable[[str], Any],
+    queries: ConsoleQueries,
+    worker_queries: WorkerQueries,
+    sync_conn: psycopg.Connection[Any],
+    names: ObjectNames,
+) -> None:
+    owner = uuid.uuid4()
+    await queries.enqueue(["c"] * 2)
+    taken = await worker_queries.dequeue({"c": 2}, 2, owner, 0)
+    await worker_queries.complete(
+        [Outcome(j.id, Status.EXCEPTION, 0.1, f"Declined: order {j.id}", "tb") for j in taken],
+        owner,
+    )
+    role_name = make_role("console")
+    console = (await as_role(role_name)).console
+
+    # Every action of the console, each with its entry, the role filled in by the database.
+    await operations.pause(console, "c", reason="look")
+    await operations.resume(console, "c")
+    (group,) = await operations.failure_groups(console)
+    requeue = await operations.plan_requeue(console, fingerprint=group.fingerprint)
+    assert await operations.execute_requeue(console, requeue) == 2
+    purge = await operations.plan_purge_failures(console, group.fingerprint)
+    assert await operations.execute_purge_failures(console, purge) == 2
+    await operations.enqueue(console, [NewJob("c")])
+    await operations.cancel_jobs(console, [1])
+    await operations.record_scale(console, "w", 1, 2)
+    await console.queue_history(3600)
+    entries = await operations.audit_log(console, 3600)
+    assert [e.action for e in reversed(entries)] == [
+        "pause", "resume", "requeue", "purge-failures", "enqueue", "cancel", "scale",
+    ]  # fmt: skip
+    assert {e.role for e in entries} == {role_name}
+
+    # The role and the time are the database's to fill; no row can be changed or removed.
+    forged = [
+        "INSERT INTO {audit} (action, role) VALUES ('pause', 'someone else')",
+        "INSERT INTO {audit} (action, at) VALUES ('pause', now() - interval '1 day')",
+        "UPDATE {audit} SET reason = 'nothing to see'",
+        "DELETE FROM {audit}",
+    ]
+    for statement in forged:
+        with denied:
+            await console.conn.execute(audit_sql(statement, names))
+    count = sync_conn.execute(audit_sql("SELECT count(*) FROM {audit}", names)).fetchone()
+    assert count == (7,)
+
+
+@pytest.mark.parametrize("purpose", ["worker", "producer"])
+async def test_worker_and_producer_roles_cannot_touch_the_audit_trail(
+    make_role: Callable[[str], str],
+    as_role: Callable[[str], Any],
+    queries: ConsoleQueries,
+    names: ObjectNames,
+    purpose: str,
+) -> None:
+    await operations.pause(queries, "a")  # one entry to try to change
+    role: RoleQueries = await as_role(make_role(purpose))
+    for statement in (
+        "INSERT INTO {audit} (action) VALUES ('pause')",
+        "UPDATE {audit} SET reason = ''",
+        "DELETE FROM {audit}",
+    ):
+        with denied:
+            await role.console.conn.execute(audit_sql(statement, names))
+    with denied:
+        await operations.resume(role.console, "a")
+    assert len(await queries.audit_log(3600)) == 1
+
+
+async def test_worker_role_samples_queue_history(
+    make_role: Callable[[str], str], as_role: Callable[[str], Any], queries: ConsoleQueries
+) -> None:
+    await queries.enqueue(["w"] * 3)
+    await queries.pause(["p"])
+    worker = (await as_role(make_role("worker"))).worker
+
+    claim = await worker.sample_history(
+        uuid.uuid4(), interval=1e7, retention_seconds=86400, cost_factor=50
+    )
+    assert claim.slot is not None and claim.entrypoints == 2
+    await worker.record_sample_cost(claim.slot, 0.01)
+    (sample,) = await queries.queue_history(2e7)  # the slot begins up to 1e7 s ago
+    assert {n: (p.due, p.paused) for n, p in sample.entrypoints.items()} == {
+        "p": (0, True),
+        "w": (3, False),
+    }
+
+
+async def test_a_worker_role_granted_before_version_3_works_on_without_sampling(
+    make_role: Callable[[str], str],
+    as_role: Callable[[str], Any],
+    sync_conn: psycopg.Connection[Any],
+    names: ObjectNames,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    role_name = make_role("worker")
+    for table in (names.history, names.history_samples):
+        sync_conn.execute(
+            sql.SQL("REVOKE ALL ON {} FROM {}").format(
+                sql.Identifier(table), sql.Identifier(role_name)
+            )
+        )
+    worker = (await as_role(role_name)).worker
+    sampler = HistorySampler(settings)
+    me = WorkerIdentity(uuid.uuid4(), "host", 1, "0", ["w"], 10)
+
+    assert await sampler.maybe_sample(worker, me.id) is None
+    assert "apply `pgqtop grants --for worker` again" in caplog.text
+    assert sampler.interval == 0  # no more tries, so no more failing statements
+    await worker.heartbeat(me, [], in_flight=0, processed=0, failed=0)  # the rest works on

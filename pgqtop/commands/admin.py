@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from pgqtop.commands.common import confirm, settings_from, sync_connection, where
+from pgqtop.commands.progress import progress_bar
 from pgqtop.db import grants as grants_sql
 from pgqtop.db import schema
 
@@ -26,8 +27,14 @@ def upgrade(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(schema.render(schema.install_statements(settings.names)))
         return 0
-    with sync_connection(settings, "upgrade") as conn:
-        before = schema.upgrade(conn, settings.names)
+    steps = len(schema.install_statements(settings.names))
+    with (
+        sync_connection(settings, "upgrade") as conn,
+        progress_bar("upgrading", steps, threshold=0) as advance,
+    ):
+        before = schema.upgrade(
+            conn, settings.names, None if advance is None else lambda done, _: advance(done)
+        )
     if before == schema.SCHEMA_VERSION:
         print(f"pgqtop schema already at version {before} in {where(settings)}; repaired if needed")
     else:

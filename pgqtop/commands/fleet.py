@@ -79,10 +79,10 @@ def resume(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     target = _target(args, "resume")
     if target == ALL_ENTRYPOINTS:
-        lifted = asyncio.run(_resume_all(settings))
+        lifted = asyncio.run(_resume_all(settings, args.reason))
         print(f"resumed {lifted} paused entrypoint(s) in {where(settings)}")
         return 0
-    done = asyncio.run(_resume(settings, target))
+    done = asyncio.run(_resume(settings, target, args.reason))
     if not done.lifted:
         raise NotPaused(f"{target!r} is not paused: nothing to resume")
     print(f"resumed {target!r} in {where(settings)}")
@@ -95,14 +95,14 @@ def resume(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _resume(settings: Settings, target: str) -> operations.Resumed:
+async def _resume(settings: Settings, target: str, reason: str) -> operations.Resumed:
     async with session(settings, "resume") as queries:
-        return await operations.resume(queries, target)
+        return await operations.resume(queries, target, reason=reason)
 
 
-async def _resume_all(settings: Settings) -> int:
+async def _resume_all(settings: Settings, reason: str) -> int:
     async with session(settings, "resume") as queries:
-        return await operations.resume_all(queries)
+        return await operations.resume_all(queries, reason=reason)
 
 
 # --- workers ------------------------------------------------------------------------------------

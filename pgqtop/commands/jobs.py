@@ -1,4 +1,5 @@
-"""Jobs from the command line: enqueue them, see a snapshot of every queue, purge them."""
+"""Jobs from the command line: enqueue them, see a snapshot of every queue, purge them, and
+cancel running ones."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from pgqtop.commands.common import (
     settings_from,
     where,
 )
+from pgqtop.commands.progress import progress_bar
+from pgqtop.commands.triage import purge_group
 from pgqtop.config import Settings, describe_dsn
 from pgqtop.errors import ConfigError, PayloadTooLarge, UsageError
 from pgqtop.humanize import duration
@@ -80,7 +83,7 @@ def enqueue(args: argparse.Namespace) -> int:
         dedupe_key=args.dedupe_key,
     )
     policy = OnDuplicate(args.on_duplicate)
-    ids = asyncio.run(_enqueue(settings, [job] * args.count, policy))
+    ids = asyncio.run(_enqueue(settings, [job] * args.count, policy, args.reason))
     if not ids:
         print(f"skipped: a job with dedupe key {args.dedupe_key!r} is already waiting")
     elif len(ids) <= LIST_IDS_UP_TO:
@@ -90,9 +93,12 @@ def enqueue(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _enqueue(settings: Settings, jobs: list[NewJob], policy: OnDuplicate) -> list[int]:
+async def _enqueue(
+    settings: Settings, jobs: list[NewJob], policy: OnDuplicate, reason: str
+) -> list[int]:
     async with session(settings, "enqueue") as queries:
-        return await operations.enqueue(queries, jobs, policy)
+        with progress_bar("enqueueing", len(jobs)) as advance:
+            return await operations.enqueue(queries, jobs, policy, reason=reason, progress=advance)
 
 
 # --- status -------------------------------------------------------------------------------------
@@ -153,12 +159,22 @@ async def _status(settings: Settings) -> operations.Snapshot:
 
 def purge(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    if args.group is not None:
+        if args.entrypoint or args.status:
+            raise UsageError(
+                "purge: --group deletes failure records; give no entrypoint or --status"
+            )
+        return purge_group(settings, args.group, args.reason, args.yes)
     statuses = purge_statuses(args.status)
-    return asyncio.run(_purge(settings, args.entrypoint, statuses, args.yes))
+    return asyncio.run(_purge(settings, args.entrypoint, statuses, args.reason, args.yes))
 
 
 async def _purge(
-    settings: Settings, entrypoint: str | None, statuses: list[str], assume_yes: bool
+    settings: Settings,
+    entrypoint: str | None,
+    statuses: list[str],
+    reason: str,
+    assume_yes: bool,
 ) -> int:
     scope = f"{'/'.join(statuses)} jobs" + (f" of {entrypoint!r}" if entrypoint else "")
     async with session(settings, "purge") as queries:
@@ -169,6 +185,33 @@ async def _purge(
         if not confirm(f"delete {plan.count} {scope}?", assume_yes):
             print("purge cancelled", file=sys.stderr)
             return 1
-        deleted = await operations.execute_purge(queries, plan)
+        with progress_bar("purging", plan.count) as advance:
+            deleted = await operations.execute_purge(queries, plan, reason=reason, progress=advance)
     print(f"purged {deleted} {scope}")
     return 0
+
+
+# --- cancel -------------------------------------------------------------------------------------
+
+
+def cancel(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    return asyncio.run(_cancel(settings, list(dict.fromkeys(args.ids)), args.reason, args.yes))
+
+
+async def _cancel(settings: Settings, ids: list[int], reason: str, assume_yes: bool) -> int:
+    async with session(settings, "cancel") as queries:
+        plan = await operations.plan_cancel(queries, ids)
+        if plan.running == 0:
+            print(f"nothing to cancel: {_jobs(ids)} not running")
+            return 0
+        if not confirm(f"cancel {plan.running} running job(s) ({_jobs(ids)})?", assume_yes):
+            print("cancel cancelled", file=sys.stderr)
+            return 1
+        await operations.cancel_jobs(queries, plan.job_ids, reason=reason)
+    print(f"asked every worker to cancel {plan.running} running job(s) in {where(settings)}")
+    return 0
+
+
+def _jobs(ids: list[int]) -> str:
+    return ("job " if len(ids) == 1 else "jobs ") + ", ".join(str(i) for i in ids)

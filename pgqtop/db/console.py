@@ -2,7 +2,13 @@
 failures to look into, and control over it: pause, resume, cancel, purge, requeue.
 
 A console may also enqueue (an operator's one-off job), so ConsoleQueries is a producer's
-Queries as well, plus the pauses and schedules a worker reads too.
+Queries as well, plus the pauses and schedules a worker reads too, the queue history, failure
+groups and the audit trail.
+
+Every control statement records its audit entry itself (who: `by`, the OS user and host; what:
+the target; why: the reason; the database adds its role, the time and the count), so an action
+and its record commit together. The chunked steps of a long purge or requeue record nothing:
+their caller runs them in one transaction and records the whole (AuditTrail.record_audit).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import psycopg
 
 from pgqtop.config import ObjectNames
 from pgqtop.db import rows
+from pgqtop.db.audit import AuditTrail
+from pgqtop.db.history import HistoryReads
 from pgqtop.db.producer import DEFAULT_MAX_PAYLOAD_BYTES, Queries
 from pgqtop.db.rows import (
     FailureDetail,
@@ -31,7 +39,9 @@ from pgqtop.db.rows import (
 )
 from pgqtop.db.session import FleetReads
 from pgqtop.db.statements.console import console_statements
-from pgqtop.model import Job, purge_statuses
+from pgqtop.db.triage import FailureTriage
+from pgqtop.model import ALL_ENTRYPOINTS, Job, Status, purge_statuses
+from pgqtop.model.audit import list_target
 
 
 def control_message(op: str, entrypoints: Iterable[str]) -> str:
@@ -49,7 +59,28 @@ def _purge_filter(
     }
 
 
-class ConsoleQueries(Queries, FleetReads):
+def purge_target(entrypoints: Sequence[str] | None, statuses: Sequence[str]) -> str:
+    """What a purge names in the audit trail: the entrypoints (`*` for all) and, when it is
+    not the queued jobs only, the statuses."""
+    names = ", ".join(entrypoints) if entrypoints else ALL_ENTRYPOINTS
+    return names if list(statuses) == [Status.QUEUED] else f"{names} ({', '.join(statuses)})"
+
+
+def requeue_target(
+    ids: Sequence[int] | None, entrypoint: str | None, fingerprint: str | None
+) -> str:
+    """What a requeue names in the audit trail: failures by id, of an entrypoint, of a group."""
+    parts = []
+    if ids is not None:
+        parts.append(list_target("failure", [str(i) for i in ids]))
+    if fingerprint is not None:
+        parts.append(f"group {fingerprint}")
+    if entrypoint is not None:
+        parts.append(f"failures of {entrypoint}")
+    return "; ".join(parts) or "every failure"
+
+
+class ConsoleQueries(Queries, FleetReads, HistoryReads, FailureTriage, AuditTrail):
     """Watching and operating one queue on one async autocommit connection."""
 
     def __init__(
@@ -151,12 +182,15 @@ class ConsoleQueries(Queries, FleetReads):
         by: str = "",
         reason: str = "",
     ) -> int:
+        """Pause entrypoints for the fleet (`seconds`: then resume by themselves); returns
+        how many pauses were written."""
         row = await self._tuple(
             self.console_sql.pause,
             {
                 "entrypoints": list(entrypoints),
                 "seconds": seconds,
-                "by": by,
+                "actor": by,
+                "target": ", ".join(entrypoints),
                 "reason": reason,
                 "channel": self.names.channel,
                 "message": control_message("pause", entrypoints),
@@ -164,20 +198,30 @@ class ConsoleQueries(Queries, FleetReads):
         )
         return int(row[0])
 
-    async def resume(self, entrypoints: Sequence[str]) -> int:
+    async def resume(self, entrypoints: Sequence[str], *, by: str = "", reason: str = "") -> int:
+        """Lift the pauses of these control keys; returns how many were still in force."""
         row = await self._tuple(
             self.console_sql.resume,
             {
                 "entrypoints": list(entrypoints),
+                "actor": by,
+                "target": ", ".join(entrypoints),
+                "reason": reason,
                 "channel": self.names.channel,
                 "message": control_message("resume", entrypoints),
             },
         )
         return int(row[0])
 
-    async def resume_all(self) -> int:
+    async def resume_all(self, *, by: str = "", reason: str = "") -> int:
         """Lift every pause; returns how many were still in force."""
-        row = await self._tuple(self.console_sql.resume_all, {"channel": self.names.channel})
+        params = {
+            "actor": by,
+            "target": ALL_ENTRYPOINTS,
+            "reason": reason,
+            "channel": self.names.channel,
+        }
+        row = await self._tuple(self.console_sql.resume_all, params)
         return int(row[0])
 
     async def cancel(self, job_ids: Sequence[int]) -> None:
@@ -199,23 +243,98 @@ class ConsoleQueries(Queries, FleetReads):
         return int(row[0])
 
     async def purge(
-        self, entrypoints: Sequence[str] | None = None, statuses: Iterable[str] | None = None
+        self,
+        entrypoints: Sequence[str] | None = None,
+        statuses: Iterable[str] | None = None,
+        *,
+        by: str = "",
+        reason: str = "",
     ) -> int:
         """Delete matching jobs (queued by default), counted as 'deleted' in statistics."""
-        row = await self._tuple(self.console_sql.purge, _purge_filter(entrypoints, statuses))
+        params = _purge_filter(entrypoints, statuses)
+        params |= {
+            "actor": by,
+            "target": purge_target(params["entrypoints"], params["statuses"]),
+            "reason": reason,
+            "channel": self.names.channel,
+        }
+        row = await self._tuple(self.console_sql.purge, params)
         return int(row[0])
+
+    async def purge_chunk(
+        self,
+        entrypoints: Sequence[str] | None,
+        statuses: Iterable[str] | None,
+        *,
+        after: int,
+        limit: int,
+    ) -> tuple[int, int | None]:
+        """Delete the next `limit` matching jobs with ids above `after`, without an audit
+        entry (the caller records the whole); returns how many went and the last id looked at
+        (None: nothing left)."""
+        params = _purge_filter(entrypoints, statuses) | {"after": after, "limit": limit}
+        row = await self._tuple(self.console_sql.purge_chunk, params)
+        return int(row[0]), row[1]
 
     async def requeue_failures(
-        self, ids: Sequence[int] | None = None, entrypoint: str | None = None
+        self,
+        ids: Sequence[int] | None = None,
+        entrypoint: str | None = None,
+        *,
+        fingerprint: str | None = None,
+        by: str = "",
+        reason: str = "",
     ) -> int:
         """Put failed jobs back in the queue as new jobs; each failure is requeued once."""
-        row = await self._tuple(
-            self.console_sql.requeue_failures,
-            {"ids": list(ids) if ids is not None else None, "entrypoint": entrypoint},
-        )
+        params = _requeue_filter(ids, entrypoint, fingerprint)
+        params |= {
+            "actor": by,
+            "target": requeue_target(ids, entrypoint, fingerprint),
+            "reason": reason,
+            "channel": self.names.channel,
+        }
+        row = await self._tuple(self.console_sql.requeue_failures, params)
         return int(row[0])
 
-    async def count_requeueable(self, entrypoint: str | None = None) -> int:
-        """How many final failures `requeue_failures(entrypoint=...)` would put back."""
-        row = await self._tuple(self.console_sql.count_requeueable, {"entrypoint": entrypoint})
+    async def requeue_chunk(
+        self,
+        ids: Sequence[int] | None,
+        entrypoint: str | None,
+        fingerprint: str | None,
+        *,
+        after: int,
+        limit: int,
+    ) -> tuple[int, int | None]:
+        """Requeue the next `limit` matching failures with ids above `after`, without an audit
+        entry (the caller records the whole); returns how many and the last id looked at."""
+        params = _requeue_filter(ids, entrypoint, fingerprint) | {"after": after, "limit": limit}
+        row = await self._tuple(self.console_sql.requeue_chunk, params)
+        return int(row[0]), row[1]
+
+    async def count_requeueable(
+        self,
+        entrypoint: str | None = None,
+        *,
+        ids: Sequence[int] | None = None,
+        fingerprint: str | None = None,
+    ) -> int:
+        """How many final failures `requeue_failures` with the same filter would put back."""
+        params = _requeue_filter(ids, entrypoint, fingerprint)
+        row = await self._tuple(self.console_sql.count_requeueable, params)
         return int(row[0])
+
+    async def count_running(self, job_ids: Sequence[int]) -> int:
+        """How many of these jobs a worker is running now (what a cancel would stop)."""
+        row = await self._tuple(self.console_sql.count_running, {"ids": list(job_ids)})
+        return int(row[0])
+
+
+def _requeue_filter(
+    ids: Sequence[int] | None, entrypoint: str | None, fingerprint: str | None
+) -> dict[str, Any]:
+    """Parameters shared by a requeue and its count, so the count shown is what is requeued."""
+    return {
+        "ids": list(ids) if ids is not None else None,
+        "entrypoint": entrypoint,
+        "fingerprint": fingerprint,
+    }

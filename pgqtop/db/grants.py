@@ -4,9 +4,14 @@
   registers itself, and enqueues the runs of its scheduled entrypoints. It reads the control
   table but never changes a pause.
 - producer: adds jobs and nothing else; it cannot read payloads already queued or failures.
-- console: reads everything; may pause and resume entrypoints and requeue failed jobs, but may
-  NOT delete jobs (no purge) nor finish them. A console that also runs handlers in its embedded
-  engine needs the worker grants as well.
+- console: reads everything; may pause and resume entrypoints, requeue failed jobs and delete
+  the records of failures (a failure group), but may NOT delete jobs (no purge) nor finish them.
+  A console that also runs handlers in its embedded engine needs the worker grants as well.
+
+The audit trail is written by consoles and read by them, and changed by nobody: a console may
+insert only the columns that describe the action (the database fills the role and the time),
+no role is granted UPDATE or DELETE on it, and workers and producers cannot touch it at all.
+Only the owner of the tables can change or remove an audit row.
 """
 
 from __future__ import annotations
@@ -29,7 +34,19 @@ class TableGrant:
     """Attribute of ObjectNames naming the table."""
 
 
-_TABLES = ("jobs", "statistics", "failures", "control", "workers", "schedules", "meta", "finished")
+_TABLES = (
+    "jobs",
+    "statistics",
+    "failures",
+    "control",
+    "workers",
+    "schedules",
+    "meta",
+    "history_samples",
+    "history",
+    "audit",
+    "finished",
+)
 
 # Reading a column in a WHERE, ON CONFLICT or RETURNING clause needs SELECT on it, so every
 # role that deletes or upserts also reads the rows it touches.
@@ -46,6 +63,9 @@ _TABLE_GRANTS: dict[str, tuple[TableGrant, ...]] = {
         TableGrant("SELECT", "meta"),
         # Each finished job's end, written by the completion and pruned by age and count.
         TableGrant("SELECT, INSERT, DELETE", "finished"),
+        # Queue history: claim a sample (locking the latest one), write it, prune by age.
+        TableGrant("SELECT, INSERT, UPDATE (took_seconds), DELETE", "history_samples"),
+        TableGrant("SELECT, INSERT, DELETE", "history"),
     ),
     "producer": (
         TableGrant("INSERT", "jobs"),
@@ -58,7 +78,8 @@ _TABLE_GRANTS: dict[str, tuple[TableGrant, ...]] = {
         *(TableGrant("SELECT", table) for table in _TABLES),
         TableGrant("INSERT", "jobs"),
         TableGrant("INSERT, UPDATE, DELETE", "control"),
-        TableGrant("UPDATE (requeued_at)", "failures"),
+        TableGrant("UPDATE (requeued_at), DELETE", "failures"),
+        TableGrant("INSERT (actor, action, target, count, reason)", "audit"),
     ),
 }
 
@@ -66,7 +87,7 @@ _TABLE_GRANTS: dict[str, tuple[TableGrant, ...]] = {
 _SEQUENCES: dict[str, tuple[str, ...]] = {
     "worker": ("failures", "jobs"),
     "producer": ("jobs",),
-    "console": ("jobs",),
+    "console": ("jobs", "audit"),
 }
 
 

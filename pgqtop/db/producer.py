@@ -9,14 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from pgqtop.config import ObjectNames
 from pgqtop.db.session import AsyncSession
-from pgqtop.db.statements.producer import ProducerStatements, producer_statements
+from pgqtop.db.statements.producer import producer_statements
 from pgqtop.model import (
     DuplicateJob,
     NewJob,
@@ -51,8 +51,18 @@ def enqueue_columns(jobs: Sequence[NewJob], max_payload_bytes: int) -> dict[str,
     }
 
 
+class EnqueueStatements(Protocol):
+    """An enqueue statement per dedupe policy, for a batch and for one job."""
+
+    @property
+    def enqueue(self) -> dict[OnDuplicate, bytes]: ...
+
+    @property
+    def enqueue_one(self) -> dict[OnDuplicate, bytes]: ...
+
+
 def enqueue_call(
-    statements: ProducerStatements,
+    statements: EnqueueStatements,
     jobs: Sequence[NewJob],
     on_duplicate: OnDuplicate,
     max_payload_bytes: int,

@@ -16,6 +16,8 @@ from typing import Any
 from psycopg.rows import BaseRowFactory, args_row, class_row
 
 from pgqtop.model import STATUS_BY_VALUE, Job, Status
+from pgqtop.model.audit import AuditEntry
+from pgqtop.model.fingerprint import exception_name
 
 JOB_COLUMNS = tuple(field.name for field in dataclasses.fields(Job))
 """The jobs table's columns in the order of Job's fields, so a row maps on positionally."""
@@ -70,6 +72,17 @@ class CompletionResult:
     finished: int
     retried: int
     failures_recorded: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HistoryClaim:
+    """One try at the fleet's queue-history sample."""
+
+    slot: dt.datetime | None
+    """The slot this try claimed and sampled; None when another worker has it (or had it)."""
+    entrypoints: int
+    """Rows written: one per entrypoint with jobs waiting or running, or paused."""
+    pruned: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -239,6 +252,42 @@ class InFlightJob:
     heartbeat_age: float
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class FailureGroup:
+    """Failures of one entrypoint with the same error pattern: one problem, however often."""
+
+    fingerprint: str
+    entrypoint: str
+    error_pattern: str
+    count: int
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    sample_id: int
+    """The latest failure of the group: its traceback stands for the rest."""
+    final: int
+    """Failures that ended their job (the others were retried)."""
+    requeueable: int
+    """Final failures not requeued yet: what a requeue of the group puts back."""
+
+    @property
+    def exception(self) -> str:
+        return exception_name(self.error_pattern)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """A bucket of queue history for one entrypoint (None: samples that counted none)."""
+
+    at: dt.datetime
+    entrypoint: str | None
+    due: int
+    scheduled: int
+    picked: int
+    oldest_due_seconds: float | None
+    paused: bool
+    paused_all: bool
+
+
 def _job(*values: Any) -> Job:
     return job_from_row(values)
 
@@ -254,4 +303,7 @@ LATENCY_HISTOGRAMS: BaseRowFactory[LatencyHistograms] = class_row(LatencyHistogr
 FINISHED_JOB: BaseRowFactory[FinishedJob] = class_row(FinishedJob)
 JOB_FAILURE: BaseRowFactory[JobFailure] = class_row(JobFailure)
 IN_FLIGHT_JOB: BaseRowFactory[InFlightJob] = class_row(InFlightJob)
+HISTORY_ROW: BaseRowFactory[HistoryRow] = class_row(HistoryRow)
+FAILURE_GROUP: BaseRowFactory[FailureGroup] = class_row(FailureGroup)
+AUDIT_ENTRY: BaseRowFactory[AuditEntry] = class_row(AuditEntry)
 JOB: BaseRowFactory[Job] = args_row(_job)

@@ -7,6 +7,7 @@ verifying (reporting what differs) can never disagree with each other.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -15,6 +16,7 @@ from psycopg import sql
 from pgqtop.config import ObjectNames
 from pgqtop.errors import SchemaMissing, SchemaOutdated
 from pgqtop.model import ALL_STATUSES
+from pgqtop.model.fingerprint import NORMALISATIONS
 
 SCHEMA_VERSION = 3
 
@@ -103,6 +105,22 @@ STATISTICS = Table(
     storage="autovacuum_vacuum_scale_factor = 0.05, fillfactor = 80",
 )
 
+
+def _error_pattern_expression() -> str:
+    """SQL computing model.fingerprint.error_pattern(error): the same rules, in order, every
+    match replaced; rendered once from constants of the model (no user input)."""
+    expression: sql.Composable = sql.SQL("split_part(error, chr(10), 1)")
+    for pattern, replacement in NORMALISATIONS:
+        expression = sql.SQL("regexp_replace({}, {}, {}, 'g')").format(
+            expression, sql.Literal(pattern), sql.Literal(replacement)
+        )
+    return sql.SQL("GENERATED ALWAYS AS ({}) STORED").format(expression).as_string(None)
+
+
+# Failures that are the same failure share this pattern (the error's first line with its
+# values replaced); computed by the database on insert, so no writer has to know about it.
+ERROR_PATTERN = Column("error_pattern", "text", _error_pattern_expression())
+
 FAILURES = Table(
     "failures",
     (
@@ -121,6 +139,7 @@ FAILURES = Table(
         Column("failed_at", "timestamp with time zone", "NOT NULL DEFAULT now()"),
         Column("worker_id", "uuid"),
         Column("requeued_at", "timestamp with time zone"),
+        ERROR_PATTERN,
     ),
 )
 
@@ -197,7 +216,62 @@ FINISHED = Table(
     storage="autovacuum_vacuum_scale_factor = 0.05, autovacuum_vacuum_insert_scale_factor = 0.1",
 )
 
-TABLES = (JOBS, STATISTICS, FAILURES, CONTROL, WORKERS, SCHEDULES, META, FINISHED)
+# Queue history: one row per sample the fleet took (the slot it claimed), and one per
+# entrypoint counted in it. Time first in both keys: reads are time ranges, pruning by age.
+HISTORY_SAMPLES = Table(
+    "history_samples",
+    (
+        Column("slot", "timestamp with time zone", "PRIMARY KEY"),
+        Column("sampled_at", "timestamp with time zone", "NOT NULL DEFAULT now()"),
+        Column("worker_id", "uuid"),
+        Column("took_seconds", "double precision", "NOT NULL DEFAULT 0"),
+        Column("paused_all", "boolean", "NOT NULL DEFAULT false"),
+    ),
+)
+
+HISTORY = Table(
+    "history",
+    (
+        Column("slot", "timestamp with time zone", "NOT NULL"),
+        Column("entrypoint", "text", "NOT NULL"),
+        Column("due", "bigint", "NOT NULL DEFAULT 0"),
+        Column("scheduled", "bigint", "NOT NULL DEFAULT 0"),
+        Column("picked", "bigint", "NOT NULL DEFAULT 0"),
+        Column("oldest_due_seconds", "double precision"),
+        Column("paused", "boolean", "NOT NULL DEFAULT false"),
+    ),
+    constraints=("PRIMARY KEY (slot, entrypoint)",),
+)
+
+# Every operator action. The database fills the role and the time: a client names neither
+# (the console role may insert only the other columns), and only the owner may change a row.
+AUDIT = Table(
+    "audit",
+    (
+        Column("id", "bigint", "GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+        Column("at", "timestamp with time zone", "NOT NULL DEFAULT now()"),
+        Column("role", "text", "NOT NULL DEFAULT current_user"),
+        Column("actor", "text", "NOT NULL DEFAULT ''"),
+        Column("action", "text", "NOT NULL"),
+        Column("target", "text", "NOT NULL DEFAULT ''"),
+        Column("count", "bigint", "NOT NULL DEFAULT 0"),
+        Column("reason", "text", "NOT NULL DEFAULT ''"),
+    ),
+)
+
+TABLES = (
+    JOBS,
+    STATISTICS,
+    FAILURES,
+    CONTROL,
+    WORKERS,
+    SCHEDULES,
+    META,
+    HISTORY_SAMPLES,
+    HISTORY,
+    AUDIT,
+    FINISHED,
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -391,19 +465,30 @@ def render(statements: list[sql.Composed]) -> str:
     return "\n".join(s.as_string(None) + ";" for s in statements)
 
 
-def install(conn: psycopg.Connection[Any], names: ObjectNames) -> None:
+Progress = Callable[[int, int], None]
+"""Told (statements done, statements in all) as an install or upgrade goes."""
+
+
+def install(
+    conn: psycopg.Connection[Any], names: ObjectNames, progress: Progress | None = None
+) -> None:
     """Create or repair every object, in one transaction: all or nothing."""
+    statements = install_statements(names)
     with conn.transaction():
-        for statement in install_statements(names):
+        for done, statement in enumerate(statements, 1):
             conn.execute(statement)
+            if progress is not None:
+                progress(done, len(statements))
 
 
-def upgrade(conn: psycopg.Connection[Any], names: ObjectNames) -> int:
+def upgrade(
+    conn: psycopg.Connection[Any], names: ObjectNames, progress: Progress | None = None
+) -> int:
     """Bring an older install forward; returns the version found before (0 when unknown)."""
     before = installed_version(conn, names)
     if before is None:
         raise SchemaMissing(f"nothing installed at prefix {names.prefix!r}: run `pgqtop install`")
-    install(conn, names)
+    install(conn, names, progress)
     return before
 
 

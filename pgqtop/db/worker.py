@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from pgqtop.config import ObjectNames
-from pgqtop.db.rows import CompletionResult, WorkerIdentity, picked_job_from_row
+from pgqtop.db.rows import CompletionResult, HistoryClaim, WorkerIdentity, picked_job_from_row
 from pgqtop.db.session import FleetReads
 from pgqtop.db.statements.worker import worker_statements
 from pgqtop.model import Job, Outcome
@@ -185,3 +185,30 @@ class WorkerQueries(FleetReads):
             },
         )
         return [(str(r[0]), None if r[1] is None else int(r[1])) for r in found]
+
+    # --- queue history --------------------------------------------------------------------------
+
+    async def sample_history(
+        self,
+        worker: uuid.UUID,
+        *,
+        interval: float,
+        retention_seconds: float,
+        cost_factor: float,
+    ) -> HistoryClaim:
+        """Try to take the fleet's queue-history sample of the current slot; the try that
+        claims it counts and writes the sample, and prunes samples past retention."""
+        row = await self._tuple(
+            self.worker_sql.sample_history,
+            {
+                "worker": worker,
+                "interval": interval,
+                "retention_seconds": retention_seconds,
+                "cost_factor": cost_factor,
+            },
+        )
+        return HistoryClaim(row[0], int(row[1]), int(row[2]))
+
+    async def record_sample_cost(self, slot: dt.datetime, took: float) -> None:
+        """Note how long the sample of `slot` took, which spaces out the next one."""
+        await self.conn.execute(self.worker_sql.record_sample_cost, {"slot": slot, "took": took})

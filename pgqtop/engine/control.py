@@ -11,11 +11,14 @@ import dataclasses
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable, Collection, Sequence
+
+import psycopg
 
 from pgqtop.config import Settings
 from pgqtop.db.connection import connect_async
-from pgqtop.db.rows import PauseInfo, WorkerIdentity
+from pgqtop.db.rows import HistoryClaim, PauseInfo, WorkerIdentity
 from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.retention import FinishedPruner
@@ -29,6 +32,9 @@ PRUNE_EVERY = (120.0, 300.0)
 """Seconds between retention prunes, drawn at random so a fleet does not prune in step."""
 VACUUM_CHECK_EVERY = (20.0, 40.0)
 """Seconds between checks whether the jobs table needs the vacuum autovacuum is not doing."""
+HISTORY_COST_SHARE = 0.02
+"""At most this share of the time goes to counting queue history: a sample that took 0.3 s
+keeps the fleet from taking the next for 15 s (the interval is the least)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -77,6 +83,47 @@ class PauseState:
         return max(self._ends_at - time.monotonic(), 0.0)
 
 
+class HistorySampler:
+    """This worker's tries at the fleet's queue-history samples: one per slot of the interval
+    grid, made from the heartbeat loop. The database decides which try of the fleet takes the
+    slot (see WorkerQueries.sample_history); no worker leads."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.interval = settings.history_interval
+        self.retention_seconds = settings.history_retention_hours * 3600.0
+        self._next_try = 0.0
+
+    async def maybe_sample(self, queries: WorkerQueries, worker: uuid.UUID) -> HistoryClaim | None:
+        """Try the current slot unless this worker already tried it; None when it did."""
+        if self.interval <= 0:
+            return None
+        now = time.time()
+        if now < self._next_try:
+            return None
+        self._next_try = (now // self.interval + 1) * self.interval
+        started = time.monotonic()
+        try:
+            claim = await queries.sample_history(
+                worker,
+                interval=self.interval,
+                retention_seconds=self.retention_seconds,
+                cost_factor=1.0 / HISTORY_COST_SHARE,
+            )
+        except psycopg.errors.InsufficientPrivilege:
+            # A role granted before the history tables existed: the worker works on, without
+            # sampling (other workers may), rather than fail every heartbeat.
+            log.warning(
+                "not sampling queue history: this role may not write the history tables "
+                "(apply `pgqtop grants --for worker` again)"
+            )
+            self.interval = 0.0
+            return None
+        if claim.slot is not None:
+            await queries.record_sample_cost(claim.slot, time.monotonic() - started)
+            log.debug("sampled queue history: %d entrypoints", claim.entrypoints)
+        return claim
+
+
 class Heartbeat:
     """Registers the worker, keeps it and its running jobs alive, prunes now and then."""
 
@@ -92,6 +139,7 @@ class Heartbeat:
         self.identity = identity
         self.pulse = pulse
         self.beats = 0
+        self.history = HistorySampler(settings)
         self._poke = asyncio.Event()
         self.finished = FinishedPruner(settings)
         self._processed = 0
@@ -124,6 +172,7 @@ class Heartbeat:
         while not stop.is_set():
             try:
                 await self.beat()
+                await self.history.maybe_sample(await self.link.queries(), self.identity().id)
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + random.uniform(*PRUNE_EVERY)
                     await self.prune()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
+from typing import Any
 
+from pgqtop.model.audit import AuditEntry
 from pgqtop.model.job import STATUS_BY_VALUE
 
 
@@ -17,6 +20,8 @@ class Event:
     overflow: bool = False
     entrypoints: tuple[str, ...] = ()
     job_ids: tuple[int, ...] = ()
+    audit: AuditEntry | None = None
+    """For op `audit`: the operator action just recorded, with who did it."""
 
 
 class EventParseError(ValueError):
@@ -66,4 +71,42 @@ def parse_event(payload: str) -> Event:
         overflow=bool(data.get("overflow", False)),
         entrypoints=tuple(entrypoints),
         job_ids=tuple(job_ids),
+        audit=_audit_entry(data) if op == "audit" else None,
     )
+
+
+_AUDIT_TEXT = ("action", "actor", "role", "target", "reason")
+
+
+def _audit_entry(data: dict[str, Any]) -> AuditEntry:
+    """The recorded action an `audit` event carries, every field checked."""
+    identifier, count, at = data.get("id"), data.get("count"), data.get("at")
+    if (
+        not isinstance(identifier, int)
+        or not isinstance(count, int)
+        or _any_bool(identifier, count)
+    ):
+        raise EventParseError("'audit' event with a bad id or count")
+    if not all(isinstance(data.get(name), str) for name in _AUDIT_TEXT):
+        raise EventParseError("'audit' event with a missing field")
+    try:
+        moment = dt.datetime.fromisoformat(at) if isinstance(at, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise EventParseError("'audit' event with a bad time")
+    return AuditEntry(
+        id=identifier,
+        at=moment,
+        action=data["action"],
+        actor=data["actor"],
+        role=data["role"],
+        target=data["target"],
+        count=count,
+        reason=data["reason"],
+    )
+
+
+def _any_bool(*values: object) -> bool:
+    """JSON true and false arrive as bools, which Python counts as ints."""
+    return any(isinstance(value, bool) for value in values)

@@ -30,6 +30,9 @@ class Renderer:
             "workers": sql.Identifier(names.workers),
             "schedules": sql.Identifier(names.schedules),
             "finished": sql.Identifier(names.finished),
+            "history": sql.Identifier(names.history),
+            "history_samples": sql.Identifier(names.history_samples),
+            "audit": sql.Identifier(names.audit),
             "status": sql.Identifier(names.status_type),
             # Not a name but a constant of ours: a float8[] literal the planner folds once.
             "latency_bounds": sql.Literal(list(BOUNDS)),

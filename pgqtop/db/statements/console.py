@@ -10,6 +10,8 @@ from typing import LiteralString
 from pgqtop.config import ObjectNames
 from pgqtop.db.rows import JOB_COLUMNS
 from pgqtop.db.statements import Renderer
+from pgqtop.db.statements.audit import audit_cte
+from pgqtop.db.statements.triage import FINGERPRINT
 
 JOB_SELECT = ", ".join(JOB_COLUMNS)
 
@@ -113,53 +115,102 @@ IN_FLIGHT: LiteralString = (
 )
 
 # The purge and the count shown before it take the same filter, so the count is what goes.
-COUNT_MATCHING: LiteralString = (
-    "SELECT count(*) FROM {jobs} WHERE status::text = ANY(%(statuses)s::text[])"
+PURGE_FILTER: LiteralString = (
+    " status::text = ANY(%(statuses)s::text[])"
     " AND (%(entrypoints)s::text[] IS NULL OR entrypoint = ANY(%(entrypoints)s::text[]))"
 )
-PURGE: LiteralString = (
-    "WITH gone AS ("
-    " DELETE FROM {jobs} WHERE status::text = ANY(%(statuses)s::text[])"
-    " AND (%(entrypoints)s::text[] IS NULL OR entrypoint = ANY(%(entrypoints)s::text[]))"
-    " RETURNING entrypoint, priority"
-    "), counted AS ("
+COUNT_MATCHING: LiteralString = "SELECT count(*) FROM {jobs} WHERE" + PURGE_FILTER
+# Deleted jobs are counted as 'deleted' in statistics, rows sorted by the key like every writer.
+COUNT_DELETED: LiteralString = (
+    "counted AS ("
     " INSERT INTO {statistics} AS s (created, entrypoint, status, priority, count)"
     " SELECT date_trunc('second', now()), entrypoint, 'deleted'::{status}, priority,"
     " count(*)"
     " FROM gone GROUP BY entrypoint, priority ORDER BY 1, 2, 3, 4"
     " ON CONFLICT (created, entrypoint, status, priority) DO UPDATE"
     " SET count = s.count + EXCLUDED.count RETURNING count"
-    ") SELECT count(*) FROM gone"
+    ")"
+)
+PURGE: LiteralString = (
+    "WITH gone AS ("
+    " DELETE FROM {jobs} WHERE" + PURGE_FILTER + " RETURNING entrypoint, priority"
+    "), "
+    + COUNT_DELETED
+    + ", "
+    + audit_cte("purge", "(SELECT count(*) FROM gone)")
+    + " SELECT (SELECT count(*) FROM gone), (SELECT id FROM audited)"
+)
+# One step of a purge shown with progress: the next `limit` matching jobs after id `after`,
+# in id order; the caller repeats it inside one transaction and records the entry at the end.
+# The filter is checked again on each row deleted: a job taken meanwhile is left alone.
+PURGE_CHUNK: LiteralString = (
+    "WITH batch AS ("
+    " SELECT id FROM {jobs} WHERE id > %(after)s AND"
+    + PURGE_FILTER
+    + " ORDER BY id LIMIT %(limit)s"
+    "), gone AS ("
+    " DELETE FROM {jobs} WHERE id = ANY(ARRAY(SELECT id FROM batch)) AND"
+    + PURGE_FILTER
+    + " RETURNING entrypoint, priority"
+    "), " + COUNT_DELETED + " SELECT (SELECT count(*) FROM gone), (SELECT max(id) FROM batch)"
 )
 
-REQUEUE_FAILURES: LiteralString = (
-    "WITH picked AS ("
-    " UPDATE {failures} SET requeued_at = now()"
-    " WHERE final AND requeued_at IS NULL"
+# The failures a requeue puts back: final, not requeued before, by ids, entrypoint or group.
+REQUEUE_FILTER: LiteralString = (
+    " final AND requeued_at IS NULL"
     " AND (%(ids)s::bigint[] IS NULL OR id = ANY(%(ids)s::bigint[]))"
     " AND (%(entrypoint)s::text IS NULL OR entrypoint = %(entrypoint)s)"
-    " RETURNING entrypoint, priority, payload, headers"
-    "), inserted AS ("
+    " AND (%(fingerprint)s::text IS NULL OR " + FINGERPRINT + " = %(fingerprint)s)"
+)
+REQUEUE_INSERT: LiteralString = (
+    "inserted AS ("
     " INSERT INTO {jobs} (entrypoint, priority, payload, headers)"
     " SELECT entrypoint, priority, payload, headers FROM picked RETURNING 1"
-    ") SELECT count(*) FROM inserted"
+    ")"
+)
+REQUEUE_FAILURES: LiteralString = (
+    "WITH picked AS ("
+    " UPDATE {failures} SET requeued_at = now() WHERE"
+    + REQUEUE_FILTER
+    + " RETURNING entrypoint, priority, payload, headers"
+    "), "
+    + REQUEUE_INSERT
+    + ", "
+    + audit_cte("requeue", "(SELECT count(*) FROM inserted)")
+    + " SELECT (SELECT count(*) FROM inserted), (SELECT id FROM audited)"
+)
+REQUEUE_CHUNK: LiteralString = (
+    "WITH batch AS ("
+    " SELECT id FROM {failures} WHERE id > %(after)s AND"
+    + REQUEUE_FILTER
+    + " ORDER BY id LIMIT %(limit)s"
+    "), picked AS ("
+    " UPDATE {failures} SET requeued_at = now()"
+    " WHERE id = ANY(ARRAY(SELECT id FROM batch)) AND final AND requeued_at IS NULL"
+    " RETURNING entrypoint, priority, payload, headers"
+    "), " + REQUEUE_INSERT + " SELECT (SELECT count(*) FROM inserted), (SELECT max(id) FROM batch)"
 )
 # The console's "requeue all failures of X?" dialog shows this exact count first.
-COUNT_REQUEUEABLE: LiteralString = (
-    "SELECT count(*) FROM {failures} WHERE final AND requeued_at IS NULL"
-    " AND (%(entrypoint)s::text IS NULL OR entrypoint = %(entrypoint)s)"
+COUNT_REQUEUEABLE: LiteralString = "SELECT count(*) FROM {failures} WHERE" + REQUEUE_FILTER
+
+# What a cancel asks for, counted before anyone confirms it: the given jobs still running.
+COUNT_RUNNING: LiteralString = (
+    "SELECT count(*) FROM {jobs} WHERE id = ANY(%(ids)s::bigint[]) AND status = 'picked'"
 )
 
 PAUSE: LiteralString = (
     "WITH paused AS ("
     " INSERT INTO {control} AS c (entrypoint, paused_at, paused_until, paused_by, reason)"
     " SELECT e, now(), CASE WHEN %(seconds)s::float8 IS NULL THEN NULL"
-    " ELSE now() + make_interval(secs => %(seconds)s::float8) END, %(by)s, %(reason)s"
+    " ELSE now() + make_interval(secs => %(seconds)s::float8) END, %(actor)s, %(reason)s"
     " FROM unnest(%(entrypoints)s::text[]) AS e"
     " ON CONFLICT (entrypoint) DO UPDATE SET paused_at = EXCLUDED.paused_at,"
     " paused_until = EXCLUDED.paused_until, paused_by = EXCLUDED.paused_by,"
     " reason = EXCLUDED.reason RETURNING entrypoint"
-    ") SELECT count(*), pg_notify(%(channel)s, %(message)s)::text FROM paused"
+    "), "
+    + audit_cte("pause", "(SELECT count(*) FROM paused)")
+    + " SELECT (SELECT count(*) FROM paused), pg_notify(%(channel)s, %(message)s)::text,"
+    " (SELECT id FROM audited)"
 )
 RESUME: LiteralString = (
     "WITH resumed AS ("
@@ -168,7 +219,10 @@ RESUME: LiteralString = (
     "), expired AS ("
     " DELETE FROM {control} WHERE entrypoint = ANY(%(entrypoints)s::text[])"
     " AND paused_until <= now() RETURNING entrypoint"
-    ") SELECT (SELECT count(*) FROM resumed), pg_notify(%(channel)s, %(message)s)::text"
+    "), "
+    + audit_cte("resume", "(SELECT count(*) FROM resumed)")
+    + " SELECT (SELECT count(*) FROM resumed), pg_notify(%(channel)s, %(message)s)::text,"
+    " (SELECT id FROM audited)"
 )
 # `resume --all`: every pause row goes, the all-entrypoints key and expired rows included;
 # the count is of pauses that were still in force.
@@ -176,9 +230,12 @@ RESUME_ALL: LiteralString = (
     "WITH gone AS ("
     " DELETE FROM {control} RETURNING entrypoint,"
     " (paused_until IS NULL OR paused_until > now()) AS active"
-    ") SELECT count(*) FILTER (WHERE active),"
+    "), "
+    + audit_cte("resume", "(SELECT count(*) FROM gone WHERE active)")
+    + " SELECT count(*) FILTER (WHERE active),"
     " pg_notify(%(channel)s, json_build_object('op', 'resume', 'entrypoints',"
-    " coalesce(json_agg(entrypoint ORDER BY entrypoint), '[]'))::text)::text FROM gone"
+    " coalesce(json_agg(entrypoint ORDER BY entrypoint), '[]'))::text)::text,"
+    " (SELECT id FROM audited) FROM gone"
 )
 NOTIFY: LiteralString = "SELECT pg_notify(%(channel)s, %(message)s)"
 SERVER_VERSION: LiteralString = "SELECT current_setting('server_version')"
@@ -204,6 +261,9 @@ class ConsoleStatements:
     purge: bytes
     requeue_failures: bytes
     count_requeueable: bytes
+    purge_chunk: bytes
+    requeue_chunk: bytes
+    count_running: bytes
     pause: bytes
     resume: bytes
     resume_all: bytes
@@ -233,6 +293,9 @@ def console_statements(names: ObjectNames) -> ConsoleStatements:
         purge=render(PURGE),
         requeue_failures=render(REQUEUE_FAILURES),
         count_requeueable=render(COUNT_REQUEUEABLE),
+        purge_chunk=render(PURGE_CHUNK),
+        requeue_chunk=render(REQUEUE_CHUNK),
+        count_running=render(COUNT_RUNNING),
         pause=render(PAUSE),
         resume=render(RESUME),
         resume_all=render(RESUME_ALL),

@@ -261,6 +261,67 @@ CLAIM_SCHEDULES: LiteralString = (
 )
 
 
+# --- queue history ------------------------------------------------------------------------------
+
+# The fleet's queue-history sample, without a leader: every worker tries each slot of the
+# interval grid, and the one whose statement locks the latest sample (the others skip it)
+# and inserts the slot counts the queue and writes the sample in this same statement. A slot is
+# taken once: a late try finds it taken and does nothing. The next slot waits until the last
+# sample is `interval` old, or `cost_factor` times as old as that sample took to count, so a
+# huge backlog is sampled less often rather than at a higher cost. Whoever samples also prunes
+# by age. The counting reads the jobs table only when the slot was claimed (a one-time filter).
+SAMPLE_HISTORY: LiteralString = (
+    "WITH clock AS ("
+    " SELECT date_bin(make_interval(secs => %(interval)s::float8), now(),"
+    " timestamptz '2000-01-01') AS slot"
+    "), latest AS ("
+    " SELECT s.slot, s.took_seconds FROM {history_samples} s"
+    " WHERE s.slot = (SELECT max(slot) FROM {history_samples}) FOR UPDATE SKIP LOCKED"
+    "), claimed AS ("
+    " INSERT INTO {history_samples} (slot, worker_id, paused_all)"
+    " SELECT c.slot, %(worker)s, EXISTS (SELECT 1 FROM {control} WHERE entrypoint = '*'"
+    " AND (paused_until IS NULL OR paused_until > now())) FROM clock c"
+    " WHERE NOT EXISTS (SELECT 1 FROM {history_samples})"
+    " OR EXISTS (SELECT 1 FROM latest l WHERE l.slot <= c.slot - make_interval(secs =>"
+    " greatest(%(interval)s::float8, l.took_seconds * %(cost_factor)s::float8)))"
+    " ON CONFLICT (slot) DO NOTHING RETURNING slot"
+    "), counted AS ("
+    " SELECT entrypoint,"
+    " count(*) FILTER (WHERE status = 'queued' AND execute_after <= now()) AS due,"
+    " count(*) FILTER (WHERE status = 'queued' AND execute_after > now()) AS scheduled,"
+    " count(*) FILTER (WHERE status = 'picked') AS picked,"
+    " extract(epoch FROM now() - min(greatest(created, execute_after))"
+    " FILTER (WHERE status = 'queued' AND execute_after <= now()))::float8"
+    " AS oldest_due_seconds"
+    " FROM {jobs} WHERE status IN ('queued', 'picked') AND EXISTS (SELECT 1 FROM claimed)"
+    " GROUP BY entrypoint"
+    "), paused AS ("
+    " SELECT entrypoint FROM {control} WHERE paused_until IS NULL OR paused_until > now()"
+    "), written AS ("
+    " INSERT INTO {history} (slot, entrypoint, due, scheduled, picked, oldest_due_seconds,"
+    " paused)"
+    " SELECT c.slot, e.entrypoint, coalesce(n.due, 0), coalesce(n.scheduled, 0),"
+    " coalesce(n.picked, 0), n.oldest_due_seconds,"
+    " EXISTS (SELECT 1 FROM paused p WHERE p.entrypoint IN (e.entrypoint, '*'))"
+    " FROM claimed c CROSS JOIN (SELECT entrypoint FROM counted"
+    " UNION SELECT entrypoint FROM paused WHERE entrypoint <> '*') e"
+    " LEFT JOIN counted n ON n.entrypoint = e.entrypoint"
+    " ORDER BY e.entrypoint RETURNING 1"
+    "), pruned AS ("
+    " DELETE FROM {history} WHERE EXISTS (SELECT 1 FROM claimed)"
+    " AND slot < now() - make_interval(secs => %(retention_seconds)s::float8) RETURNING 1"
+    "), pruned_samples AS ("
+    " DELETE FROM {history_samples} WHERE EXISTS (SELECT 1 FROM claimed)"
+    " AND slot < now() - make_interval(secs => %(retention_seconds)s::float8) RETURNING 1"
+    ") SELECT (SELECT slot FROM claimed), (SELECT count(*) FROM written),"
+    " (SELECT count(*) FROM pruned) + (SELECT count(*) FROM pruned_samples)"
+)
+# The winner notes how long its sample took: the spacing of the next one depends on it.
+RECORD_SAMPLE_COST: LiteralString = (
+    "UPDATE {history_samples} SET took_seconds = %(took)s WHERE slot = %(slot)s"
+)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class WorkerStatements:
     dequeue: bytes
@@ -276,6 +337,8 @@ class WorkerStatements:
     """The jobs table's quoted name, the value jobs_need_vacuum looks up."""
     register_schedules: bytes
     claim_schedules: bytes
+    sample_history: bytes
+    record_sample_cost: bytes
 
 
 @functools.lru_cache(maxsize=64)
@@ -294,4 +357,6 @@ def worker_statements(names: ObjectNames) -> WorkerStatements:
         jobs_table=render.identifier("jobs"),
         register_schedules=render(REGISTER_SCHEDULES),
         claim_schedules=render(CLAIM_SCHEDULES),
+        sample_history=render(SAMPLE_HISTORY),
+        record_sample_cost=render(RECORD_SAMPLE_COST),
     )

@@ -1,0 +1,137 @@
+"""Schema version 3 from a real version-2 install (the SQL version 2 printed, frozen under
+tests/fixtures): jobs and failures survive the upgrade, the new tables and columns appear,
+verify is clean; and a pgqtop of version 2 refuses a version-3 schema with one line."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from pgqtop.config import ObjectNames
+from pgqtop.db import schema
+from pgqtop.db.worker import WorkerQueries
+from pgqtop.model.fingerprint import error_pattern
+from tests.test_cli_admin import cli, pgqtop, target
+from tests.test_schema import sq
+
+FROZEN_V2 = Path(__file__).parent / "fixtures" / "schema_v2.sql"
+FROZEN_PREFIX = "frozenvtwo"
+
+
+@pytest.fixture
+def v2_names(dsn: str) -> Iterator[ObjectNames]:
+    """A fresh prefix with version 2 installed from the frozen SQL; dropped afterwards."""
+    names = ObjectNames(f"v{uuid.uuid4().hex[:12]}")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(FROZEN_V2.read_text(encoding="utf-8").replace(FROZEN_PREFIX, names.prefix))
+    yield names
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        schema.uninstall(conn, names)
+
+
+def test_the_frozen_install_is_version_2_without_what_3_adds(
+    sync_conn: psycopg.Connection[Any], v2_names: ObjectNames
+) -> None:
+    assert schema.installed_version(sync_conn, v2_names) == 2
+    problems = schema.verify(sync_conn, v2_names)
+    assert f"table {v2_names.history!r} is missing" in problems
+    assert f"table {v2_names.audit!r} is missing" in problems
+    assert f"column {v2_names.failures}.error_pattern is missing" in problems
+
+
+def test_upgrade_from_version_2_keeps_the_jobs_and_adds_what_3_needs(
+    capsys: pytest.CaptureFixture[str],
+    dsn: str,
+    sync_conn: psycopg.Connection[Any],
+    v2_names: ObjectNames,
+) -> None:
+    names = v2_names
+    sync_conn.execute(
+        sq(
+            "INSERT INTO {jobs} (entrypoint, payload, priority, execute_after)"
+            " VALUES ('mail', 'a', 1, now()), ('mail', 'b', 2, now() + interval '1 hour'),"
+            " ('sms', NULL, 0, now())",
+            names,
+        )
+    )
+    sync_conn.execute(
+        sq(
+            "INSERT INTO {failures} (job_id, entrypoint, error) VALUES"
+            " (1, 'charge', 'app.Declined: card 4242 for order 7'),"
+            " (2, 'charge', 'app.Declined: card 1111 for order 9')",
+            names,
+        )
+    )
+    sync_conn.execute(sq("INSERT INTO {control} (entrypoint, reason) VALUES ('sms', 'r')", names))
+    before = sync_conn.execute(
+        sq("SELECT id, entrypoint, payload, priority, execute_after FROM {jobs} ORDER BY id", names)
+    ).fetchall()
+
+    # Version 3 refuses the old schema with one line that names the fix...
+    code, out, err = cli(capsys, "status", *target(dsn, names))
+    assert (code, out) == (4, "")
+    assert err == (
+        "pgqtop: error: pgqtop schema is version 2, this pgqtop needs 3: run `pgqtop upgrade`\n"
+    )
+    # ...which brings it forward, quietly when output is not a terminal.
+    upgraded = pgqtop("upgrade", *target(dsn, names))
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert upgraded.stdout.startswith("pgqtop schema upgraded from version 2 to 3 in ")
+    assert upgraded.stdout.count("\n") == 1 and upgraded.stderr == ""
+
+    assert schema.installed_version(sync_conn, names) == 3
+    assert schema.verify(sync_conn, names) == []
+    after = sync_conn.execute(
+        sq("SELECT id, entrypoint, payload, priority, execute_after FROM {jobs} ORDER BY id", names)
+    ).fetchall()
+    assert after == before
+    patterns = sync_conn.execute(
+        sq("SELECT error, error_pattern FROM {failures} ORDER BY id", names)
+    ).fetchall()
+    assert [p for _, p in patterns] == [error_pattern(e) for e, _ in patterns]
+    assert len({p for _, p in patterns}) == 1
+    code, out, _ = cli(capsys, "status", *target(dsn, names))
+    assert code == 0 and "paused by" in out
+
+
+async def test_after_the_upgrade_the_old_jobs_are_worked_and_history_is_sampled(
+    aconn: psycopg.AsyncConnection[Any], sync_conn: psycopg.Connection[Any], v2_names: ObjectNames
+) -> None:
+    sync_conn.execute(sq("INSERT INTO {jobs} (entrypoint) VALUES ('old'), ('old')", v2_names))
+    schema.upgrade(sync_conn, v2_names)
+    worker = WorkerQueries(aconn, v2_names)
+
+    assert len(await worker.dequeue({"old": 5}, 5, uuid.uuid4(), 0)) == 2
+    claim = await worker.sample_history(
+        uuid.uuid4(), interval=10.0, retention_seconds=3600, cost_factor=50
+    )
+    assert claim.slot is not None and claim.entrypoints == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--headless", "--factory", "tests.engine.jobs_factory:register"),
+        (),  # the console
+        ("status",),
+    ],
+)
+def test_a_version_2_pgqtop_refuses_a_version_3_schema_with_one_line(
+    capsys: pytest.CaptureFixture[str],
+    dsn: str,
+    names: ObjectNames,
+    monkeypatch: pytest.MonkeyPatch,
+    argv: tuple[str, ...],
+) -> None:
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)  # what a version-2 pgqtop carries
+    code, out, err = cli(capsys, *argv, *target(dsn, names))
+    assert (code, out) == (4, "")
+    assert err == (
+        "pgqtop: error: pgqtop schema is version 3, newer than this pgqtop (2): "
+        "upgrade the pgqtop package\n"
+    )
