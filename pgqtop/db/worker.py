@@ -21,8 +21,21 @@ from pgqtop.db.statements.worker import worker_statements
 from pgqtop.model import Job, Outcome
 
 
+def once_per_job(outcomes: Sequence[Outcome]) -> Sequence[Outcome]:
+    """The first outcome of each job. A job is counted once, by the completion that deletes
+    its row; two outcomes of one job in one flush (the job ran again after a reconnect) would
+    otherwise both join that row. One set per flush finds out; a copy is made only then."""
+    if len({o.job_id for o in outcomes}) == len(outcomes):
+        return outcomes
+    first: dict[int, Outcome] = {}
+    for outcome in outcomes:
+        first.setdefault(outcome.job_id, outcome)
+    return list(first.values())
+
+
 def complete_parameters(outcomes: Sequence[Outcome], worker: uuid.UUID) -> dict[str, Any]:
     """Finished and retried outcomes as separate column arrays, one unnest each."""
+    outcomes = once_per_job(outcomes)
     done = [o for o in outcomes if o.retry_in is None]
     retry = [o for o in outcomes if o.retry_in is not None]
     return {
