@@ -206,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         choices=("worker", "producer", "console"),
         help="worker: take, finish and record jobs; producer: only add jobs (cannot read "
-        "failures); console: read everything, pause/resume and requeue failures, but NOT "
-        "delete jobs (no purge) — grant worker too if its console runs handlers",
+        "failures); console: read everything, pause/resume, cancel running jobs and requeue "
+        "failures, but NOT delete jobs (no purge) — grant worker too if its console runs "
+        "handlers",
     )
     return parser
 

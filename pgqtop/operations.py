@@ -244,10 +244,11 @@ async def execute_requeue(queries: ConsoleQueries, plan: RequeuePlan) -> int:
     return await queries.requeue_failures(entrypoint=plan.entrypoint)
 
 
-async def cancel_jobs(queries: ConsoleQueries, job_ids: Sequence[int]) -> None:
-    """Ask every worker to cancel these running jobs; the one that holds a job records it
-    as canceled."""
-    await queries.cancel(job_ids)
+async def cancel_jobs(queries: ConsoleQueries, job_ids: Sequence[int]) -> int:
+    """Ask for these running jobs to be canceled; the worker that holds a job records it as
+    canceled within a heartbeat (at once when it hears the NOTIFY). Returns how many of them
+    were running and not asked already."""
+    return await queries.cancel(job_ids)
 
 
 # --- enqueue ------------------------------------------------------------------------------------

@@ -2,10 +2,15 @@
 
 - worker: takes jobs, finishes them, records statistics and failures, prunes old rows,
   registers itself, and enqueues the runs of its scheduled entrypoints. It reads the control
-  table but never changes a pause.
+  table but never changes a pause, and it cannot ask for a cancel (it may update only the
+  columns a take, a retry and a heartbeat write). What the grant inherently allows is to
+  take and finish any job of the queue, since that is a worker's work: it could delete any
+  row, or take one and record whatever outcome it likes; only row-level security would narrow
+  that, and pgqtop does not install any.
 - producer: adds jobs and nothing else; it cannot read payloads already queued or failures.
-- console: reads everything; may pause and resume entrypoints and requeue failed jobs, but may
-  NOT delete jobs (no purge) nor finish them. A console that also runs handlers in its embedded
+- console: reads everything; may pause and resume entrypoints, requeue failed jobs and ask
+  for a running job to be canceled (the one column `cancel_requested_at`), but may NOT delete
+  jobs (no purge) nor finish them. A console that also runs handlers in its embedded
   engine needs the worker grants as well.
 """
 
@@ -35,7 +40,12 @@ _TABLES = ("jobs", "statistics", "failures", "control", "workers", "schedules", 
 # role that deletes or upserts also reads the rows it touches.
 _TABLE_GRANTS: dict[str, tuple[TableGrant, ...]] = {
     "worker": (
-        TableGrant("SELECT, UPDATE, DELETE", "jobs"),
+        # Only what a take, a retry and a heartbeat write: not cancel_requested_at.
+        TableGrant(
+            "SELECT, DELETE, UPDATE (status, updated, heartbeat, worker_id, attempts,"
+            " execute_after)",
+            "jobs",
+        ),
         # The runs of scheduled entrypoints, and nothing else: no payloads, no priorities.
         TableGrant("INSERT (entrypoint, headers, dedupe_key)", "jobs"),
         TableGrant("SELECT, INSERT, UPDATE, DELETE", "statistics"),
@@ -55,6 +65,8 @@ _TABLE_GRANTS: dict[str, tuple[TableGrant, ...]] = {
     "console": (
         *(TableGrant("SELECT", table) for table in _TABLES),
         TableGrant("INSERT", "jobs"),
+        # A cancel is a request written here; the job's holder reads it at its next heartbeat.
+        TableGrant("UPDATE (cancel_requested_at)", "jobs"),
         TableGrant("INSERT, UPDATE, DELETE", "control"),
         TableGrant("UPDATE (requeued_at)", "failures"),
     ),

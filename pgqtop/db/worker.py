@@ -15,7 +15,13 @@ from typing import Any
 import psycopg
 
 from pgqtop.config import ObjectNames
-from pgqtop.db.rows import CompletionResult, WorkerIdentity, picked_job_from_row
+from pgqtop.db.rows import (
+    Beat,
+    CompletionResult,
+    WorkerIdentity,
+    WorkerReport,
+    picked_job_from_row,
+)
 from pgqtop.db.session import FleetReads
 from pgqtop.db.statements.worker import worker_statements
 from pgqtop.model import Job, Outcome
@@ -49,6 +55,24 @@ def complete_parameters(outcomes: Sequence[Outcome], worker: uuid.UUID) -> dict[
         "retry_errors": [o.error for o in retry],
         "retry_tracebacks": [o.traceback for o in retry],
         "worker": worker,
+    }
+
+
+def heartbeat_parameters(identity: WorkerIdentity, report: WorkerReport) -> dict[str, Any]:
+    return {
+        "ids": list(report.job_ids),
+        "worker": identity.id,
+        "host": identity.host,
+        "pid": identity.pid,
+        "version": identity.version,
+        "entrypoints": identity.entrypoints,
+        "concurrency": identity.concurrency,
+        "in_flight": report.in_flight,
+        "processed": report.processed,
+        "failed": report.failed,
+        "state": report.state,
+        "rss_bytes": report.rss_bytes,
+        "hung_threads": report.hung_threads,
     }
 
 
@@ -99,21 +123,13 @@ class WorkerQueries(FleetReads):
         state: str = "running",
     ) -> int:
         """Keep the running jobs and the registry row alive; returns how many jobs beat."""
-        params = {
-            "ids": list(job_ids),
-            "worker": identity.id,
-            "host": identity.host,
-            "pid": identity.pid,
-            "version": identity.version,
-            "entrypoints": identity.entrypoints,
-            "concurrency": identity.concurrency,
-            "in_flight": in_flight,
-            "processed": processed,
-            "failed": failed,
-            "state": state,
-        }
-        row = await self._tuple(self.worker_sql.heartbeat, params)
-        return int(row[0])
+        report = WorkerReport(job_ids, in_flight, processed, failed, state)
+        return (await self.beat(identity, report)).beaten
+
+    async def beat(self, identity: WorkerIdentity, report: WorkerReport) -> Beat:
+        """One heartbeat: the held jobs and the registry row; returns the cancel requests."""
+        row = await self._tuple(self.worker_sql.heartbeat, heartbeat_parameters(identity, report))
+        return Beat(int(row[0]), list(row[1]))
 
     async def deregister(self, worker: uuid.UUID) -> None:
         await self.conn.execute(self.worker_sql.deregister, {"worker": worker})

@@ -7,7 +7,6 @@ change and to wake up when a timed pause runs out (no NOTIFY announces that mome
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 import time
@@ -15,7 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 
 from pgqtop.config import Settings
 from pgqtop.db.connection import connect_async
-from pgqtop.db.rows import PauseInfo, WorkerIdentity
+from pgqtop.db.rows import Beat, PauseInfo, WorkerIdentity, WorkerReport
 from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.retry import wait_for_event
@@ -28,17 +27,6 @@ PRUNE_EVERY = (120.0, 300.0)
 """Seconds between retention prunes, drawn at random so a fleet does not prune in step."""
 VACUUM_CHECK_EVERY = (20.0, 40.0)
 """Seconds between checks whether the jobs table needs the vacuum autovacuum is not doing."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Pulse:
-    """What one heartbeat reports."""
-
-    job_ids: Sequence[int]
-    in_flight: int
-    processed: int
-    failed: int
-    state: str
 
 
 class PauseState:
@@ -77,39 +65,40 @@ class PauseState:
 
 
 class Heartbeat:
-    """Registers the worker, keeps it and its running jobs alive, prunes now and then."""
+    """Registers the worker, keeps it and its running jobs alive, hands on the cancel requests
+    of the jobs it holds, and prunes now and then."""
 
     def __init__(
         self,
         link: ReconnectingConnection[WorkerQueries],
         settings: Settings,
         identity: Callable[[], WorkerIdentity],
-        pulse: Callable[[], Pulse],
+        report: Callable[[], WorkerReport],
+        on_beat: Callable[[Beat, WorkerReport], None] | None = None,
     ) -> None:
         self.link = link
         self.settings = settings
         self.identity = identity
-        self.pulse = pulse
+        self.report = report
+        self.on_beat = on_beat
         self.beats = 0
         self._poke = asyncio.Event()
 
     def poke(self) -> None:
-        """Beat now rather than at the next interval (the state changed, or we stop)."""
+        """Beat now rather than at the next interval (the state changed, a cancel may have
+        been asked for, or we stop)."""
         self._poke.set()
 
     async def beat(self) -> None:
         """One heartbeat: jobs in flight and the registry row in one statement."""
-        pulse = self.pulse()
+        # A poke from now on asks for another beat: this one may not see what it announces.
+        self._poke.clear()
+        report = self.report()
         queries = await self.link.queries()
-        await queries.heartbeat(
-            self.identity(),
-            pulse.job_ids,
-            in_flight=pulse.in_flight,
-            processed=pulse.processed,
-            failed=pulse.failed,
-            state=pulse.state,
-        )
+        found = await queries.beat(self.identity(), report)
         self.beats += 1
+        if self.on_beat is not None:
+            self.on_beat(found, report)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Beat every heartbeat_interval until `stop`; connection trouble only delays a beat."""
@@ -130,7 +119,6 @@ class Heartbeat:
                 log.warning("heartbeat failed, will retry: %s", exc)
                 await self.link.broken(exc, stop)
                 continue
-            self._poke.clear()
             if not stop.is_set():
                 await wait_for_event(self._poke, interval)
 

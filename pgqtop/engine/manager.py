@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
 
 from pgqtop.config import Settings, describe_dsn
-from pgqtop.db.rows import WorkerIdentity
+from pgqtop.db.rows import Beat, WorkerIdentity, WorkerReport
 from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.buffer import CompletionBuffer
-from pgqtop.engine.control import Heartbeat, PauseState, Pulse
+from pgqtop.engine.control import Heartbeat, PauseState
 from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.listener import Listener
 from pgqtop.engine.retry import RetryPolicy, wait_for_event
@@ -274,7 +274,9 @@ class QueueManager:
             interval=self.settings.engine.flush_interval,
             on_trouble=self._on_flush_trouble,
         )
-        heartbeat = Heartbeat(complete_link, self.settings, self._identity, self._pulse)
+        heartbeat = Heartbeat(
+            complete_link, self.settings, self._identity, self._report, on_beat=self._on_beat
+        )
         self._heartbeat = heartbeat
         listener = Listener(
             self.settings, self._on_event, self._on_listener, purpose=f"listen {suffix}"
@@ -338,15 +340,20 @@ class QueueManager:
             concurrency=self._concurrency,
         )
 
-    def _pulse(self) -> Pulse:
+    def _report(self) -> WorkerReport:
         c = self.counters
-        return Pulse(
+        return WorkerReport(
             job_ids=list(self._tasks),
             in_flight=len(self._tasks),
             processed=c.processed,
             failed=c.failed,
             state=self._state,
         )
+
+    def _on_beat(self, beat: Beat, report: WorkerReport) -> None:
+        """Cancel what a console asked to cancel."""
+        for job_id in beat.cancel_requested:
+            self._interrupt(job_id, _CANCEL)
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -560,8 +567,10 @@ class QueueManager:
 
     def _on_event(self, event: Event) -> None:
         if event.op == "cancel":
-            for job_id in event.job_ids:
-                self._interrupt(job_id, _CANCEL)
+            # Anyone may NOTIFY: the request itself is read from the database, by an early
+            # heartbeat, and only for jobs we hold.
+            if self._heartbeat is not None and any(i in self._tasks for i in event.job_ids):
+                self._heartbeat.poke()
         elif event.op in ("pause", "resume", "control"):
             self._control_dirty = True
             self._wake.set()

@@ -108,19 +108,27 @@ COMPLETE: LiteralString = (
     " (SELECT count(*) FROM failed), (SELECT count(*) FROM counted)"
 )
 
+# Keep the running jobs and the registry row alive, and read the cancel requests of the jobs
+# this worker holds from the rows the beat touches anyway: a cancel lands within a heartbeat
+# even when its NOTIFY is lost, and a NOTIFY only makes the beat come sooner.
 HEARTBEAT: LiteralString = (
     "WITH beat AS ("
     " UPDATE {jobs} SET heartbeat = now() WHERE id = ANY(%(ids)s::bigint[])"
-    " AND status = 'picked' AND worker_id = %(worker)s RETURNING 1"
-    ") INSERT INTO {workers} AS w (id, host, pid, version, entrypoints, concurrency,"
-    " in_flight, processed, failed, state) VALUES (%(worker)s, %(host)s, %(pid)s,"
-    " %(version)s, %(entrypoints)s, %(concurrency)s, %(in_flight)s, %(processed)s,"
-    " %(failed)s, %(state)s)"
+    " AND status = 'picked' AND worker_id = %(worker)s"
+    " RETURNING id, cancel_requested_at IS NOT NULL AS cancel"
+    "), registered AS ("
+    " INSERT INTO {workers} AS w (id, host, pid, version, entrypoints, concurrency,"
+    " in_flight, processed, failed, state, rss_bytes, hung_threads) VALUES (%(worker)s,"
+    " %(host)s, %(pid)s, %(version)s, %(entrypoints)s, %(concurrency)s, %(in_flight)s,"
+    " %(processed)s, %(failed)s, %(state)s, %(rss_bytes)s, %(hung_threads)s)"
     " ON CONFLICT (id) DO UPDATE SET heartbeat = now(), in_flight = EXCLUDED.in_flight,"
     " processed = EXCLUDED.processed, failed = EXCLUDED.failed,"
     " concurrency = EXCLUDED.concurrency, entrypoints = EXCLUDED.entrypoints,"
-    " state = EXCLUDED.state"
-    " RETURNING (SELECT count(*) FROM beat)"
+    " state = EXCLUDED.state, rss_bytes = EXCLUDED.rss_bytes,"
+    " hung_threads = EXCLUDED.hung_threads"
+    " RETURNING 1"
+    ") SELECT (SELECT count(*) FROM beat),"
+    " ARRAY(SELECT id FROM beat WHERE cancel ORDER BY id)"
 )
 
 DEREGISTER: LiteralString = "DELETE FROM {workers} WHERE id = %(worker)s"
