@@ -59,7 +59,8 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
         "--retry-timer",
         type=float,
         metavar="SECONDS",
-        help="re-take a picked job whose heartbeat is older than this (default 30; 0 disables)",
+        help="re-take a picked job whose heartbeat is older than this (default 30; 0 disables; "
+        "at least 1); workers beat at least three times per retry timer",
     )
     group.add_argument(
         "--dequeue-timeout",

@@ -98,6 +98,8 @@ class EngineSettings:
     dequeue_timeout: float = 5.0
     retry_timer: float = 30.0
     heartbeat_interval: float = 5.0
+    """The longest gap between heartbeats; a worker beats at least three times per retry
+    timer whatever this says (engine/timing.py)."""
     flush_size: int = 200
     flush_interval: float = 0.01
     shutdown_grace: float = 30.0

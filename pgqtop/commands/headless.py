@@ -20,6 +20,7 @@ from pgqtop.config import Settings
 from pgqtop.engine.factory import apply_factory, restrict_entrypoints
 from pgqtop.engine.manager import QueueManager
 from pgqtop.engine.metrics import MetricsServer
+from pgqtop.engine.timing import check_timing
 
 log = logging.getLogger("pgqtop.headless")
 
@@ -52,6 +53,7 @@ def prepare_manager(args: argparse.Namespace, settings: Settings) -> QueueManage
 
 
 def run_headless(args: argparse.Namespace, settings: Settings) -> int:
+    check_timing(settings.engine)
     check_schema(settings)
     return run_loop(_headless(args, settings))
 

@@ -91,11 +91,16 @@ class WorkerQueries(FleetReads):
         batch_size: int,
         worker: uuid.UUID,
         retry_seconds: float,
+        held: Sequence[int] = (),
     ) -> list[Job]:
-        """Take up to batch_size jobs, at most rooms[e] of entrypoint e; marks them picked."""
+        """Take up to batch_size jobs, at most rooms[e] of entrypoint e; marks them picked.
+        With retry_seconds, also re-take jobs whose heartbeat is that old, except those the
+        worker still holds (`held`: running, or their outcome not yet written)."""
+        scan = bool(retry_seconds)
         params = {
             "entrypoints": list(rooms),
             "rooms": list(rooms.values()),
+            "held": list(held) if scan else None,
             "batch": batch_size,
             "worker": worker,
             "retry_seconds": retry_seconds,

@@ -18,6 +18,7 @@ from pgqtop.db.rows import Beat, PauseInfo, WorkerIdentity, WorkerReport
 from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.retry import wait_for_event
+from pgqtop.engine.timing import beat_interval
 from pgqtop.errors import ConnectionFailed
 from pgqtop.model import ALL_ENTRYPOINTS, target_label
 
@@ -101,8 +102,9 @@ class Heartbeat:
             self.on_beat(found, report)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Beat every heartbeat_interval until `stop`; connection trouble only delays a beat."""
-        interval = self.settings.engine.heartbeat_interval
+        """Beat until `stop`, at least three times per retry timer; connection trouble only
+        delays a beat."""
+        interval = beat_interval(self.settings.engine)
         next_prune = time.monotonic() + random.uniform(*PRUNE_EVERY)
         next_vacuum = time.monotonic() + random.uniform(*VACUUM_CHECK_EVERY)
         vacuum: asyncio.Task[None] | None = None

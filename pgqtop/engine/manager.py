@@ -29,6 +29,7 @@ from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.listener import Listener
 from pgqtop.engine.retry import RetryPolicy, wait_for_event
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
+from pgqtop.engine.timing import check_timing, stall_scan_interval
 from pgqtop.errors import UsageError
 from pgqtop.model import Event, Job, Outcome, Status, first_line, is_reserved_name
 
@@ -128,6 +129,7 @@ class QueueManager:
         self._buffer: CompletionBuffer | None = None
         self._next_stall_scan = 0.0
         self._heartbeat: Heartbeat | None = None
+        check_timing(settings.engine)
 
     # --- registry -----------------------------------------------------------------------------
 
@@ -253,6 +255,7 @@ class QueueManager:
             raise UsageError("this QueueManager is already running")
         if not self._registry:
             raise UsageError("no entrypoints registered")
+        check_timing(self.settings.engine)
         self._stop = asyncio.Event()
         self._halt = asyncio.Event()
         self._wake = asyncio.Event()
@@ -350,6 +353,14 @@ class QueueManager:
             state=self._state,
         )
 
+    def _held(self) -> list[int]:
+        """The jobs this worker still holds: running, or ended with the outcome unwritten.
+        A stalled scan never re-takes them (only a look every few seconds pays for this)."""
+        held = list(self._tasks)
+        if self._buffer is not None:
+            held += self._buffer.job_ids()
+        return held
+
     def _on_beat(self, beat: Beat, report: WorkerReport) -> None:
         """Cancel what a console asked to cancel."""
         for job_id in beat.cancel_requested:
@@ -386,7 +397,7 @@ class QueueManager:
         now = time.monotonic()
         if retry <= 0 or now < self._next_stall_scan:
             return 0.0
-        self._next_stall_scan = now + min(retry / 4, 5.0)
+        self._next_stall_scan = now + stall_scan_interval(self.settings.engine)
         return retry
 
     async def _loop(self, link: ReconnectingConnection[WorkerQueries]) -> None:
@@ -401,7 +412,9 @@ class QueueManager:
                     continue
                 self._wake.clear()
                 queries = await link.queries()
-                jobs = await queries.dequeue(rooms, limit, self.worker_id, self._stall_scan())
+                retry = self._stall_scan()
+                held = self._held() if retry else ()
+                jobs = await queries.dequeue(rooms, limit, self.worker_id, retry, held=held)
             except DATABASE_ERRORS as exc:
                 self._trouble("dequeue", exc)
                 self._control_dirty = True
@@ -475,6 +488,8 @@ class QueueManager:
         entry = self._registry.get(job.entrypoint)
         if entry is None:  # only possible after keep_only() raced a dequeue; leave it to others
             return
+        if job.id in self._tasks:  # still ours and running: one run, one count
+            return
         entry.tally.taken += 1
         entry.tally.in_flight += 1
         self.counters.taken += 1
@@ -535,7 +550,8 @@ class QueueManager:
         return Outcome(job.id, Status.EXCEPTION, seconds, error, text)
 
     def _finish(self, job: Job, entry: Entrypoint, outcome: Outcome | None) -> None:
-        del self._tasks[job.id]
+        if self._tasks.pop(job.id, None) is None:
+            return  # ended after the worker stopped: its count was reset, its job left picked
         tally, totals = entry.tally, self.counters
         tally.in_flight -= 1
         totals.in_flight -= 1

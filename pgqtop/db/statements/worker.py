@@ -18,7 +18,9 @@ PICKED_SELECT = ", ".join("j." + column for column in PICKED_COLUMNS)
 
 # Take a batch. Per entrypoint (only those with room, minus paused ones) the best queued rows
 # and the stalled picked rows are locked with SKIP LOCKED; a window function keeps each
-# entrypoint within its room, the batch limit keeps priority-then-FIFO order.
+# entrypoint within its room, the batch limit keeps priority-then-FIFO order. A stalled row
+# is not one the worker still holds (`held`: running, or its outcome not yet written; its own
+# rows outside that list are takes whose reply it never got).
 DEQUEUE: LiteralString = (
     "WITH ready AS ("
     " SELECT r.name, r.room FROM unnest(%(entrypoints)s::text[], %(rooms)s::int[])"
@@ -36,7 +38,9 @@ DEQUEUE: LiteralString = (
     " CROSS JOIN LATERAL (SELECT id, priority FROM {jobs}"
     "  WHERE %(retry_seconds)s::float8 > 0 AND status = 'picked'"
     "  AND heartbeat < now() - make_interval(secs => %(retry_seconds)s::float8)"
-    "  AND entrypoint = r.name ORDER BY heartbeat LIMIT least(r.room, %(batch)s)"
+    "  AND entrypoint = r.name AND (worker_id <> %(worker)s"
+    "  OR NOT id = ANY(coalesce(%(held)s::bigint[], '{{}}')))"
+    "  ORDER BY heartbeat LIMIT least(r.room, %(batch)s)"
     "  FOR UPDATE SKIP LOCKED) s"
     "), ranked AS ("
     " SELECT id, priority, room, row_number() OVER ("

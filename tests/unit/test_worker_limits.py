@@ -1,0 +1,52 @@
+"""The engine's limits as plain rules: how often a worker beats for a given retry timer, which
+timers it refuses, and how the completion keeps one outcome per job."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from pgqtop.config import EngineSettings
+from pgqtop.db.worker import complete_parameters
+from pgqtop.engine.timing import beat_interval, check_timing
+from pgqtop.errors import UsageError
+from pgqtop.model import Outcome, Status
+
+
+@pytest.mark.parametrize(
+    ("retry", "heartbeat", "beat"),
+    [(30.0, 5.0, 5.0), (6.0, 5.0, 2.0), (2.0, 5.0, 2 / 3), (1.0, 0.2, 0.2), (0.0, 5.0, 5.0)],
+)
+def test_the_heartbeat_follows_the_retry_timer(retry: float, heartbeat: float, beat: float) -> None:
+    engine = EngineSettings(retry_timer=retry, heartbeat_interval=heartbeat)
+    assert beat_interval(engine) == pytest.approx(beat)
+
+
+@pytest.mark.parametrize("retry", [0.0, 1.0, 2.0, 30.0])
+def test_retry_timers_a_worker_can_keep_are_accepted(retry: float) -> None:
+    check_timing(EngineSettings(retry_timer=retry))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"retry_timer": 0.5}, "--retry-timer 0.5 is too short"),
+        ({"retry_timer": -1.0}, "must not be negative"),
+    ],
+)
+def test_timers_a_worker_cannot_keep_are_refused(changes: dict[str, float], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        check_timing(dataclasses.replace(EngineSettings(), **changes))
+
+
+def test_the_completion_keeps_the_first_outcome_of_each_job() -> None:
+    outcomes = [
+        Outcome(1, Status.SUCCESSFUL, 0.1),
+        Outcome(2, Status.EXCEPTION, 0.1, "boom", "tb", retry_in=1.0),
+        Outcome(1, Status.EXCEPTION, 0.2, "again", "tb"),
+        Outcome(2, Status.SUCCESSFUL, 0.3),
+    ]
+    params = complete_parameters(outcomes, worker=None)  # type: ignore[arg-type]
+    assert (params["done_ids"], params["done_statuses"]) == ([1], ["successful"])
+    assert (params["retry_ids"], params["retry_in"]) == ([2], [1.0])
