@@ -51,6 +51,7 @@ def pgbench_script(names: ObjectNames) -> str:
             "batch": ":b",
             "worker": WORKER,
             "retry_seconds": "30",
+            "caps": "NULL",
             "held": "NULL",
         },
     )

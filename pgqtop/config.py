@@ -104,6 +104,9 @@ class EngineSettings:
     flush_interval: float = 0.01
     shutdown_grace: float = 30.0
     worker_stale_after: float = 30.0
+    default_max_attempts: int = 3
+    """How many times a job of an entrypoint without a retry policy may be taken before a
+    job whose worker keeps disappearing is given up (a retry policy's max_attempts otherwise)."""
 
 
 @dataclasses.dataclass(slots=True)

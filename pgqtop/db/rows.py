@@ -109,6 +109,15 @@ class Beat:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class LostJob:
+    """A job given up because its workers kept disappearing while they held it."""
+
+    id: int
+    entrypoint: str
+    error: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class QueueCount:
     entrypoint: str
     status: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -18,6 +18,7 @@ from pgqtop.config import ObjectNames
 from pgqtop.db.rows import (
     Beat,
     CompletionResult,
+    LostJob,
     WorkerIdentity,
     WorkerReport,
     picked_job_from_row,
@@ -76,6 +77,20 @@ def heartbeat_parameters(identity: WorkerIdentity, report: WorkerReport) -> dict
     }
 
 
+def beat_from_thread(
+    conn: psycopg.Connection[Any],
+    names: ObjectNames,
+    identity: WorkerIdentity,
+    report: WorkerReport,
+) -> Beat:
+    """The heartbeat on a sync connection, for a thread beating while the event loop cannot
+    (a handler blocks it)."""
+    statement = worker_statements(names).heartbeat
+    row = conn.execute(statement, heartbeat_parameters(identity, report)).fetchone()
+    assert row is not None
+    return Beat(int(row[0]), list(row[1]))
+
+
 class WorkerQueries(FleetReads):
     """A worker's statements on one async autocommit connection."""
 
@@ -91,15 +106,18 @@ class WorkerQueries(FleetReads):
         batch_size: int,
         worker: uuid.UUID,
         retry_seconds: float,
+        max_attempts: Mapping[str, int] | None = None,
         held: Sequence[int] = (),
     ) -> list[Job]:
         """Take up to batch_size jobs, at most rooms[e] of entrypoint e; marks them picked.
         With retry_seconds, also re-take jobs whose heartbeat is that old, except those the
-        worker still holds (`held`: running, or their outcome not yet written)."""
+        worker still holds (`held`: running, or their outcome not yet written) and those
+        taken max_attempts[e] times already (see give_up_lost)."""
         scan = bool(retry_seconds)
         params = {
             "entrypoints": list(rooms),
             "rooms": list(rooms.values()),
+            "caps": [max_attempts.get(n) for n in rooms] if scan and max_attempts else None,
             "held": list(held) if scan else None,
             "batch": batch_size,
             "worker": worker,
@@ -135,6 +153,30 @@ class WorkerQueries(FleetReads):
         """One heartbeat: the held jobs and the registry row; returns the cancel requests."""
         row = await self._tuple(self.worker_sql.heartbeat, heartbeat_parameters(identity, report))
         return Beat(int(row[0]), list(row[1]))
+
+    async def give_up_lost(
+        self,
+        max_attempts: Mapping[str, int],
+        worker: uuid.UUID,
+        retry_seconds: float,
+        held: Sequence[int] = (),
+        limit: int = 100,
+    ) -> list[LostJob]:
+        """Finish as final failures the stalled jobs (heartbeat older than retry_seconds, not
+        `held` by this worker) already taken max_attempts[e] times; returns them."""
+        names = sorted(max_attempts)
+        found = await self._tuples(
+            self.worker_sql.give_up_lost,
+            {
+                "entrypoints": names,
+                "caps": [max_attempts[n] for n in names],
+                "worker": worker,
+                "retry_seconds": retry_seconds,
+                "held": list(held),
+                "limit": limit,
+            },
+        )
+        return [LostJob(int(r[0]), str(r[1]), str(r[2])) for r in found]
 
     async def deregister(self, worker: uuid.UUID) -> None:
         await self.conn.execute(self.worker_sql.deregister, {"worker": worker})

@@ -10,7 +10,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+
+import psycopg
 
 from pgqtop.config import Settings
 from pgqtop.db.connection import connect_async
@@ -18,9 +20,9 @@ from pgqtop.db.rows import Beat, PauseInfo, WorkerIdentity, WorkerReport
 from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.retry import wait_for_event
-from pgqtop.engine.timing import beat_interval
+from pgqtop.engine.timing import beat_interval, stall_scan_interval
 from pgqtop.errors import ConnectionFailed
-from pgqtop.model import ALL_ENTRYPOINTS, target_label
+from pgqtop.model import ALL_ENTRYPOINTS, first_line, target_label
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,8 @@ class PauseState:
 
 class Heartbeat:
     """Registers the worker, keeps it and its running jobs alive, hands on the cancel requests
-    of the jobs it holds, and prunes now and then."""
+    of the jobs it holds, gives up jobs whose workers keep disappearing, and prunes now and
+    then."""
 
     def __init__(
         self,
@@ -76,12 +79,16 @@ class Heartbeat:
         identity: Callable[[], WorkerIdentity],
         report: Callable[[], WorkerReport],
         on_beat: Callable[[Beat, WorkerReport], None] | None = None,
+        max_attempts: Mapping[str, int] | None = None,
+        held: Callable[[], Sequence[int]] = tuple,
     ) -> None:
         self.link = link
         self.settings = settings
         self.identity = identity
         self.report = report
         self.on_beat = on_beat
+        self.max_attempts = dict(max_attempts or {})
+        self.held = held
         self.beats = 0
         self._poke = asyncio.Event()
 
@@ -101,16 +108,39 @@ class Heartbeat:
         if self.on_beat is not None:
             self.on_beat(found, report)
 
+    async def give_up_lost(self) -> None:
+        """Finish the jobs of our entrypoints that were taken as often as they may be and
+        whose worker disappeared again: they would only take the next worker down with them."""
+        retry = self.settings.engine.retry_timer
+        if retry <= 0 or not self.max_attempts:
+            return
+        queries = await self.link.queries()
+        worker = self.identity().id
+        try:
+            given_up = await queries.give_up_lost(self.max_attempts, worker, retry, self.held())
+        except psycopg.Error as exc:
+            if queries.conn.closed or queries.conn.broken:
+                raise  # the connection's trouble: the heartbeat loop reconnects
+            # The statement's own trouble (a grant missing, say) must not stop the heartbeats.
+            log.warning("could not give up lost jobs: %s", first_line(exc, typed=True))
+            return
+        for lost in given_up:
+            log.warning("job %d (%s) given up: %s", lost.id, lost.entrypoint, lost.error)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Beat until `stop`, at least three times per retry timer; connection trouble only
         delays a beat."""
         interval = beat_interval(self.settings.engine)
         next_prune = time.monotonic() + random.uniform(*PRUNE_EVERY)
         next_vacuum = time.monotonic() + random.uniform(*VACUUM_CHECK_EVERY)
+        next_reap = time.monotonic()
         vacuum: asyncio.Task[None] | None = None
         while not stop.is_set():
             try:
                 await self.beat()
+                if time.monotonic() >= next_reap:
+                    next_reap = time.monotonic() + stall_scan_interval(self.settings.engine)
+                    await self.give_up_lost()
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + random.uniform(*PRUNE_EVERY)
                     await self.prune()

@@ -2,7 +2,8 @@
 
 Three connections per worker: LISTEN (listener.py), dequeue (this loop), and completion flushes
 plus heartbeats (buffer.py, control.py). Any of them may drop; each comes back on its own with
-backoff while the others carry on, and the state reads "reconnecting" until all are back.
+backoff while the others carry on, and the state reads "reconnecting" until all are back. A
+fourth opens only while a handler blocks the event loop (watchdog.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
+from types import FrameType
 from typing import Any, Literal, TypeVar
 
 from pgqtop.config import Settings, describe_dsn
@@ -30,6 +32,7 @@ from pgqtop.engine.listener import Listener
 from pgqtop.engine.retry import RetryPolicy, wait_for_event
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
 from pgqtop.engine.timing import check_timing, stall_scan_interval
+from pgqtop.engine.watchdog import LoopWatchdog
 from pgqtop.errors import UsageError
 from pgqtop.model import Event, Job, Outcome, Status, first_line, is_reserved_name
 
@@ -183,6 +186,16 @@ class QueueManager:
     def entrypoints(self) -> list[str]:
         return list(self._registry)
 
+    def max_attempts(self) -> dict[str, int]:
+        """How many times each entrypoint's jobs may be taken: its retry policy's
+        max_attempts, else the engine's default_max_attempts. A job whose worker disappears
+        on the last of them is given up rather than taken again."""
+        default = self.settings.engine.default_max_attempts
+        return {
+            name: entry.retry.max_attempts if entry.retry is not None else default
+            for name, entry in self._registry.items()
+        }
+
     def keep_only(self, names: Iterable[str]) -> None:
         """Forget every entrypoint not named (the `--entrypoint` filter)."""
         wanted = set(names)
@@ -278,11 +291,24 @@ class QueueManager:
             on_trouble=self._on_flush_trouble,
         )
         heartbeat = Heartbeat(
-            complete_link, self.settings, self._identity, self._report, on_beat=self._on_beat
+            complete_link,
+            self.settings,
+            self._identity,
+            self._report,
+            on_beat=self._on_beat,
+            max_attempts=self.max_attempts(),
+            held=self._held,
         )
         self._heartbeat = heartbeat
         listener = Listener(
             self.settings, self._on_event, self._on_listener, purpose=f"listen {suffix}"
+        )
+        watchdog = LoopWatchdog(
+            self.settings,
+            self._identity,
+            self._report,
+            blocker=_blocking_job,
+            purpose=f"watchdog {suffix}",
         )
         background: list[asyncio.Task[None]] = []
         if any(not e.is_async for e in self._registry.values()):
@@ -290,6 +316,7 @@ class QueueManager:
         try:
             await dequeue_link.queries()
             await heartbeat.beat()
+            watchdog.start()
             background.append(asyncio.create_task(listener.run(self._halt), name="pgqtop listen"))
             background.append(
                 asyncio.create_task(heartbeat.run(self._halt), name="pgqtop heartbeat")
@@ -305,6 +332,7 @@ class QueueManager:
             await self._loop(dequeue_link)
             await self._drain(heartbeat)
         finally:
+            watchdog.stop()
             await self._teardown(background, heartbeat, (dequeue_link, complete_link))
 
     async def stop(self, grace: float | None = None) -> None:
@@ -401,6 +429,7 @@ class QueueManager:
         return retry
 
     async def _loop(self, link: ReconnectingConnection[WorkerQueries]) -> None:
+        max_attempts = self.max_attempts()
         while not self._stop.is_set():
             try:
                 if self._control_dirty:
@@ -414,7 +443,9 @@ class QueueManager:
                 queries = await link.queries()
                 retry = self._stall_scan()
                 held = self._held() if retry else ()
-                jobs = await queries.dequeue(rooms, limit, self.worker_id, retry, held=held)
+                jobs = await queries.dequeue(
+                    rooms, limit, self.worker_id, retry, max_attempts, held
+                )
             except DATABASE_ERRORS as exc:
                 self._trouble("dequeue", exc)
                 self._control_dirty = True
@@ -661,3 +692,14 @@ class QueueManager:
             self._heartbeat = None
             self._set_state("stopped")
             self._done.set()
+
+
+def _blocking_job(frame: FrameType | None) -> str:
+    """Which job's handler a stack (of the event loop's thread) is in, for the watchdog."""
+    while frame is not None:
+        if frame.f_code is QueueManager._execute.__code__:
+            job = frame.f_locals.get("job")
+            if isinstance(job, Job):
+                return f"job {job.id} ({job.entrypoint})"
+        frame = frame.f_back
+    return "code outside any handler"

@@ -27,6 +27,19 @@ def beat_interval(engine: EngineSettings) -> float:
     return engine.heartbeat_interval
 
 
+def blocked_after(engine: EngineSettings) -> float:
+    """Seconds without a tick after which the event loop counts as blocked (watchdog.py).
+
+    At least a heartbeat interval, and a second where the retry timer allows it, so a loop
+    that is merely busy for a moment is not reported; at most half the retry timer, so that
+    the last beat before the block, this wait and the watchdog's own look (a quarter of it)
+    add up to less than the retry timer: the jobs are beaten before they look lost."""
+    beat = beat_interval(engine)
+    if engine.retry_timer > 0:
+        return max(beat, min(1.0, engine.retry_timer / 2))
+    return max(beat, 1.0)
+
+
 def stall_scan_interval(engine: EngineSettings) -> float:
     """Seconds between looks for stalled jobs: a job only stalls after the retry timer, so a
     few looks per timer are enough."""
@@ -46,3 +59,5 @@ def check_timing(engine: EngineSettings) -> None:
         )
     if engine.heartbeat_interval <= 0:
         raise UsageError("the heartbeat interval must be positive")
+    if engine.default_max_attempts < 1:
+        raise UsageError("default_max_attempts must be at least 1")

@@ -9,7 +9,7 @@ import pytest
 
 from pgqtop.config import EngineSettings
 from pgqtop.db.worker import complete_parameters
-from pgqtop.engine.timing import beat_interval, check_timing
+from pgqtop.engine.timing import beat_interval, blocked_after, check_timing
 from pgqtop.errors import UsageError
 from pgqtop.model import Outcome, Status
 
@@ -23,6 +23,16 @@ def test_the_heartbeat_follows_the_retry_timer(retry: float, heartbeat: float, b
     assert beat_interval(engine) == pytest.approx(beat)
 
 
+@pytest.mark.parametrize("retry", [1.0, 1.5, 2.0, 3.0, 30.0])
+def test_a_blocked_loop_is_noticed_and_beaten_for_before_its_jobs_look_lost(retry: float) -> None:
+    engine = EngineSettings(retry_timer=retry)
+    # The last beat before the block, the wait until it counts as blocked, and the
+    # watchdog's look every quarter of that wait.
+    worst = beat_interval(engine) + blocked_after(engine) * 1.25
+    assert worst < retry
+    assert blocked_after(engine) >= min(1.0, retry / 2)
+
+
 @pytest.mark.parametrize("retry", [0.0, 1.0, 2.0, 30.0])
 def test_retry_timers_a_worker_can_keep_are_accepted(retry: float) -> None:
     check_timing(EngineSettings(retry_timer=retry))
@@ -33,6 +43,7 @@ def test_retry_timers_a_worker_can_keep_are_accepted(retry: float) -> None:
     [
         ({"retry_timer": 0.5}, "--retry-timer 0.5 is too short"),
         ({"retry_timer": -1.0}, "must not be negative"),
+        ({"default_max_attempts": 0}, "at least 1"),
     ],
 )
 def test_timers_a_worker_cannot_keep_are_refused(changes: dict[str, float], message: str) -> None:

@@ -20,11 +20,13 @@ PICKED_SELECT = ", ".join("j." + column for column in PICKED_COLUMNS)
 # and the stalled picked rows are locked with SKIP LOCKED; a window function keeps each
 # entrypoint within its room, the batch limit keeps priority-then-FIFO order. A stalled row
 # is not one the worker still holds (`held`: running, or its outcome not yet written; its own
-# rows outside that list are takes whose reply it never got).
+# rows outside that list are takes whose reply it never got) and has been taken fewer times
+# than its entrypoint's cap (`caps`, NULL for none): a job at the cap is given up by
+# GIVE_UP_LOST instead of running again.
 DEQUEUE: LiteralString = (
     "WITH ready AS ("
-    " SELECT r.name, r.room FROM unnest(%(entrypoints)s::text[], %(rooms)s::int[])"
-    " AS r(name, room) WHERE r.room > 0 AND NOT EXISTS ("
+    " SELECT r.name, r.room, r.cap FROM unnest(%(entrypoints)s::text[], %(rooms)s::int[],"
+    " %(caps)s::int[]) AS r(name, room, cap) WHERE r.room > 0 AND NOT EXISTS ("
     "  SELECT 1 FROM {control} c WHERE c.entrypoint IN (r.name, '*')"
     "  AND (c.paused_until IS NULL OR c.paused_until > now()))"
     "), queued AS ("
@@ -40,6 +42,7 @@ DEQUEUE: LiteralString = (
     "  AND heartbeat < now() - make_interval(secs => %(retry_seconds)s::float8)"
     "  AND entrypoint = r.name AND (worker_id <> %(worker)s"
     "  OR NOT id = ANY(coalesce(%(held)s::bigint[], '{{}}')))"
+    "  AND (r.cap IS NULL OR attempts < r.cap)"
     "  ORDER BY heartbeat LIMIT least(r.room, %(batch)s)"
     "  FOR UPDATE SKIP LOCKED) s"
     "), ranked AS ("
@@ -135,6 +138,55 @@ HEARTBEAT: LiteralString = (
     " ARRAY(SELECT id FROM beat WHERE cancel ORDER BY id)"
 )
 
+# A job whose holder stopped beating once too often (killed, crashed, or blocked past the retry
+# timer each time it was taken) is given up instead of taken again: deleted, recorded as a
+# final failure naming the worker it was last seen on, and counted in statistics. `losses` is
+# how many takes ended that way: the takes not explained by a recorded failed attempt. A job
+# the worker itself still holds is never given up (see DEQUEUE's `held`).
+GIVE_UP_LOST: LiteralString = (
+    "WITH lost AS ("
+    " SELECT j.id FROM {jobs} j"
+    " JOIN unnest(%(entrypoints)s::text[], %(caps)s::int[]) AS c(name, cap)"
+    " ON j.entrypoint = c.name"
+    " WHERE j.status = 'picked' AND j.attempts >= c.cap AND (j.worker_id <> %(worker)s"
+    " OR NOT j.id = ANY(%(held)s::bigint[]))"
+    " AND j.heartbeat < now() - make_interval(secs => %(retry_seconds)s::float8)"
+    " ORDER BY j.heartbeat LIMIT %(limit)s FOR UPDATE OF j SKIP LOCKED"
+    "), gone AS ("
+    " DELETE FROM {jobs} j USING lost l WHERE j.id = l.id"
+    " RETURNING j.id, j.entrypoint, j.priority, j.payload, j.headers, j.attempts,"
+    " j.created, j.worker_id, greatest(extract(epoch FROM j.updated - greatest(j.created,"
+    " j.execute_after)), 0)::float8 AS queue_seconds"
+    "), counted_losses AS ("
+    " SELECT g.*, greatest(g.attempts - (SELECT count(*) FROM {failures} f"
+    " WHERE f.job_id = g.id AND NOT f.final), 1) AS losses FROM gone g"
+    "), described AS ("
+    " SELECT g.*, 'worker lost ' || CASE g.losses WHEN 1 THEN 'once'"
+    " ELSE g.losses || ' times' END || ': last seen on '"
+    " || coalesce(w.host || ', pid ' || w.pid, 'a worker no longer registered') AS error"
+    " FROM counted_losses g LEFT JOIN {workers} w ON w.id = g.worker_id"
+    "), failed AS ("
+    " INSERT INTO {failures} (job_id, entrypoint, priority, payload, headers, attempts,"
+    " status, final, error, traceback, job_created, worker_id)"
+    " SELECT id, entrypoint, priority, payload, headers, attempts, 'exception', true, error,"
+    " 'Each time this job was taken, the worker holding it stopped beating (it was killed,"
+    " crashed, or its event loop was blocked) for longer than the retry timer; no outcome"
+    " was recorded. It was given up after ' || attempts || ' takes.',"
+    " created, worker_id FROM described RETURNING 1"
+    "), counted AS ("
+    " INSERT INTO {statistics} AS s (created, entrypoint, status, priority, count,"
+    " queue_seconds_sum, queue_seconds_max)"
+    " SELECT date_trunc('second', now()), entrypoint, 'exception'::{status}, priority,"
+    " count(*), sum(queue_seconds), max(queue_seconds)"
+    " FROM gone GROUP BY entrypoint, priority ORDER BY 1, 2, 3, 4"
+    " ON CONFLICT (created, entrypoint, status, priority) DO UPDATE SET"
+    " count = s.count + EXCLUDED.count,"
+    " queue_seconds_sum = s.queue_seconds_sum + EXCLUDED.queue_seconds_sum,"
+    " queue_seconds_max = greatest(s.queue_seconds_max, EXCLUDED.queue_seconds_max)"
+    " RETURNING 1"
+    ") SELECT id, entrypoint, error FROM described ORDER BY id"
+)
+
 DEREGISTER: LiteralString = "DELETE FROM {workers} WHERE id = %(worker)s"
 
 # An idle worker sleeps until the earliest delayed job (or retry) of its entrypoints is due:
@@ -212,6 +264,7 @@ class WorkerStatements:
     dequeue: bytes
     complete: bytes
     heartbeat: bytes
+    give_up_lost: bytes
     deregister: bytes
     next_due: bytes
     prune: bytes
@@ -230,6 +283,7 @@ def worker_statements(names: ObjectNames) -> WorkerStatements:
         dequeue=render(DEQUEUE),
         complete=render(COMPLETE),
         heartbeat=render(HEARTBEAT),
+        give_up_lost=render(GIVE_UP_LOST),
         deregister=render(DEREGISTER),
         next_due=render(NEXT_DUE),
         prune=render(PRUNE),
