@@ -75,6 +75,12 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
         help="on SIGTERM, let running jobs finish for this long (default 30)",
     )
     group.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="with --headless: once the worker's resident memory passes SIZE (e.g. 512MB, "
+        "2GiB), drain and exit with status 75 so that a supervisor starts a fresh one",
+    )
+    group.add_argument(
         "--metrics-port",
         type=int,
         metavar="PORT",

@@ -107,6 +107,8 @@ class EngineSettings:
     default_max_attempts: int = 3
     """How many times a job of an entrypoint without a retry policy may be taken before a
     job whose worker keeps disappearing is given up (a retry policy's max_attempts otherwise)."""
+    max_memory: int | None = None
+    """Bytes of resident memory past which a worker drains and exits; None for no limit."""
 
 
 @dataclasses.dataclass(slots=True)

@@ -2,7 +2,8 @@
 
 The first signal drains (stop taking jobs, let running ones finish within the grace period,
 flush, deregister) and exits 0; a second signal exits at once, leaving the jobs still running
-to the retry timer of the other workers.
+to the retry timer of the other workers. A worker past `--max-memory` drains the same way and
+exits with MEMORY_EXIT_STATUS (75), for its supervisor to start a fresh one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from pgqtop.config import Settings
 from pgqtop.engine.factory import apply_factory, restrict_entrypoints
 from pgqtop.engine.manager import QueueManager
+from pgqtop.engine.memory import MEMORY_EXIT_STATUS, parse_size
 from pgqtop.engine.metrics import MetricsServer
 from pgqtop.engine.timing import check_timing
 
@@ -53,6 +55,8 @@ def prepare_manager(args: argparse.Namespace, settings: Settings) -> QueueManage
 
 
 def run_headless(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "max_memory", None):
+        settings.engine.max_memory = parse_size(args.max_memory)
     check_timing(settings.engine)
     check_schema(settings)
     return run_loop(_headless(args, settings))
@@ -106,4 +110,4 @@ async def _headless(args: argparse.Namespace, settings: Settings) -> int:
             await metrics.close()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-    return 0
+    return MEMORY_EXIT_STATUS if manager.stop_reason == "memory" else 0

@@ -97,6 +97,8 @@ def _shareable(settings: Settings) -> str:
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "max_memory", None) and not args.headless:
+        raise UsageError("--max-memory needs --headless (a console does not exit by itself)")
     if getattr(args, "metrics_port", None) is not None:
         if not args.headless:
             raise UsageError("--metrics-port needs --headless (the console shows its own)")

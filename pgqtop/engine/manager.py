@@ -29,6 +29,7 @@ from pgqtop.engine.buffer import CompletionBuffer
 from pgqtop.engine.control import Heartbeat, PauseState
 from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.listener import Listener
+from pgqtop.engine.memory import describe_size, resident_bytes
 from pgqtop.engine.retry import RetryPolicy, wait_for_event
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
 from pgqtop.engine.timing import check_timing, stall_scan_interval
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 State = Literal["stopped", "starting", "running", "reconnecting", "draining"]
+StopReason = Literal["asked", "memory"]
 
 _FLUSH_ON_STOP_TIMEOUT = 10.0
 
@@ -117,6 +119,8 @@ class QueueManager:
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool_size = 0
+        self.stop_reason: StopReason | None = None
+        """Why the last run stopped: "asked" (stop(), a signal) or "memory" (max_memory)."""
         self._troubled: set[str] = set()
         self._pauses = PauseState()
         self._control_dirty = True
@@ -269,6 +273,7 @@ class QueueManager:
         if not self._registry:
             raise UsageError("no entrypoints registered")
         check_timing(self.settings.engine)
+        self.stop_reason = None
         self._stop = asyncio.Event()
         self._halt = asyncio.Event()
         self._wake = asyncio.Event()
@@ -339,10 +344,15 @@ class QueueManager:
         """Stop taking jobs, let running ones finish for `grace` seconds, flush, deregister."""
         if self._state == "stopped":
             return
+        self._begin_stop("asked", grace)
+        await self._done.wait()
+
+    def _begin_stop(self, reason: StopReason, grace: float | None = None) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
         self._grace = self.settings.engine.shutdown_grace if grace is None else grace
         self._stop.set()
         self._wake.set()
-        await self._done.wait()
 
     def _describe(self) -> str:
         return (
@@ -379,6 +389,7 @@ class QueueManager:
             processed=c.processed,
             failed=c.failed,
             state=self._state,
+            rss_bytes=resident_bytes(),
         )
 
     def _held(self) -> list[int]:
@@ -390,9 +401,20 @@ class QueueManager:
         return held
 
     def _on_beat(self, beat: Beat, report: WorkerReport) -> None:
-        """Cancel what a console asked to cancel."""
+        """Cancel what a console asked to cancel; drain once memory passes max_memory."""
         for job_id in beat.cancel_requested:
             self._interrupt(job_id, _CANCEL)
+        limit = self.settings.engine.max_memory
+        rss = report.rss_bytes
+        if limit is not None and rss is not None and rss > limit and not self._stop.is_set():
+            log.warning(
+                "resident memory %s is past --max-memory %s: draining, then exiting so that "
+                "a supervisor starts a fresh worker",
+                describe_size(rss),
+                describe_size(limit),
+            )
+            self._emit("error", f"memory {describe_size(rss)} past {describe_size(limit)}")
+            self._begin_stop("memory")
 
     # --- the loop -----------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """The engine's limits as plain rules: how often a worker beats for a given retry timer, which
-timers it refuses, and how the completion keeps one outcome per job."""
+timers it refuses, how a --max-memory size reads, what the process's memory is, and how the
+completion keeps one outcome per job."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from pgqtop.config import EngineSettings
 from pgqtop.db.worker import complete_parameters
+from pgqtop.engine.memory import parse_size, resident_bytes
 from pgqtop.engine.timing import beat_interval, blocked_after, check_timing
 from pgqtop.errors import UsageError
 from pgqtop.model import Outcome, Status
@@ -49,6 +51,36 @@ def test_retry_timers_a_worker_can_keep_are_accepted(retry: float) -> None:
 def test_timers_a_worker_cannot_keep_are_refused(changes: dict[str, float], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         check_timing(dataclasses.replace(EngineSettings(), **changes))
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("512MB", 512_000_000),
+        ("2GiB", 2 * 1024**3),
+        ("300m", 300 * 1024**2),
+        ("1.5 GB", 1_500_000_000),
+        ("64kib", 64 * 1024),
+        ("1000000", 1_000_000),
+    ],
+)
+def test_memory_sizes_read_as_bytes(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "lots", "12 parsecs", "-5MB", "0", "MB"])
+def test_a_size_that_is_not_one_is_refused(text: str) -> None:
+    with pytest.raises(UsageError, match="--max-memory"):
+        parse_size(text)
+
+
+def test_resident_memory_is_this_process_and_grows_with_what_it_holds() -> None:
+    before = resident_bytes()
+    held = b"\x01" * (64 * 1024**2)
+    after = resident_bytes()
+    assert before > 1024**2
+    assert after - before >= 48 * 1024**2
+    del held
 
 
 def test_the_completion_keeps_the_first_outcome_of_each_job() -> None:
