@@ -4,6 +4,10 @@ The first signal drains (stop taking jobs, let running ones finish within the gr
 flush, deregister) and exits 0; a second signal exits at once, leaving the jobs still running
 to the retry timer of the other workers. A worker past `--max-memory` drains the same way and
 exits with MEMORY_EXIT_STATUS (75), for its supervisor to start a fresh one.
+
+Python joins every thread of a thread pool before it exits, so a sync handler that never
+returns would keep a drained worker alive for ever: the process ends with os._exit instead
+when such threads are left (their jobs stay picked, for the retry timer).
 """
 
 from __future__ import annotations
@@ -59,7 +63,27 @@ def run_headless(args: argparse.Namespace, settings: Settings) -> int:
         settings.engine.max_memory = parse_size(args.max_memory)
     check_timing(settings.engine)
     check_schema(settings)
-    return run_loop(_headless(args, settings))
+    managers: list[QueueManager] = []
+    code = run_loop(_headless(args, settings, managers))
+    for manager in managers:
+        exit_if_threads_stranded(manager, code)
+    return code
+
+
+def exit_if_threads_stranded(manager: QueueManager, code: int) -> None:
+    """End the process now when handler threads still run after the worker stopped: Python
+    would wait for them at exit, and a handler that never returns would keep it alive."""
+    stranded = manager.busy_threads
+    if stranded:
+        log.warning(
+            "%d handler threads still running after the worker stopped: exiting without them "
+            "(their jobs are re-taken after the retry timer)",
+            stranded,
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def run_loop(main: Coroutine[Any, Any, int]) -> int:
@@ -72,8 +96,11 @@ def run_loop(main: Coroutine[Any, Any, int]) -> int:
         return runner.run(main)
 
 
-async def _headless(args: argparse.Namespace, settings: Settings) -> int:
+async def _headless(
+    args: argparse.Namespace, settings: Settings, managers: list[QueueManager]
+) -> int:
     manager = QueueManager(settings)
+    managers.append(manager)
     await configure(args, manager)
     metrics: MetricsServer | None = None
     if args.metrics_port is not None:

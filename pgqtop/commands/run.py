@@ -135,4 +135,8 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
         refresh=args.refresh,
         extra_tasks=extra_tasks,
     )
+    if manager is not None:
+        from pgqtop.commands.headless import exit_if_threads_stranded
+
+        exit_if_threads_stranded(manager, int(result or 0))
     return int(result or 0)

@@ -4,12 +4,17 @@ Three connections per worker: LISTEN (listener.py), dequeue (this loop), and com
 plus heartbeats (buffer.py, control.py). Any of them may drop; each comes back on its own with
 backoff while the others carry on, and the state reads "reconnecting" until all are back. A
 fourth opens only while a handler blocks the event loop (watchdog.py).
+
+Sync handlers run in a thread pool. Python cannot stop a thread, so a sync job that times out
+or is canceled ends at once while its thread runs on ("hung"): sync entrypoints then get only
+as many jobs as there are free threads, so no job waits in the pool's queue behind a hung one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import inspect
 import logging
@@ -119,6 +124,12 @@ class QueueManager:
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool_size = 0
+        self._threads_busy = 0
+        """Pool threads running a handler now, hung ones included."""
+        self._hung: dict[int, str] = {}
+        """Job id -> entrypoint of the sync jobs that ended while their thread runs on."""
+        self._thread_starved = False
+        self._saturated = False
         self.stop_reason: StopReason | None = None
         """Why the last run stopped: "asked" (stop(), a signal) or "memory" (max_memory)."""
         self._troubled: set[str] = set()
@@ -214,6 +225,21 @@ class QueueManager:
     @property
     def concurrency(self) -> int:
         return self._concurrency
+
+    @property
+    def hung_threads(self) -> int:
+        """Threads still running sync handlers whose jobs already ended."""
+        return len(self._hung)
+
+    @property
+    def busy_threads(self) -> int:
+        """Threads of the pool running a handler now, hung ones included."""
+        return self._threads_busy
+
+    @property
+    def pool_size(self) -> int:
+        """Threads in the pool of sync handlers (0 without sync entrypoints)."""
+        return self._pool_size if self._pool is not None else 0
 
     def set_concurrency(self, n: int) -> None:
         """Change how many jobs run at once; applies from the next dequeue."""
@@ -390,6 +416,7 @@ class QueueManager:
             failed=c.failed,
             state=self._state,
             rss_bytes=resident_bytes(),
+            hung_threads=len(self._hung),
         )
 
     def _held(self) -> list[int]:
@@ -427,6 +454,8 @@ class QueueManager:
         capped: set[str] = set()
         if limit <= 0:
             return rooms, 0, capped
+        threads = self._pool_size - self._threads_busy if self._pool is not None else free
+        self._thread_starved = False
         for name, entry in self._registry.items():
             room = free
             if entry.concurrency_limit is not None:
@@ -435,9 +464,32 @@ class QueueManager:
                     room = own
                     if own <= 0:
                         capped.add(name)
+            if not entry.is_async and threads < room:
+                # A job handed to a pool with no free thread would wait behind hung ones.
+                room = threads
+                if threads <= 0:
+                    self._thread_starved = True
             if room > 0:
                 rooms[name] = room
+        if self._hung:
+            self._note_saturation(threads)
         return rooms, limit, capped
+
+    def _note_saturation(self, threads: int) -> None:
+        """Say once when hung threads leave sync entrypoints no room (_thread_returned says
+        when it ends)."""
+        if threads <= 0 and not self._saturated:
+            self._saturated = True
+            jobs = ", ".join(f"{i} ({name})" for i, name in sorted(self._hung.items())[:5])
+            log.warning(
+                "thread pool saturated: %d of %d threads busy, %d of them still running "
+                "handlers whose jobs already ended (timed out or canceled: job %s); sync "
+                "entrypoints take no jobs until a thread returns",
+                self._threads_busy,
+                self._pool_size,
+                len(self._hung),
+                jobs,
+            )
 
     def _stall_scan(self) -> float:
         """The retry timer when stalled jobs are due for a look, else 0 (the dequeue then skips
@@ -549,9 +601,16 @@ class QueueManager:
         self.counters.in_flight += 1
         task = asyncio.get_running_loop().create_task(self._execute(job, entry))
         self._tasks[job.id] = task
-        if entry.timeout is not None:
-            self._timers[job.id] = asyncio.get_running_loop().call_later(
-                entry.timeout, self._interrupt, job.id, _TIMEOUT
+        if not entry.is_async:
+            self._threads_busy += 1  # counted now: the next look at the rooms sees it taken
+        elif entry.timeout is not None:
+            self._arm_timeout(job.id, entry.timeout)
+
+    def _arm_timeout(self, job_id: int, seconds: float) -> None:
+        """A sync job's clock starts when its thread starts it (see _run_in_thread)."""
+        if job_id in self._tasks:
+            self._timers[job_id] = asyncio.get_running_loop().call_later(
+                seconds, self._interrupt, job_id, _TIMEOUT
             )
 
     def _interrupt(self, job_id: int, reason: str) -> None:
@@ -567,8 +626,7 @@ class QueueManager:
             if entry.is_async:
                 await entry.handler(job)
             else:
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(self._pool, entry.handler, job)
+                await self._run_in_thread(job, entry)
             outcome = Outcome(job.id, Status.SUCCESSFUL, time.perf_counter() - started)
         except BaseException as exc:  # a handler's failure of any kind is the job's outcome
             outcome = self._failure(job, entry, exc, time.perf_counter() - started)
@@ -581,6 +639,43 @@ class QueueManager:
                 if timer is not None:
                     timer.cancel()
         self._finish(job, entry, outcome)
+
+    async def _run_in_thread(self, job: Job, entry: Entrypoint) -> None:
+        """Run a sync handler on a pool thread (counted busy by _dispatch). A thread that is
+        still running when its job ends (timed out, canceled, shut down) counts as hung until
+        it returns."""
+        assert self._pool is not None
+        loop = asyncio.get_running_loop()
+        if entry.timeout is None:
+            future = self._pool.submit(entry.handler, job)
+        else:
+            future = self._pool.submit(_timed, loop, self._arm_timeout, entry, job)
+        try:
+            await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            if future.cancel() or future.done():  # it never started, or it just returned
+                self._thread_returned(None)
+            else:
+                self._hung[job.id] = entry.name
+                future.add_done_callback(
+                    lambda _: _call_on_loop(loop, self._thread_returned, job.id)
+                )
+            raise
+        except BaseException:
+            self._thread_returned(None)
+            raise
+        self._threads_busy -= 1
+        if self._thread_starved:
+            self._wake.set()
+
+    def _thread_returned(self, hung_job: int | None) -> None:
+        self._threads_busy -= 1
+        if hung_job is not None and self._hung.pop(hung_job, None) is not None:
+            log.info("the thread of job %d returned; %d still hung", hung_job, len(self._hung))
+            if self._saturated:
+                self._saturated = False
+                log.info("thread pool has room again")
+        self._wake.set()
 
     def _failure(
         self, job: Job, entry: Entrypoint, exc: BaseException, seconds: float
@@ -714,6 +809,28 @@ class QueueManager:
             self._heartbeat = None
             self._set_state("stopped")
             self._done.set()
+
+
+def _call_on_loop(
+    loop: asyncio.AbstractEventLoop, callback: Callable[[int], None], job_id: int
+) -> None:
+    """From a pool thread: run `callback(job_id)` on the loop, unless the loop is gone (a hung
+    thread that returns after its worker stopped)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, job_id)
+
+
+def _timed(
+    loop: asyncio.AbstractEventLoop,
+    arm: Callable[[int, float], None],
+    entry: Entrypoint,
+    job: Job,
+) -> Any:
+    """Runs on the pool thread: start the job's clock now, then the handler."""
+    assert entry.timeout is not None
+    seconds = entry.timeout
+    loop.call_soon_threadsafe(arm, job.id, seconds)
+    return entry.handler(job)
 
 
 def _blocking_job(frame: FrameType | None) -> str:

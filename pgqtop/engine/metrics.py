@@ -6,7 +6,8 @@ to a sum.
 A small asyncio server on the worker's own loop answers two paths:
 
 - `/metrics`: jobs by entrypoint and outcome, time in handlers, jobs in flight, scheduled
-  runs enqueued, concurrency, the worker's state and its resident memory;
+  runs enqueued, concurrency, the worker's state, its resident memory, and the threads of
+  its pool of sync handlers (size, busy, hung);
 - `/healthz`: 200 while the worker is running, 503 while it starts, reconnects or drains
   (a liveness or readiness probe).
 """
@@ -78,6 +79,16 @@ class EngineCollector(Collector):
             "Resident memory of this worker process",
             value=resident_bytes(),
         )
+        threads = GaugeMetricFamily(
+            "pgqtop_threads",
+            "Threads of the pool that runs sync handlers: its size, those running a handler, "
+            "and those still running one whose job already ended (hung)",
+            labels=["kind"],
+        )
+        threads.add_metric(["pool"], self.manager.pool_size)
+        threads.add_metric(["busy"], self.manager.busy_threads)
+        threads.add_metric(["hung"], self.manager.hung_threads)
+        yield threads
 
 
 class MetricsServer:
