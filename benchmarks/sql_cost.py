@@ -51,6 +51,8 @@ def pgbench_script(names: ObjectNames) -> str:
             "batch": ":b",
             "worker": WORKER,
             "retry_seconds": "30",
+            "caps": "NULL",
+            "held": "NULL",
         },
     )
     # Keep the claim, return only the ids: pgbench stores one row of one value per variable.

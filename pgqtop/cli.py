@@ -59,7 +59,8 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
         "--retry-timer",
         type=float,
         metavar="SECONDS",
-        help="re-take a picked job whose heartbeat is older than this (default 30; 0 disables)",
+        help="re-take a picked job whose heartbeat is older than this (default 30; 0 disables; "
+        "at least 1); workers beat at least three times per retry timer",
     )
     group.add_argument(
         "--dequeue-timeout",
@@ -77,6 +78,12 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
         "--keep-finished",
         metavar="DURATION",
         help="keep each finished job's end this long for `pgqtop job` (default 1h; 0 keeps none)",
+    )
+    group.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="with --headless: once the worker's resident memory passes SIZE (e.g. 512MB, "
+        "2GiB), drain and exit with status 75 so that a supervisor starts a fresh one",
     )
     group.add_argument(
         "--metrics-port",
@@ -282,9 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         choices=("worker", "producer", "console"),
         help="worker: take, finish and record jobs; producer: only add jobs (cannot read "
-        "failures); console: read everything, pause/resume, requeue failures and delete "
-        "failure records, write the audit trail, but NOT delete jobs (no purge) — grant "
-        "worker too if its console runs handlers",
+        "failures); console: read everything, pause/resume, cancel running jobs, requeue "
+        "failures and delete failure records, write the audit trail, but NOT delete jobs (no "
+        "purge) — grant worker too if its console runs handlers",
     )
     return parser
 

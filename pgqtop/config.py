@@ -114,10 +114,17 @@ class EngineSettings:
     dequeue_timeout: float = 5.0
     retry_timer: float = 30.0
     heartbeat_interval: float = 5.0
+    """The longest gap between heartbeats; a worker beats at least three times per retry
+    timer whatever this says (engine/timing.py)."""
     flush_size: int = 200
     flush_interval: float = 0.01
     shutdown_grace: float = 30.0
     worker_stale_after: float = 30.0
+    default_max_attempts: int = 3
+    """How many times a job of an entrypoint without a retry policy may be taken before a
+    job whose worker keeps disappearing is given up (a retry policy's max_attempts otherwise)."""
+    max_memory: int | None = None
+    """Bytes of resident memory past which a worker drains and exits; None for no limit."""
 
 
 @dataclasses.dataclass(slots=True)

@@ -416,15 +416,17 @@ async def plan_cancel(queries: ConsoleQueries, job_ids: Sequence[int]) -> Cancel
     return CancelPlan(chosen, await queries.count_running(chosen))
 
 
-async def cancel_jobs(queries: ConsoleQueries, job_ids: Sequence[int], *, reason: str = "") -> None:
-    """Ask every worker to cancel these running jobs; the one that holds a job records it
-    as canceled. Recorded in the audit trail right after the request (the request is its own
-    statement), counting the jobs asked for."""
+async def cancel_jobs(queries: ConsoleQueries, job_ids: Sequence[int], *, reason: str = "") -> int:
+    """Ask for these running jobs to be canceled; the worker that holds a job records it as
+    canceled within a heartbeat (at once when it hears the NOTIFY). Returns how many of them
+    were running and not asked already. Recorded in the audit trail right after the request
+    (the request is its own statement), counting the jobs the request reached."""
     reason = check_reason(reason)
-    await queries.cancel(job_ids)
+    asked = await queries.cancel(job_ids)
     ids = [str(i) for i in dict.fromkeys(job_ids)]
     note = AuditNote(Action.CANCEL, operator_identity(), list_target("job", ids), reason)
-    await queries.record_audit(note, len(ids))
+    await queries.record_audit(note, asked)
+    return asked
 
 
 # --- enqueue ------------------------------------------------------------------------------------

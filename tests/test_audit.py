@@ -66,7 +66,10 @@ async def test_every_operator_action_is_recorded_and_announced_once(
     await fail_one(queries, worker_queries, "mail")
     await operations.requeue_failure(queries, failure, reason="once")
     await operations.execute_requeue(queries, await operations.plan_requeue(queries, "mail"))
-    await operations.cancel_jobs(queries, [41, 42, 41], reason="stuck")
+    # A cancel reaches running jobs: two are running, one id is given twice.
+    first, second = await queries.enqueue(["stuck", "stuck"])
+    await worker_queries.dequeue({"stuck": 2}, 2, uuid.uuid4(), 30.0)
+    await operations.cancel_jobs(queries, [first, second, first], reason="stuck")
     await operations.record_scale(queries, "1a2b3c4d@host", 200, 220)
 
     # fail_one enqueues through the queries, as an application does: not an operator action.
@@ -79,7 +82,7 @@ async def test_every_operator_action_is_recorded_and_announced_once(
         ("purge", "sms", 1, "spam"),
         ("requeue", f"failure {failure}", 1, "once"),
         ("requeue", "failures of mail", 1, ""),
-        ("cancel", "jobs 41, 42", 2, "stuck"),
+        ("cancel", f"jobs {first}, {second}", 2, "stuck"),
         ("scale", "worker 1a2b3c4d@host: concurrency 200 -> 220", 220, ""),
     ]
     recorded = await operations.audit_log(queries, 3600)

@@ -145,15 +145,19 @@ async def test_requeue_one_failure_once_then_all_of_an_entrypoint_by_its_count(
 
 
 async def test_cancel_asks_the_fleet_on_the_channel(
-    queries: ConsoleQueries, names: ObjectNames, dsn: str
+    queries: ConsoleQueries, worker_queries: WorkerQueries, names: ObjectNames, dsn: str
 ) -> None:
+    # A cancel is now a request written on running jobs: only those are asked for and named.
+    running = await queries.enqueue(["mail", "mail"])
+    (waiting,) = await queries.enqueue("mail")
+    await worker_queries.dequeue({"mail": 2}, 2, uuid.uuid4(), 30.0)
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as listener:
         await listener.execute(sq("LISTEN {channel}", names))
-        await operations.cancel_jobs(queries, [41, 42])
+        assert await operations.cancel_jobs(queries, [*running, waiting]) == 2
         payloads = [n.payload async for n in listener.notifies(timeout=2, stop_after=2)]
-    # The request, then its audit entry (announced as its own event).
+    # The request names the running jobs only; then its audit entry, as its own event.
     events = [json.loads(p) for p in payloads]
-    assert events[0] == {"op": "cancel", "job_ids": [41, 42]}
+    assert events[0] == {"op": "cancel", "job_ids": running}
     assert [(e["op"], e["action"], e["count"]) for e in events[1:]] == [("audit", "cancel", 2)]
 
 

@@ -46,7 +46,7 @@ async def test_jobs_table_is_vacuumed_only_when_autovacuum_is_off(
         async def vacuumed_away() -> bool:
             if await _dead_rows(aconn, names) < 1_000:
                 return True
-            await queries.vacuum_jobs_if_needed(min_dead=1_000)
+            await worker_queries.vacuum_jobs_if_needed(min_dead=1_000)
             return False
 
         await eventually(vacuumed_away, 30, "the dead rows to be vacuumed away", step=0.2)

@@ -2,7 +2,12 @@
 
 The first signal drains (stop taking jobs, let running ones finish within the grace period,
 flush, deregister) and exits 0; a second signal exits at once, leaving the jobs still running
-to the retry timer of the other workers.
+to the retry timer of the other workers. A worker past `--max-memory` drains the same way and
+exits with MEMORY_EXIT_STATUS (75), for its supervisor to start a fresh one.
+
+Python joins every thread of a thread pool before it exits, so a sync handler that never
+returns would keep a drained worker alive for ever: the process ends with os._exit instead
+when such threads are left (their jobs stay picked, for the retry timer).
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from typing import Any
 from pgqtop.config import Settings
 from pgqtop.engine.factory import apply_factory, restrict_entrypoints
 from pgqtop.engine.manager import QueueManager
+from pgqtop.engine.memory import MEMORY_EXIT_STATUS, parse_size
 from pgqtop.engine.metrics import MetricsServer
+from pgqtop.engine.timing import check_timing
 
 log = logging.getLogger("pgqtop.headless")
 
@@ -52,8 +59,31 @@ def prepare_manager(args: argparse.Namespace, settings: Settings) -> QueueManage
 
 
 def run_headless(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "max_memory", None):
+        settings.engine.max_memory = parse_size(args.max_memory)
+    check_timing(settings.engine)
     check_schema(settings)
-    return run_loop(_headless(args, settings))
+    managers: list[QueueManager] = []
+    code = run_loop(_headless(args, settings, managers))
+    for manager in managers:
+        exit_if_threads_stranded(manager, code)
+    return code
+
+
+def exit_if_threads_stranded(manager: QueueManager, code: int) -> None:
+    """End the process now when handler threads still run after the worker stopped: Python
+    would wait for them at exit, and a handler that never returns would keep it alive."""
+    stranded = manager.busy_threads
+    if stranded:
+        log.warning(
+            "%d handler threads still running after the worker stopped: exiting without them "
+            "(their jobs are re-taken after the retry timer)",
+            stranded,
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def run_loop(main: Coroutine[Any, Any, int]) -> int:
@@ -66,8 +96,11 @@ def run_loop(main: Coroutine[Any, Any, int]) -> int:
         return runner.run(main)
 
 
-async def _headless(args: argparse.Namespace, settings: Settings) -> int:
+async def _headless(
+    args: argparse.Namespace, settings: Settings, managers: list[QueueManager]
+) -> int:
     manager = QueueManager(settings)
+    managers.append(manager)
     await configure(args, manager)
     metrics: MetricsServer | None = None
     if args.metrics_port is not None:
@@ -104,4 +137,4 @@ async def _headless(args: argparse.Namespace, settings: Settings) -> int:
             await metrics.close()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-    return 0
+    return MEMORY_EXIT_STATUS if manager.stop_reason == "memory" else 0

@@ -115,6 +115,8 @@ def _shareable(settings: Settings) -> str:
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "max_memory", None) and not args.headless:
+        raise UsageError("--max-memory needs --headless (a console does not exit by itself)")
     if getattr(args, "metrics_port", None) is not None:
         if not args.headless:
             raise UsageError("--metrics-port needs --headless (the console shows its own)")
@@ -151,4 +153,8 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
         refresh=args.refresh,
         extra_tasks=extra_tasks,
     )
+    if manager is not None:
+        from pgqtop.commands.headless import exit_if_threads_stranded
+
+        exit_if_threads_stranded(manager, int(result or 0))
     return int(result or 0)

@@ -224,12 +224,16 @@ class ConsoleQueries(Queries, FleetReads, HistoryReads, FailureTriage, AuditTrai
         row = await self._tuple(self.console_sql.resume_all, params)
         return int(row[0])
 
-    async def cancel(self, job_ids: Sequence[int]) -> None:
-        """Ask every worker to cancel these running jobs (they record them as canceled)."""
-        message = json.dumps({"op": "cancel", "job_ids": [int(i) for i in job_ids]})
-        await self.conn.execute(
-            self.console_sql.notify, {"channel": self.names.channel, "message": message}
+    async def cancel(self, job_ids: Sequence[int]) -> int:
+        """Ask for these running jobs to be canceled: the request is written on each job
+        (which needs the console grant) and the NOTIFY wakes the holders to read it; each
+        records its job as canceled. Returns how many requests were written: jobs not
+        running, or asked already, are left alone."""
+        row = await self._tuple(
+            self.console_sql.cancel,
+            {"ids": [int(i) for i in job_ids], "channel": self.names.channel},
         )
+        return int(row[0])
 
     # --- maintenance --------------------------------------------------------------------------
 

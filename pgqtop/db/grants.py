@@ -2,11 +2,16 @@
 
 - worker: takes jobs, finishes them, records statistics and failures, prunes old rows,
   registers itself, and enqueues the runs of its scheduled entrypoints. It reads the control
-  table but never changes a pause.
+  table but never changes a pause, and it cannot ask for a cancel (it may update only the
+  columns a take, a retry and a heartbeat write). What the grant inherently allows is to
+  take and finish any job of the queue, since that is a worker's work: it could delete any
+  row, or take one and record whatever outcome it likes; only row-level security would narrow
+  that, and pgqtop does not install any.
 - producer: adds jobs and nothing else; it cannot read payloads already queued or failures.
-- console: reads everything; may pause and resume entrypoints, requeue failed jobs and delete
-  the records of failures (a failure group), but may NOT delete jobs (no purge) nor finish them.
-  A console that also runs handlers in its embedded engine needs the worker grants as well.
+- console: reads everything; may pause and resume entrypoints, requeue failed jobs, delete
+  the records of failures (a failure group) and ask for a running job to be canceled (the one
+  column `cancel_requested_at`), but may NOT delete jobs (no purge) nor finish them. A console
+  that also runs handlers in its embedded engine needs the worker grants as well.
 
 The audit trail is written by consoles and read by them, and changed by nobody: a console may
 insert only the columns that describe the action (the database fills the role and the time),
@@ -52,7 +57,12 @@ _TABLES = (
 # role that deletes or upserts also reads the rows it touches.
 _TABLE_GRANTS: dict[str, tuple[TableGrant, ...]] = {
     "worker": (
-        TableGrant("SELECT, UPDATE, DELETE", "jobs"),
+        # Only what a take, a retry and a heartbeat write: not cancel_requested_at.
+        TableGrant(
+            "SELECT, DELETE, UPDATE (status, updated, heartbeat, worker_id, attempts,"
+            " execute_after)",
+            "jobs",
+        ),
         # The runs of scheduled entrypoints, and nothing else: no payloads, no priorities.
         TableGrant("INSERT (entrypoint, headers, dedupe_key)", "jobs"),
         TableGrant("SELECT, INSERT, UPDATE, DELETE", "statistics"),
@@ -77,6 +87,8 @@ _TABLE_GRANTS: dict[str, tuple[TableGrant, ...]] = {
     "console": (
         *(TableGrant("SELECT", table) for table in _TABLES),
         TableGrant("INSERT", "jobs"),
+        # A cancel is a request written here; the job's holder reads it at its next heartbeat.
+        TableGrant("UPDATE (cancel_requested_at)", "jobs"),
         TableGrant("INSERT, UPDATE, DELETE", "control"),
         TableGrant("UPDATE (requeued_at), DELETE", "failures"),
         TableGrant("INSERT (actor, action, target, count, reason)", "audit"),

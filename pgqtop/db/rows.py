@@ -98,6 +98,39 @@ class WorkerIdentity:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class WorkerReport:
+    """What a worker says of itself at a heartbeat, beside its identity."""
+
+    job_ids: Sequence[int]
+    """The jobs it holds: their heartbeat moves on."""
+    in_flight: int
+    processed: int
+    failed: int
+    state: str = "running"
+    rss_bytes: int | None = None
+    hung_threads: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Beat:
+    """What a heartbeat found."""
+
+    beaten: int
+    """Held jobs whose heartbeat moved on."""
+    cancel_requested: list[int]
+    """Held jobs a console asked to cancel."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LostJob:
+    """A job given up because its workers kept disappearing while they held it."""
+
+    id: int
+    entrypoint: str
+    error: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class QueueCount:
     entrypoint: str
     status: str
@@ -142,6 +175,10 @@ class WorkerInfo:
     failed: int
     state: str
     heartbeat_age: float
+    rss_bytes: int | None = None
+    """Resident memory at the last heartbeat; None from a worker that does not report it."""
+    hung_threads: int = 0
+    """Threads of its pool still running sync handlers whose jobs already ended."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -69,6 +69,9 @@ JOBS = Table(
         Column("dedupe_key", "text"),
         Column("heartbeat", "timestamp with time zone", "NOT NULL DEFAULT now()"),
         Column("worker_id", "uuid"),
+        # Set by a console role to ask the job's holder to cancel it: a request is data that
+        # only a role allowed to write it can make, so a NOTIFY alone cancels nothing.
+        Column("cancel_requested_at", "timestamp with time zone"),
     ),
     # A queue table is mostly dead tuples in waiting: vacuum it early and without throttling.
     storage=(
@@ -169,6 +172,11 @@ WORKERS = Table(
         Column("processed", "bigint", "NOT NULL DEFAULT 0"),
         Column("failed", "bigint", "NOT NULL DEFAULT 0"),
         Column("state", "text", "NOT NULL DEFAULT 'running'"),
+        # Resident memory of the worker process at its last heartbeat.
+        Column("rss_bytes", "bigint"),
+        # Threads still running sync handlers whose jobs already ended (timed out, canceled):
+        # they hold a place in the pool until they return.
+        Column("hung_threads", "integer", "NOT NULL DEFAULT 0"),
     ),
 )
 

@@ -9,22 +9,43 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
 
 from pgqtop.config import ObjectNames
-from pgqtop.db.rows import CompletionResult, HistoryClaim, WorkerIdentity, picked_job_from_row
+from pgqtop.db.rows import (
+    Beat,
+    CompletionResult,
+    HistoryClaim,
+    LostJob,
+    WorkerIdentity,
+    WorkerReport,
+    picked_job_from_row,
+)
 from pgqtop.db.session import FleetReads
 from pgqtop.db.statements.worker import worker_statements
 from pgqtop.model import Job, Outcome
+
+
+def once_per_job(outcomes: Sequence[Outcome]) -> Sequence[Outcome]:
+    """The first outcome of each job. A job is counted once, by the completion that deletes
+    its row; two outcomes of one job in one flush (the job ran again after a reconnect) would
+    otherwise both join that row. One set per flush finds out; a copy is made only then."""
+    if len({o.job_id for o in outcomes}) == len(outcomes):
+        return outcomes
+    first: dict[int, Outcome] = {}
+    for outcome in outcomes:
+        first.setdefault(outcome.job_id, outcome)
+    return list(first.values())
 
 
 def complete_parameters(
     outcomes: Sequence[Outcome], worker: uuid.UUID, *, keep_finished: bool = True
 ) -> dict[str, Any]:
     """Finished and retried outcomes as separate column arrays, one unnest each."""
+    outcomes = once_per_job(outcomes)
     done = [o for o in outcomes if o.retry_in is None]
     retry = [o for o in outcomes if o.retry_in is not None]
     return {
@@ -40,6 +61,38 @@ def complete_parameters(
         "worker": worker,
         "keep_finished": keep_finished,
     }
+
+
+def heartbeat_parameters(identity: WorkerIdentity, report: WorkerReport) -> dict[str, Any]:
+    return {
+        "ids": list(report.job_ids),
+        "worker": identity.id,
+        "host": identity.host,
+        "pid": identity.pid,
+        "version": identity.version,
+        "entrypoints": identity.entrypoints,
+        "concurrency": identity.concurrency,
+        "in_flight": report.in_flight,
+        "processed": report.processed,
+        "failed": report.failed,
+        "state": report.state,
+        "rss_bytes": report.rss_bytes,
+        "hung_threads": report.hung_threads,
+    }
+
+
+def beat_from_thread(
+    conn: psycopg.Connection[Any],
+    names: ObjectNames,
+    identity: WorkerIdentity,
+    report: WorkerReport,
+) -> Beat:
+    """The heartbeat on a sync connection, for a thread beating while the event loop cannot
+    (a handler blocks it)."""
+    statement = worker_statements(names).heartbeat
+    row = conn.execute(statement, heartbeat_parameters(identity, report)).fetchone()
+    assert row is not None
+    return Beat(int(row[0]), list(row[1]))
 
 
 class WorkerQueries(FleetReads):
@@ -63,11 +116,19 @@ class WorkerQueries(FleetReads):
         batch_size: int,
         worker: uuid.UUID,
         retry_seconds: float,
+        max_attempts: Mapping[str, int] | None = None,
+        held: Sequence[int] = (),
     ) -> list[Job]:
-        """Take up to batch_size jobs, at most rooms[e] of entrypoint e; marks them picked."""
+        """Take up to batch_size jobs, at most rooms[e] of entrypoint e; marks them picked.
+        With retry_seconds, also re-take jobs whose heartbeat is that old, except those the
+        worker still holds (`held`: running, or their outcome not yet written) and those
+        taken max_attempts[e] times already (see give_up_lost)."""
+        scan = bool(retry_seconds)
         params = {
             "entrypoints": list(rooms),
             "rooms": list(rooms.values()),
+            "caps": [max_attempts.get(n) for n in rooms] if scan and max_attempts else None,
+            "held": list(held) if scan else None,
             "batch": batch_size,
             "worker": worker,
             "retry_seconds": retry_seconds,
@@ -96,21 +157,37 @@ class WorkerQueries(FleetReads):
         state: str = "running",
     ) -> int:
         """Keep the running jobs and the registry row alive; returns how many jobs beat."""
-        params = {
-            "ids": list(job_ids),
-            "worker": identity.id,
-            "host": identity.host,
-            "pid": identity.pid,
-            "version": identity.version,
-            "entrypoints": identity.entrypoints,
-            "concurrency": identity.concurrency,
-            "in_flight": in_flight,
-            "processed": processed,
-            "failed": failed,
-            "state": state,
-        }
-        row = await self._tuple(self.worker_sql.heartbeat, params)
-        return int(row[0])
+        report = WorkerReport(job_ids, in_flight, processed, failed, state)
+        return (await self.beat(identity, report)).beaten
+
+    async def beat(self, identity: WorkerIdentity, report: WorkerReport) -> Beat:
+        """One heartbeat: the held jobs and the registry row; returns the cancel requests."""
+        row = await self._tuple(self.worker_sql.heartbeat, heartbeat_parameters(identity, report))
+        return Beat(int(row[0]), list(row[1]))
+
+    async def give_up_lost(
+        self,
+        max_attempts: Mapping[str, int],
+        worker: uuid.UUID,
+        retry_seconds: float,
+        held: Sequence[int] = (),
+        limit: int = 100,
+    ) -> list[LostJob]:
+        """Finish as final failures the stalled jobs (heartbeat older than retry_seconds, not
+        `held` by this worker) already taken max_attempts[e] times; returns them."""
+        names = sorted(max_attempts)
+        found = await self._tuples(
+            self.worker_sql.give_up_lost,
+            {
+                "entrypoints": names,
+                "caps": [max_attempts[n] for n in names],
+                "worker": worker,
+                "retry_seconds": retry_seconds,
+                "held": list(held),
+                "limit": limit,
+            },
+        )
+        return [LostJob(int(r[0]), str(r[1]), str(r[2])) for r in found]
 
     async def deregister(self, worker: uuid.UUID) -> None:
         await self.conn.execute(self.worker_sql.deregister, {"worker": worker})

@@ -49,6 +49,10 @@ class CompletionBuffer:
     def __len__(self) -> int:
         return len(self._pending)
 
+    def job_ids(self) -> list[int]:
+        """The jobs whose outcome is not written yet: still held by this worker."""
+        return [o.job_id for o in self._pending]
+
     def add(self, outcome: Outcome) -> None:
         self._pending.append(outcome)
         if len(self._pending) == 1:

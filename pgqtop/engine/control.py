@@ -7,24 +7,24 @@ change and to wake up when a timed pause runs out (no NOTIFY announces that mome
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import psycopg
 
 from pgqtop.config import Settings
 from pgqtop.db.connection import connect_async
-from pgqtop.db.rows import HistoryClaim, PauseInfo, WorkerIdentity
+from pgqtop.db.rows import Beat, HistoryClaim, PauseInfo, WorkerIdentity, WorkerReport
 from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.retention import FinishedPruner
 from pgqtop.engine.retry import wait_for_event
+from pgqtop.engine.timing import beat_interval, stall_scan_interval
 from pgqtop.errors import ConnectionFailed
-from pgqtop.model import ALL_ENTRYPOINTS, target_label
+from pgqtop.model import ALL_ENTRYPOINTS, first_line, target_label
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +35,6 @@ VACUUM_CHECK_EVERY = (20.0, 40.0)
 HISTORY_COST_SHARE = 0.02
 """At most this share of the time goes to counting queue history: a sample that took 0.3 s
 keeps the fleet from taking the next for 15 s (the interval is the least)."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Pulse:
-    """What one heartbeat reports."""
-
-    job_ids: Sequence[int]
-    in_flight: int
-    processed: int
-    failed: int
-    state: str
 
 
 class PauseState:
@@ -125,19 +114,27 @@ class HistorySampler:
 
 
 class Heartbeat:
-    """Registers the worker, keeps it and its running jobs alive, prunes now and then."""
+    """Registers the worker, keeps it and its running jobs alive, hands on the cancel requests
+    of the jobs it holds, gives up jobs whose workers keep disappearing, and prunes now and
+    then."""
 
     def __init__(
         self,
         link: ReconnectingConnection[WorkerQueries],
         settings: Settings,
         identity: Callable[[], WorkerIdentity],
-        pulse: Callable[[], Pulse],
+        report: Callable[[], WorkerReport],
+        on_beat: Callable[[Beat, WorkerReport], None] | None = None,
+        max_attempts: Mapping[str, int] | None = None,
+        held: Callable[[], Sequence[int]] = tuple,
     ) -> None:
         self.link = link
         self.settings = settings
         self.identity = identity
-        self.pulse = pulse
+        self.report = report
+        self.on_beat = on_beat
+        self.max_attempts = dict(max_attempts or {})
+        self.held = held
         self.beats = 0
         self.history = HistorySampler(settings)
         self._poke = asyncio.Event()
@@ -145,34 +142,56 @@ class Heartbeat:
         self._processed = 0
 
     def poke(self) -> None:
-        """Beat now rather than at the next interval (the state changed, or we stop)."""
+        """Beat now rather than at the next interval (the state changed, a cancel may have
+        been asked for, or we stop)."""
         self._poke.set()
 
     async def beat(self) -> None:
         """One heartbeat: jobs in flight and the registry row in one statement."""
-        pulse = self.pulse()
+        # A poke from now on asks for another beat: this one may not see what it announces.
+        self._poke.clear()
+        report = self.report()
         queries = await self.link.queries()
-        await queries.heartbeat(
-            self.identity(),
-            pulse.job_ids,
-            in_flight=pulse.in_flight,
-            processed=pulse.processed,
-            failed=pulse.failed,
-            state=pulse.state,
-        )
+        found = await queries.beat(self.identity(), report)
         self.beats += 1
-        self._processed = pulse.processed
+        self._processed = report.processed
+        if self.on_beat is not None:
+            self.on_beat(found, report)
+
+    async def give_up_lost(self) -> None:
+        """Finish the jobs of our entrypoints that were taken as often as they may be and
+        whose worker disappeared again: they would only take the next worker down with them."""
+        retry = self.settings.engine.retry_timer
+        if retry <= 0 or not self.max_attempts:
+            return
+        queries = await self.link.queries()
+        worker = self.identity().id
+        try:
+            given_up = await queries.give_up_lost(self.max_attempts, worker, retry, self.held())
+        except psycopg.Error as exc:
+            if queries.conn.closed or queries.conn.broken:
+                raise  # the connection's trouble: the heartbeat loop reconnects
+            # The statement's own trouble (a grant missing, say) must not stop the heartbeats.
+            log.warning("could not give up lost jobs: %s", first_line(exc, typed=True))
+            return
+        for lost in given_up:
+            log.warning("job %d (%s) given up: %s", lost.id, lost.entrypoint, lost.error)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Beat every heartbeat_interval until `stop`; connection trouble only delays a beat."""
-        interval = self.settings.engine.heartbeat_interval
+        """Beat until `stop`, at least three times per retry timer; connection trouble only
+        delays a beat."""
+        interval = beat_interval(self.settings.engine)
         next_prune = time.monotonic() + random.uniform(*PRUNE_EVERY)
         next_vacuum = time.monotonic() + random.uniform(*VACUUM_CHECK_EVERY)
+        next_reap = time.monotonic()
         vacuum: asyncio.Task[None] | None = None
         while not stop.is_set():
             try:
                 await self.beat()
                 await self.history.maybe_sample(await self.link.queries(), self.identity().id)
+                if time.monotonic() >= next_reap:
+                    next_reap = time.monotonic() + stall_scan_interval(self.settings.engine)
+                    await self.give_up_lost()
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + random.uniform(*PRUNE_EVERY)
                     await self.prune()
@@ -184,7 +203,6 @@ class Heartbeat:
                 log.warning("heartbeat failed, will retry: %s", exc)
                 await self.link.broken(exc, stop)
                 continue
-            self._poke.clear()
             if not stop.is_set():
                 await wait_for_event(self._poke, interval)
 

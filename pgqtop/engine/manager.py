@@ -2,13 +2,19 @@
 
 Three connections per worker: LISTEN (listener.py), dequeue (this loop), and completion flushes
 plus heartbeats (buffer.py, control.py). Any of them may drop; each comes back on its own with
-backoff while the others carry on, and the state reads "reconnecting" until all are back.
+backoff while the others carry on, and the state reads "reconnecting" until all are back. A
+fourth opens only while a handler blocks the event loop (watchdog.py).
+
+Sync handlers run in a thread pool. Python cannot stop a thread, so a sync job that times out
+or is canceled ends at once while its thread runs on ("hung"): sync entrypoints then get only
+as many jobs as there are free threads, so no job waits in the pool's queue behind a hung one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import inspect
 import logging
@@ -18,19 +24,23 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
+from types import FrameType
 from typing import Any, Literal, TypeVar
 
 import psycopg
 
 from pgqtop.config import ObjectNames, Settings, describe_dsn
-from pgqtop.db.rows import WorkerIdentity
+from pgqtop.db.rows import Beat, WorkerIdentity, WorkerReport
 from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.buffer import CompletionBuffer
-from pgqtop.engine.control import Heartbeat, PauseState, Pulse
+from pgqtop.engine.control import Heartbeat, PauseState
 from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.listener import Listener
+from pgqtop.engine.memory import describe_size, resident_bytes
 from pgqtop.engine.retry import RetryPolicy, wait_for_event
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
+from pgqtop.engine.timing import check_timing, stall_scan_interval
+from pgqtop.engine.watchdog import LoopWatchdog
 from pgqtop.errors import UsageError
 from pgqtop.model import Event, Job, Outcome, Status, first_line, is_reserved_name, short_id
 
@@ -38,6 +48,7 @@ log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 State = Literal["stopped", "starting", "running", "reconnecting", "draining"]
+StopReason = Literal["asked", "memory"]
 
 _FLUSH_ON_STOP_TIMEOUT = 10.0
 
@@ -115,6 +126,14 @@ class QueueManager:
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pool_size = 0
+        self._threads_busy = 0
+        """Pool threads running a handler now, hung ones included."""
+        self._hung: dict[int, str] = {}
+        """Job id -> entrypoint of the sync jobs that ended while their thread runs on."""
+        self._thread_starved = False
+        self._saturated = False
+        self.stop_reason: StopReason | None = None
+        """Why the last run stopped: "asked" (stop(), a signal) or "memory" (max_memory)."""
         self._troubled: set[str] = set()
         self._pauses = PauseState()
         self._control_dirty = True
@@ -130,6 +149,7 @@ class QueueManager:
         self._buffer: CompletionBuffer | None = None
         self._next_stall_scan = 0.0
         self._heartbeat: Heartbeat | None = None
+        check_timing(settings.engine)
 
     # --- registry -----------------------------------------------------------------------------
 
@@ -183,6 +203,16 @@ class QueueManager:
     def entrypoints(self) -> list[str]:
         return list(self._registry)
 
+    def max_attempts(self) -> dict[str, int]:
+        """How many times each entrypoint's jobs may be taken: its retry policy's
+        max_attempts, else the engine's default_max_attempts. A job whose worker disappears
+        on the last of them is given up rather than taken again."""
+        default = self.settings.engine.default_max_attempts
+        return {
+            name: entry.retry.max_attempts if entry.retry is not None else default
+            for name, entry in self._registry.items()
+        }
+
     def keep_only(self, names: Iterable[str]) -> None:
         """Forget every entrypoint not named (the `--entrypoint` filter)."""
         wanted = set(names)
@@ -197,6 +227,21 @@ class QueueManager:
     @property
     def concurrency(self) -> int:
         return self._concurrency
+
+    @property
+    def hung_threads(self) -> int:
+        """Threads still running sync handlers whose jobs already ended."""
+        return len(self._hung)
+
+    @property
+    def busy_threads(self) -> int:
+        """Threads of the pool running a handler now, hung ones included."""
+        return self._threads_busy
+
+    @property
+    def pool_size(self) -> int:
+        """Threads in the pool of sync handlers (0 without sync entrypoints)."""
+        return self._pool_size if self._pool is not None else 0
 
     def set_concurrency(self, n: int) -> None:
         """Change how many jobs run at once; applies from the next dequeue."""
@@ -261,6 +306,8 @@ class QueueManager:
             raise UsageError("this QueueManager is already running")
         if not self._registry:
             raise UsageError("no entrypoints registered")
+        check_timing(self.settings.engine)
+        self.stop_reason = None
         self._stop = asyncio.Event()
         self._halt = asyncio.Event()
         self._wake = asyncio.Event()
@@ -284,10 +331,25 @@ class QueueManager:
             interval=self.settings.engine.flush_interval,
             on_trouble=self._on_flush_trouble,
         )
-        heartbeat = Heartbeat(complete_link, self.settings, self._identity, self._pulse)
+        heartbeat = Heartbeat(
+            complete_link,
+            self.settings,
+            self._identity,
+            self._report,
+            on_beat=self._on_beat,
+            max_attempts=self.max_attempts(),
+            held=self._held,
+        )
         self._heartbeat = heartbeat
         listener = Listener(
             self.settings, self._on_event, self._on_listener, purpose=f"listen {suffix}"
+        )
+        watchdog = LoopWatchdog(
+            self.settings,
+            self._identity,
+            self._report,
+            blocker=_blocking_job,
+            purpose=f"watchdog {suffix}",
         )
         background: list[asyncio.Task[None]] = []
         if any(not e.is_async for e in self._registry.values()):
@@ -295,6 +357,7 @@ class QueueManager:
         try:
             await dequeue_link.queries()
             await heartbeat.beat()
+            watchdog.start()
             background.append(asyncio.create_task(listener.run(self._halt), name="pgqtop listen"))
             background.append(
                 asyncio.create_task(heartbeat.run(self._halt), name="pgqtop heartbeat")
@@ -310,16 +373,22 @@ class QueueManager:
             await self._loop(dequeue_link)
             await self._drain(heartbeat)
         finally:
+            watchdog.stop()
             await self._teardown(background, heartbeat, (dequeue_link, complete_link))
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking jobs, let running ones finish for `grace` seconds, flush, deregister."""
         if self._state == "stopped":
             return
+        self._begin_stop("asked", grace)
+        await self._done.wait()
+
+    def _begin_stop(self, reason: StopReason, grace: float | None = None) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
         self._grace = self.settings.engine.shutdown_grace if grace is None else grace
         self._stop.set()
         self._wake.set()
-        await self._done.wait()
 
     def _describe(self) -> str:
         return (
@@ -348,15 +417,41 @@ class QueueManager:
             concurrency=self._concurrency,
         )
 
-    def _pulse(self) -> Pulse:
+    def _report(self) -> WorkerReport:
         c = self.counters
-        return Pulse(
+        return WorkerReport(
             job_ids=list(self._tasks),
             in_flight=len(self._tasks),
             processed=c.processed,
             failed=c.failed,
             state=self._state,
+            rss_bytes=resident_bytes(),
+            hung_threads=len(self._hung),
         )
+
+    def _held(self) -> list[int]:
+        """The jobs this worker still holds: running, or ended with the outcome unwritten.
+        A stalled scan never re-takes them (only a look every few seconds pays for this)."""
+        held = list(self._tasks)
+        if self._buffer is not None:
+            held += self._buffer.job_ids()
+        return held
+
+    def _on_beat(self, beat: Beat, report: WorkerReport) -> None:
+        """Cancel what a console asked to cancel; drain once memory passes max_memory."""
+        for job_id in beat.cancel_requested:
+            self._interrupt(job_id, _CANCEL)
+        limit = self.settings.engine.max_memory
+        rss = report.rss_bytes
+        if limit is not None and rss is not None and rss > limit and not self._stop.is_set():
+            log.warning(
+                "resident memory %s is past --max-memory %s: draining, then exiting so that "
+                "a supervisor starts a fresh worker",
+                describe_size(rss),
+                describe_size(limit),
+            )
+            self._emit("error", f"memory {describe_size(rss)} past {describe_size(limit)}")
+            self._begin_stop("memory")
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -369,6 +464,8 @@ class QueueManager:
         capped: set[str] = set()
         if limit <= 0:
             return rooms, 0, capped
+        threads = self._pool_size - self._threads_busy if self._pool is not None else free
+        self._thread_starved = False
         for name, entry in self._registry.items():
             room = free
             if entry.concurrency_limit is not None:
@@ -377,9 +474,32 @@ class QueueManager:
                     room = own
                     if own <= 0:
                         capped.add(name)
+            if not entry.is_async and threads < room:
+                # A job handed to a pool with no free thread would wait behind hung ones.
+                room = threads
+                if threads <= 0:
+                    self._thread_starved = True
             if room > 0:
                 rooms[name] = room
+        if self._hung:
+            self._note_saturation(threads)
         return rooms, limit, capped
+
+    def _note_saturation(self, threads: int) -> None:
+        """Say once when hung threads leave sync entrypoints no room (_thread_returned says
+        when it ends)."""
+        if threads <= 0 and not self._saturated:
+            self._saturated = True
+            jobs = ", ".join(f"{i} ({name})" for i, name in sorted(self._hung.items())[:5])
+            log.warning(
+                "thread pool saturated: %d of %d threads busy, %d of them still running "
+                "handlers whose jobs already ended (timed out or canceled: job %s); sync "
+                "entrypoints take no jobs until a thread returns",
+                self._threads_busy,
+                self._pool_size,
+                len(self._hung),
+                jobs,
+            )
 
     def _stall_scan(self) -> float:
         """The retry timer when stalled jobs are due for a look, else 0 (the dequeue then skips
@@ -389,10 +509,11 @@ class QueueManager:
         now = time.monotonic()
         if retry <= 0 or now < self._next_stall_scan:
             return 0.0
-        self._next_stall_scan = now + min(retry / 4, 5.0)
+        self._next_stall_scan = now + stall_scan_interval(self.settings.engine)
         return retry
 
     async def _loop(self, link: ReconnectingConnection[WorkerQueries]) -> None:
+        max_attempts = self.max_attempts()
         while not self._stop.is_set():
             try:
                 if self._control_dirty:
@@ -404,7 +525,11 @@ class QueueManager:
                     continue
                 self._wake.clear()
                 queries = await link.queries()
-                jobs = await queries.dequeue(rooms, limit, self.worker_id, self._stall_scan())
+                retry = self._stall_scan()
+                held = self._held() if retry else ()
+                jobs = await queries.dequeue(
+                    rooms, limit, self.worker_id, retry, max_attempts, held
+                )
             except DATABASE_ERRORS as exc:
                 self._trouble("dequeue", exc)
                 self._control_dirty = True
@@ -478,15 +603,24 @@ class QueueManager:
         entry = self._registry.get(job.entrypoint)
         if entry is None:  # only possible after keep_only() raced a dequeue; leave it to others
             return
+        if job.id in self._tasks:  # still ours and running: one run, one count
+            return
         entry.tally.taken += 1
         entry.tally.in_flight += 1
         self.counters.taken += 1
         self.counters.in_flight += 1
         task = asyncio.get_running_loop().create_task(self._execute(job, entry))
         self._tasks[job.id] = task
-        if entry.timeout is not None:
-            self._timers[job.id] = asyncio.get_running_loop().call_later(
-                entry.timeout, self._interrupt, job.id, _TIMEOUT
+        if not entry.is_async:
+            self._threads_busy += 1  # counted now: the next look at the rooms sees it taken
+        elif entry.timeout is not None:
+            self._arm_timeout(job.id, entry.timeout)
+
+    def _arm_timeout(self, job_id: int, seconds: float) -> None:
+        """A sync job's clock starts when its thread starts it (see _run_in_thread)."""
+        if job_id in self._tasks:
+            self._timers[job_id] = asyncio.get_running_loop().call_later(
+                seconds, self._interrupt, job_id, _TIMEOUT
             )
 
     def _interrupt(self, job_id: int, reason: str) -> None:
@@ -502,8 +636,7 @@ class QueueManager:
             if entry.is_async:
                 await entry.handler(job)
             else:
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(self._pool, entry.handler, job)
+                await self._run_in_thread(job, entry)
             outcome = Outcome(job.id, Status.SUCCESSFUL, time.perf_counter() - started)
         except BaseException as exc:  # a handler's failure of any kind is the job's outcome
             outcome = self._failure(job, entry, exc, time.perf_counter() - started)
@@ -516,6 +649,43 @@ class QueueManager:
                 if timer is not None:
                     timer.cancel()
         self._finish(job, entry, outcome)
+
+    async def _run_in_thread(self, job: Job, entry: Entrypoint) -> None:
+        """Run a sync handler on a pool thread (counted busy by _dispatch). A thread that is
+        still running when its job ends (timed out, canceled, shut down) counts as hung until
+        it returns."""
+        assert self._pool is not None
+        loop = asyncio.get_running_loop()
+        if entry.timeout is None:
+            future = self._pool.submit(entry.handler, job)
+        else:
+            future = self._pool.submit(_timed, loop, self._arm_timeout, entry, job)
+        try:
+            await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            if future.cancel() or future.done():  # it never started, or it just returned
+                self._thread_returned(None)
+            else:
+                self._hung[job.id] = entry.name
+                future.add_done_callback(
+                    lambda _: _call_on_loop(loop, self._thread_returned, job.id)
+                )
+            raise
+        except BaseException:
+            self._thread_returned(None)
+            raise
+        self._threads_busy -= 1
+        if self._thread_starved:
+            self._wake.set()
+
+    def _thread_returned(self, hung_job: int | None) -> None:
+        self._threads_busy -= 1
+        if hung_job is not None and self._hung.pop(hung_job, None) is not None:
+            log.info("the thread of job %d returned; %d still hung", hung_job, len(self._hung))
+            if self._saturated:
+                self._saturated = False
+                log.info("thread pool has room again")
+        self._wake.set()
 
     def _failure(
         self, job: Job, entry: Entrypoint, exc: BaseException, seconds: float
@@ -538,7 +708,8 @@ class QueueManager:
         return Outcome(job.id, Status.EXCEPTION, seconds, error, text)
 
     def _finish(self, job: Job, entry: Entrypoint, outcome: Outcome | None) -> None:
-        del self._tasks[job.id]
+        if self._tasks.pop(job.id, None) is None:
+            return  # ended after the worker stopped: its count was reset, its job left picked
         tally, totals = entry.tally, self.counters
         tally.in_flight -= 1
         totals.in_flight -= 1
@@ -570,8 +741,10 @@ class QueueManager:
 
     def _on_event(self, event: Event) -> None:
         if event.op == "cancel":
-            for job_id in event.job_ids:
-                self._interrupt(job_id, _CANCEL)
+            # Anyone may NOTIFY: the request itself is read from the database, by an early
+            # heartbeat, and only for jobs we hold.
+            if self._heartbeat is not None and any(i in self._tasks for i in event.job_ids):
+                self._heartbeat.poke()
         elif event.op in ("pause", "resume", "control"):
             self._control_dirty = True
             self._wake.set()
@@ -646,3 +819,36 @@ class QueueManager:
             self._heartbeat = None
             self._set_state("stopped")
             self._done.set()
+
+
+def _call_on_loop(
+    loop: asyncio.AbstractEventLoop, callback: Callable[[int], None], job_id: int
+) -> None:
+    """From a pool thread: run `callback(job_id)` on the loop, unless the loop is gone (a hung
+    thread that returns after its worker stopped)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, job_id)
+
+
+def _timed(
+    loop: asyncio.AbstractEventLoop,
+    arm: Callable[[int, float], None],
+    entry: Entrypoint,
+    job: Job,
+) -> Any:
+    """Runs on the pool thread: start the job's clock now, then the handler."""
+    assert entry.timeout is not None
+    seconds = entry.timeout
+    loop.call_soon_threadsafe(arm, job.id, seconds)
+    return entry.handler(job)
+
+
+def _blocking_job(frame: FrameType | None) -> str:
+    """Which job's handler a stack (of the event loop's thread) is in, for the watchdog."""
+    while frame is not None:
+        if frame.f_code is QueueManager._execute.__code__:
+            job = frame.f_locals.get("job")
+            if isinstance(job, Job):
+                return f"job {job.id} ({job.entrypoint})"
+        frame = frame.f_back
+    return "code outside any handler"

@@ -6,7 +6,8 @@ to a sum.
 A small asyncio server on the worker's own loop answers two paths:
 
 - `/metrics`: jobs by entrypoint and outcome, time in handlers, jobs in flight, scheduled
-  runs enqueued, concurrency and the worker's state;
+  runs enqueued, concurrency, the worker's state, its resident memory, and the threads of
+  its pool of sync handlers (size, busy, hung);
 - `/healthz`: 200 while the worker is running, 503 while it starts, reconnects or drains
   (a liveness or readiness probe).
 """
@@ -25,6 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from pgqtop.engine.manager import QueueManager, State
+from pgqtop.engine.memory import resident_bytes
 from pgqtop.errors import UsageError
 
 OUTCOMES = ("succeeded", "failed", "retried", "canceled")
@@ -72,6 +74,21 @@ class EngineCollector(Collector):
         for name in STATES:
             state.add_metric([name], 1.0 if self.manager.state == name else 0.0)
         yield state
+        yield GaugeMetricFamily(
+            "pgqtop_resident_memory_bytes",
+            "Resident memory of this worker process",
+            value=resident_bytes(),
+        )
+        threads = GaugeMetricFamily(
+            "pgqtop_threads",
+            "Threads of the pool that runs sync handlers: its size, those running a handler, "
+            "and those still running one whose job already ended (hung)",
+            labels=["kind"],
+        )
+        threads.add_metric(["pool"], self.manager.pool_size)
+        threads.add_metric(["busy"], self.manager.busy_threads)
+        threads.add_metric(["hung"], self.manager.hung_threads)
+        yield threads
 
 
 class MetricsServer:

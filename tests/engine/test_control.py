@@ -24,9 +24,10 @@ Worker = tuple[QueueManager, dict[int, float]]
 async def worker(fast: Settings) -> AsyncIterator[Worker]:
     """A running manager whose `sleepy` jobs sleep for their payload's seconds."""
     # Only notifications (and the heartbeat poke on a state change) can explain reactions
-    # within ten seconds: polls are 30 s apart, heartbeats 20 s (under the retry timer).
+    # within ten seconds: polls are 30 s apart, heartbeats 20 s (a third of the retry timer).
     fast.engine.dequeue_timeout = 30.0
     fast.engine.heartbeat_interval = 20.0
+    fast.engine.retry_timer = 60.0
     started: dict[int, float] = {}
     manager = QueueManager(fast)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ import psycopg
 from pgqtop import QueueManager
 from pgqtop.config import Settings
 from pgqtop.db.console import ConsoleQueries
-from pgqtop.model import NewJob
+from pgqtop.db.worker import WorkerQueries
+from pgqtop.model import NewJob, Outcome, Status
 from tests.engine import jobs_factory
 from tests.engine.conftest import headless, scalar
 from tests.waiting import eventually
@@ -86,3 +88,26 @@ async def test_three_headless_processes_run_every_job_exactly_once(
     assert codes == [0, 0, 0], log.read_text()
     await assert_each_ran_once(aconn, queries, done, JOBS)
     assert await scalar(aconn, "SELECT count(*) FROM {t}", queries.names.workers) == 0
+
+
+async def test_two_outcomes_of_one_job_in_one_flush_count_it_once(
+    queries: ConsoleQueries, worker_queries: WorkerQueries
+) -> None:
+    """A job that ran twice in one worker (it re-took it after a reconnect) and whose two
+    outcomes reach the same flush: the completion that deletes the row counts it, once."""
+    worker = uuid.uuid4()
+    ids = await queries.enqueue(["twice", "twice", "failing"])
+    await worker_queries.dequeue({"twice": 10, "failing": 10}, 10, worker, 0)
+    outcomes = [
+        Outcome(ids[0], Status.SUCCESSFUL, 0.1),
+        Outcome(ids[1], Status.SUCCESSFUL, 0.1),
+        Outcome(ids[0], Status.SUCCESSFUL, 0.2),
+        Outcome(ids[2], Status.EXCEPTION, 0.1, "boom", "tb"),
+        Outcome(ids[2], Status.EXCEPTION, 0.1, "boom", "tb", retry_in=5),
+    ]
+    result = await worker_queries.complete(outcomes, worker)
+
+    assert (result.finished, result.retried, result.failures_recorded) == (3, 0, 1)
+    counts = {("twice", "successful"): 2, ("failing", "exception"): 1}
+    assert await queries.recent_outcomes() == counts
+    assert len(await queries.recent_failures()) == 1

@@ -38,7 +38,7 @@ STATISTICS_SERIES: LiteralString = (
 WORKERS: LiteralString = (
     "SELECT id, host, pid, version, entrypoints, concurrency, started, heartbeat,"
     " in_flight, processed, failed, state,"
-    " extract(epoch FROM now() - heartbeat)::float8 AS heartbeat_age"
+    " extract(epoch FROM now() - heartbeat)::float8 AS heartbeat_age, rss_bytes, hung_threads"
     " FROM {workers} ORDER BY host, pid, started"
 )
 RECENT_FAILURES: LiteralString = (
@@ -237,7 +237,17 @@ RESUME_ALL: LiteralString = (
     " coalesce(json_agg(entrypoint ORDER BY entrypoint), '[]'))::text)::text,"
     " (SELECT id FROM audited) FROM gone"
 )
-NOTIFY: LiteralString = "SELECT pg_notify(%(channel)s, %(message)s)"
+# A cancel is a request written on the running job, by a role allowed to write that column;
+# the NOTIFY that follows only wakes the holder to read it (its heartbeat reads it anyway),
+# so a NOTIFY from anyone else cancels nothing.
+CANCEL: LiteralString = (
+    "WITH asked AS ("
+    " UPDATE {jobs} SET cancel_requested_at = now() WHERE id = ANY(%(ids)s::bigint[])"
+    " AND status = 'picked' AND cancel_requested_at IS NULL RETURNING id"
+    ") SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify(%(channel)s,"
+    " jsonb_build_object('op', 'cancel', 'job_ids', jsonb_agg(id ORDER BY id))::text)::text"
+    " END FROM asked"
+)
 SERVER_VERSION: LiteralString = "SELECT current_setting('server_version')"
 
 
@@ -267,7 +277,7 @@ class ConsoleStatements:
     pause: bytes
     resume: bytes
     resume_all: bytes
-    notify: bytes
+    cancel: bytes
     server_version: bytes
 
 
@@ -299,6 +309,6 @@ def console_statements(names: ObjectNames) -> ConsoleStatements:
         pause=render(PAUSE),
         resume=render(RESUME),
         resume_all=render(RESUME_ALL),
-        notify=render(NOTIFY),
+        cancel=render(CANCEL),
         server_version=render(SERVER_VERSION),
     )

@@ -18,11 +18,15 @@ PICKED_SELECT = ", ".join("j." + column for column in PICKED_COLUMNS)
 
 # Take a batch. Per entrypoint (only those with room, minus paused ones) the best queued rows
 # and the stalled picked rows are locked with SKIP LOCKED; a window function keeps each
-# entrypoint within its room, the batch limit keeps priority-then-FIFO order.
+# entrypoint within its room, the batch limit keeps priority-then-FIFO order. A stalled row
+# is not one the worker still holds (`held`: running, or its outcome not yet written; its own
+# rows outside that list are takes whose reply it never got) and has been taken fewer times
+# than its entrypoint's cap (`caps`, NULL for none): a job at the cap is given up by
+# GIVE_UP_LOST instead of running again.
 DEQUEUE: LiteralString = (
     "WITH ready AS ("
-    " SELECT r.name, r.room FROM unnest(%(entrypoints)s::text[], %(rooms)s::int[])"
-    " AS r(name, room) WHERE r.room > 0 AND NOT EXISTS ("
+    " SELECT r.name, r.room, r.cap FROM unnest(%(entrypoints)s::text[], %(rooms)s::int[],"
+    " %(caps)s::int[]) AS r(name, room, cap) WHERE r.room > 0 AND NOT EXISTS ("
     "  SELECT 1 FROM {control} c WHERE c.entrypoint IN (r.name, '*')"
     "  AND (c.paused_until IS NULL OR c.paused_until > now()))"
     "), queued AS ("
@@ -36,7 +40,10 @@ DEQUEUE: LiteralString = (
     " CROSS JOIN LATERAL (SELECT id, priority FROM {jobs}"
     "  WHERE %(retry_seconds)s::float8 > 0 AND status = 'picked'"
     "  AND heartbeat < now() - make_interval(secs => %(retry_seconds)s::float8)"
-    "  AND entrypoint = r.name ORDER BY heartbeat LIMIT least(r.room, %(batch)s)"
+    "  AND entrypoint = r.name AND (worker_id <> %(worker)s"
+    "  OR NOT id = ANY(coalesce(%(held)s::bigint[], '{{}}')))"
+    "  AND (r.cap IS NULL OR attempts < r.cap)"
+    "  ORDER BY heartbeat LIMIT least(r.room, %(batch)s)"
     "  FOR UPDATE SKIP LOCKED) s"
     "), ranked AS ("
     " SELECT id, priority, room, row_number() OVER ("
@@ -159,19 +166,76 @@ COMPLETE: LiteralString = (
     " (SELECT count(*) FROM failed), (SELECT count(*) FROM counted)"
 )
 
+# Keep the running jobs and the registry row alive, and read the cancel requests of the jobs
+# this worker holds from the rows the beat touches anyway: a cancel lands within a heartbeat
+# even when its NOTIFY is lost, and a NOTIFY only makes the beat come sooner.
 HEARTBEAT: LiteralString = (
     "WITH beat AS ("
     " UPDATE {jobs} SET heartbeat = now() WHERE id = ANY(%(ids)s::bigint[])"
-    " AND status = 'picked' AND worker_id = %(worker)s RETURNING 1"
-    ") INSERT INTO {workers} AS w (id, host, pid, version, entrypoints, concurrency,"
-    " in_flight, processed, failed, state) VALUES (%(worker)s, %(host)s, %(pid)s,"
-    " %(version)s, %(entrypoints)s, %(concurrency)s, %(in_flight)s, %(processed)s,"
-    " %(failed)s, %(state)s)"
+    " AND status = 'picked' AND worker_id = %(worker)s"
+    " RETURNING id, cancel_requested_at IS NOT NULL AS cancel"
+    "), registered AS ("
+    " INSERT INTO {workers} AS w (id, host, pid, version, entrypoints, concurrency,"
+    " in_flight, processed, failed, state, rss_bytes, hung_threads) VALUES (%(worker)s,"
+    " %(host)s, %(pid)s, %(version)s, %(entrypoints)s, %(concurrency)s, %(in_flight)s,"
+    " %(processed)s, %(failed)s, %(state)s, %(rss_bytes)s, %(hung_threads)s)"
     " ON CONFLICT (id) DO UPDATE SET heartbeat = now(), in_flight = EXCLUDED.in_flight,"
     " processed = EXCLUDED.processed, failed = EXCLUDED.failed,"
     " concurrency = EXCLUDED.concurrency, entrypoints = EXCLUDED.entrypoints,"
-    " state = EXCLUDED.state"
-    " RETURNING (SELECT count(*) FROM beat)"
+    " state = EXCLUDED.state, rss_bytes = EXCLUDED.rss_bytes,"
+    " hung_threads = EXCLUDED.hung_threads"
+    " RETURNING 1"
+    ") SELECT (SELECT count(*) FROM beat),"
+    " ARRAY(SELECT id FROM beat WHERE cancel ORDER BY id)"
+)
+
+# A job whose holder stopped beating once too often (killed, crashed, or blocked past the retry
+# timer each time it was taken) is given up instead of taken again: deleted, recorded as a
+# final failure naming the worker it was last seen on, and counted in statistics. `losses` is
+# how many takes ended that way: the takes not explained by a recorded failed attempt. A job
+# the worker itself still holds is never given up (see DEQUEUE's `held`).
+GIVE_UP_LOST: LiteralString = (
+    "WITH lost AS ("
+    " SELECT j.id FROM {jobs} j"
+    " JOIN unnest(%(entrypoints)s::text[], %(caps)s::int[]) AS c(name, cap)"
+    " ON j.entrypoint = c.name"
+    " WHERE j.status = 'picked' AND j.attempts >= c.cap AND (j.worker_id <> %(worker)s"
+    " OR NOT j.id = ANY(%(held)s::bigint[]))"
+    " AND j.heartbeat < now() - make_interval(secs => %(retry_seconds)s::float8)"
+    " ORDER BY j.heartbeat LIMIT %(limit)s FOR UPDATE OF j SKIP LOCKED"
+    "), gone AS ("
+    " DELETE FROM {jobs} j USING lost l WHERE j.id = l.id"
+    " RETURNING j.id, j.entrypoint, j.priority, j.payload, j.headers, j.attempts,"
+    " j.created, j.worker_id, greatest(extract(epoch FROM j.updated - greatest(j.created,"
+    " j.execute_after)), 0)::float8 AS queue_seconds"
+    "), counted_losses AS ("
+    " SELECT g.*, greatest(g.attempts - (SELECT count(*) FROM {failures} f"
+    " WHERE f.job_id = g.id AND NOT f.final), 1) AS losses FROM gone g"
+    "), described AS ("
+    " SELECT g.*, 'worker lost ' || CASE g.losses WHEN 1 THEN 'once'"
+    " ELSE g.losses || ' times' END || ': last seen on '"
+    " || coalesce(w.host || ', pid ' || w.pid, 'a worker no longer registered') AS error"
+    " FROM counted_losses g LEFT JOIN {workers} w ON w.id = g.worker_id"
+    "), failed AS ("
+    " INSERT INTO {failures} (job_id, entrypoint, priority, payload, headers, attempts,"
+    " status, final, error, traceback, job_created, worker_id)"
+    " SELECT id, entrypoint, priority, payload, headers, attempts, 'exception', true, error,"
+    " 'Each time this job was taken, the worker holding it stopped beating (it was killed,"
+    " crashed, or its event loop was blocked) for longer than the retry timer; no outcome"
+    " was recorded. It was given up after ' || attempts || ' takes.',"
+    " created, worker_id FROM described RETURNING 1"
+    "), counted AS ("
+    " INSERT INTO {statistics} AS s (created, entrypoint, status, priority, count,"
+    " queue_seconds_sum, queue_seconds_max)"
+    " SELECT date_trunc('second', now()), entrypoint, 'exception'::{status}, priority,"
+    " count(*), sum(queue_seconds), max(queue_seconds)"
+    " FROM gone GROUP BY entrypoint, priority ORDER BY 1, 2, 3, 4"
+    " ON CONFLICT (created, entrypoint, status, priority) DO UPDATE SET"
+    " count = s.count + EXCLUDED.count,"
+    " queue_seconds_sum = s.queue_seconds_sum + EXCLUDED.queue_seconds_sum,"
+    " queue_seconds_max = greatest(s.queue_seconds_max, EXCLUDED.queue_seconds_max)"
+    " RETURNING 1"
+    ") SELECT id, entrypoint, error FROM described ORDER BY id"
 )
 
 DEREGISTER: LiteralString = "DELETE FROM {workers} WHERE id = %(worker)s"
@@ -327,6 +391,7 @@ class WorkerStatements:
     dequeue: bytes
     complete: bytes
     heartbeat: bytes
+    give_up_lost: bytes
     deregister: bytes
     next_due: bytes
     prune: bytes
@@ -348,6 +413,7 @@ def worker_statements(names: ObjectNames) -> WorkerStatements:
         dequeue=render(DEQUEUE),
         complete=render(COMPLETE),
         heartbeat=render(HEARTBEAT),
+        give_up_lost=render(GIVE_UP_LOST),
         deregister=render(DEREGISTER),
         next_due=render(NEXT_DUE),
         prune=render(PRUNE),
