@@ -6,13 +6,38 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from pgqtop import __version__
-from pgqtop.config import DEFAULT_PREFIX, profile_dsn, resolve_dsn
-from pgqtop.errors import PgqtopError
+from pgqtop.config import DEFAULT_PREFIX, read_profile, resolve_dsn, resolve_prefix, validate_prefix
+from pgqtop.errors import ConfigError, PgqtopError, UsageError
 from pgqtop.model import redact
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+class CommandLineError(UsageError):
+    """argparse refused the command line; `prog` is the command it was parsing."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with pgqtop's manners: a mistake on the command line is one line on stderr
+    and exit 2, like every other error (`--help` shows the usage), and main() returns it."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CommandLineError(self.prog, message)
+
+
+def prefix_argument(text: str) -> str:
+    """`--prefix` checked as it is parsed, so a blank one fails before anything else."""
+    try:
+        return validate_prefix(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +56,7 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--prefix",
+        type=prefix_argument,
         default=argparse.SUPPRESS,
         help=f"name prefix of pgqtop's tables and channel (default: {DEFAULT_PREFIX}, "
         "or $PGQTOP_PREFIX)",
@@ -97,7 +123,7 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="pgqtop",
         description="A PostgreSQL job queue with a live operator console. Without a command, "
         "opens the console; with --headless, runs a worker without a UI.",
@@ -221,15 +247,21 @@ def _load_handler(path: str) -> Handler:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except CommandLineError as exc:
+        print(f"{exc.prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     if not hasattr(args, "dsn"):
         args.dsn = None
     if not hasattr(args, "prefix"):
         args.prefix = None
     try:
-        profile = getattr(args, "profile", None)
-        if profile and not args.dsn:
-            args.dsn = profile_dsn(profile)
+        profile_name = getattr(args, "profile", None)
+        profile = read_profile(profile_name) if profile_name else None
+        if profile is not None and not args.dsn:
+            args.dsn = profile.dsn
+        args.prefix = resolve_prefix(args.prefix, profile.prefix if profile else None)
         return _load_handler(args.handler)(args)
     except PgqtopError as exc:
         print(f"pgqtop: error: {redact(str(exc), resolve_dsn(args.dsn))}", file=sys.stderr)
