@@ -20,12 +20,23 @@ from pgqtop.commands.common import (
     where,
 )
 from pgqtop.config import Settings, describe_dsn
-from pgqtop.errors import ConfigError, PayloadTooLarge, UsageError
+from pgqtop.errors import ConfigError, InvalidJob, PayloadTooLarge, UsageError
 from pgqtop.humanize import duration
-from pgqtop.model import NewJob, OnDuplicate, purge_statuses
+from pgqtop.model import NewJob, OnDuplicate, check_new_jobs, purge_statuses
 
 LIST_IDS_UP_TO = 20
 """Above this many jobs, enqueue prints a count and the id range instead of every id."""
+MAX_COUNT = 1_000_000
+"""`--count` sends one statement; past this many jobs, load them with enqueue_bulk."""
+OPTION_OF_FIELD = {
+    "entrypoint": "ENTRYPOINT",
+    "payload": "--payload",
+    "priority": "--priority",
+    "headers": "--header",
+    "execute_after": "--after",
+    "dedupe_key": "--dedupe-key",
+}
+"""The command-line option each NewJob field comes from, to name it in a refusal."""
 
 
 # --- enqueue ------------------------------------------------------------------------------------
@@ -68,6 +79,11 @@ def enqueue(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.count < 1:
         raise UsageError(f"--count must be at least 1, not {args.count}")
+    if args.count > MAX_COUNT:
+        raise UsageError(
+            f"--count must be at most {MAX_COUNT:,}, not {args.count}: "
+            "load more with Queries.enqueue_bulk"
+        )
     if args.after < 0:
         raise UsageError(f"--after must not be negative, not {args.after}")
     payload = _read_payload(args, settings.max_payload_bytes)
@@ -79,6 +95,10 @@ def enqueue(args: argparse.Namespace) -> int:
         execute_after=args.after,
         dedupe_key=args.dedupe_key,
     )
+    try:
+        check_new_jobs([job], settings.max_payload_bytes, indexed=False)
+    except InvalidJob as refused:
+        raise UsageError(f"{OPTION_OF_FIELD[refused.argument]}: {refused.problem}") from None
     policy = OnDuplicate(args.on_duplicate)
     ids = asyncio.run(_enqueue(settings, [job] * args.count, policy))
     if not ids:

@@ -17,16 +17,16 @@ from psycopg.types.json import Jsonb
 from pgqtop.config import ObjectNames
 from pgqtop.db.session import AsyncSession
 from pgqtop.db.statements.producer import ProducerStatements, producer_statements
+from pgqtop.errors import InvalidJob
 from pgqtop.model import (
     DuplicateJob,
+    JobColumns,
     NewJob,
     OnDuplicate,
     PayloadLike,
     as_new_jobs,
+    check_new_jobs,
     dedupe_within_batch,
-    payload_bytes,
-    refuse_oversize,
-    refuse_reserved_names,
 )
 
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
@@ -34,20 +34,20 @@ _COPY_CHUNK = 5000
 _DUPLICATE = "a job with this dedupe key is already queued or running"
 
 
-def enqueue_columns(jobs: Sequence[NewJob], max_payload_bytes: int) -> dict[str, Any]:
-    """Column arrays for the enqueue statement; bad names and oversize payloads are refused
-    before anything is written. Built column by column: this runs for every batch sent."""
-    entrypoints = [job.entrypoint for job in jobs]
-    refuse_reserved_names(entrypoints)
-    payloads = [payload_bytes(job.payload) for job in jobs]
-    refuse_oversize(payloads, max_payload_bytes)
+def _jsonb(text: str | None) -> Jsonb | None:
+    """Headers already serialised (and checked) by the model, sent as they are."""
+    return None if text is None else Jsonb(text, dumps=str)
+
+
+def statement_params(columns: JobColumns) -> dict[str, Any]:
+    """The enqueue statement's column arrays."""
     return {
-        "priorities": [job.priority for job in jobs],
-        "entrypoints": entrypoints,
-        "payloads": payloads,
-        "headers": [None if job.headers is None else Jsonb(job.headers) for job in jobs],
-        "delays": [float(job.execute_after) for job in jobs],
-        "keys": [job.dedupe_key for job in jobs],
+        "priorities": columns.priorities,
+        "entrypoints": columns.entrypoints,
+        "payloads": columns.payloads,
+        "headers": [_jsonb(h) for h in columns.headers],
+        "delays": columns.delays,
+        "keys": columns.keys,
     }
 
 
@@ -57,13 +57,14 @@ def enqueue_call(
     on_duplicate: OnDuplicate,
     max_payload_bytes: int,
 ) -> tuple[bytes, dict[str, Any]]:
-    """The enqueue statement and its parameters: plain values for one job, arrays for more."""
-    jobs = dedupe_within_batch(jobs, on_duplicate)
-    columns = enqueue_columns(jobs, max_payload_bytes)
-    if len(jobs) == 1:
-        single = {name: values[0] for name, values in columns.items()}
+    """The enqueue statement and its parameters: plain values for one job, arrays for more.
+    Every job is checked first, so a refused batch sends nothing."""
+    columns = dedupe_within_batch(check_new_jobs(jobs, max_payload_bytes), on_duplicate)
+    params = statement_params(columns)
+    if len(columns) == 1:
+        single = {name: values[0] for name, values in params.items()}
         return statements.enqueue_one[on_duplicate], single
-    return statements.enqueue[on_duplicate], columns
+    return statements.enqueue[on_duplicate], params
 
 
 class Queries(AsyncSession):
@@ -110,20 +111,24 @@ class Queries(AsyncSession):
         """COPY many jobs in, in binary: the fastest path for large loads (no dedupe policy,
         no ids returned). Each chunk is checked before it is sent; one COPY is one
         statement, so a refused chunk leaves nothing written."""
+        if isinstance(jobs, NewJob) or not isinstance(jobs, Iterable):
+            raise InvalidJob("jobs", f"must be an iterable of NewJob, not {type(jobs).__name__}")
         count = 0
         async with self.conn.cursor() as cur, cur.copy(self.producer_sql.copy_jobs) as copy:
             copy.set_types(["int4", "text", "bytea", "jsonb", "timestamptz", "text"])
             iterator = iter(jobs)
             while chunk := list(itertools.islice(iterator, _COPY_CHUNK)):
-                columns = enqueue_columns(chunk, self.max_payload_bytes)
+                columns = check_new_jobs(
+                    chunk, self.max_payload_bytes, first_index=count, indexed=True
+                )
                 now = dt.datetime.now(dt.UTC)
                 for row in zip(
-                    columns["priorities"],
-                    columns["entrypoints"],
-                    columns["payloads"],
-                    columns["headers"],
-                    [now + dt.timedelta(seconds=d) for d in columns["delays"]],
-                    columns["keys"],
+                    columns.priorities,
+                    columns.entrypoints,
+                    columns.payloads,
+                    [_jsonb(h) for h in columns.headers],
+                    [now + dt.timedelta(seconds=d) for d in columns.delays],
+                    columns.keys,
                     strict=True,
                 ):
                     await copy.write_row(row)
