@@ -117,6 +117,16 @@ class ObjectNames:
     def notify_function(self) -> str:
         return f"{self.prefix}_notify_changes"
 
+    @property
+    def enqueue_function(self) -> str:
+        """Adds a batch of jobs for a role that may not touch the jobs table itself."""
+        return f"{self.prefix}_enqueue"
+
+    @property
+    def enqueue_one_function(self) -> str:
+        """Adds one job: the common call from a web request, without arrays."""
+        return f"{self.prefix}_enqueue_one"
+
     def index(self, name: str) -> str:
         return f"{self.prefix}_{name}"
 

@@ -48,8 +48,8 @@ def owned_objects(conn: psycopg.Connection[Any], names: ObjectNames) -> list[str
     rows = conn.execute(
         "SELECT relname FROM pg_class WHERE relname LIKE %s "
         "UNION ALL SELECT typname FROM pg_type WHERE typname = %s "
-        "UNION ALL SELECT proname FROM pg_proc WHERE proname = %s",
-        (names.prefix + "\\_%", names.status_type, names.notify_function),
+        "UNION ALL SELECT proname FROM pg_proc WHERE proname LIKE %s",
+        (names.prefix + "\\_%", names.status_type, names.prefix + "\\_%"),
     ).fetchall()
     return sorted(r[0] for r in rows)
 
@@ -123,6 +123,36 @@ def test_upgrade_from_version_1_adds_the_schedules_table(
     assert schema.upgrade(sync_conn, names) == 1
 
     assert schema.verify(sync_conn, names) == []
+
+
+def test_upgrade_from_version_2_adds_the_enqueue_functions(
+    sync_conn: psycopg.Connection[Any], names: ObjectNames
+) -> None:
+    for function in schema.FUNCTIONS:
+        sync_conn.execute(sql.SQL("DROP FUNCTION {}").format(function.signature(names)))
+    sync_conn.execute(sq("UPDATE {meta} SET value = '2' WHERE key = 'schema_version'", names))
+    problems = schema.verify(sync_conn, names)
+    assert f"function {names.enqueue_function!r} is missing" in problems
+    assert f"function {names.enqueue_one_function!r} is missing" in problems
+    with pytest.raises(SchemaOutdated, match=r"version 2.*pgqtop upgrade"):
+        schema.require_current(sync_conn, names)
+
+    assert schema.upgrade(sync_conn, names) == 2
+
+    assert schema.verify(sync_conn, names) == []
+
+
+def test_enqueue_functions_run_as_their_owner_with_a_pinned_search_path(
+    sync_conn: psycopg.Connection[Any], names: ObjectNames
+) -> None:
+    for function in schema.FUNCTIONS:
+        row = sync_conn.execute(
+            "SELECT prosecdef, proconfig, has_function_privilege('public', oid, 'EXECUTE'),"
+            " pronamespace = to_regnamespace(current_schema())::oid"
+            " FROM pg_proc WHERE oid = to_regprocedure(%s)",
+            (function.signature(names).as_string(None),),
+        ).fetchone()
+        assert row == (True, ["search_path=pg_catalog, pg_temp"], False, True)
 
 
 def test_upgrade_refuses_when_nothing_is_installed(

@@ -51,20 +51,32 @@ def statement_params(columns: JobColumns) -> dict[str, Any]:
     }
 
 
+def dedupe_policy(value: str) -> OnDuplicate:
+    """The policy given, as an OnDuplicate (its text value is accepted too)."""
+    try:
+        return OnDuplicate(value)
+    except ValueError:
+        choices = ", ".join(p.value for p in OnDuplicate)
+        raise InvalidJob("on_duplicate", f"must be one of {choices}, not {value!r}") from None
+
+
 def enqueue_call(
     statements: ProducerStatements,
     jobs: Sequence[NewJob],
     on_duplicate: OnDuplicate,
     max_payload_bytes: int,
 ) -> tuple[bytes, dict[str, Any]]:
-    """The enqueue statement and its parameters: plain values for one job, arrays for more.
+    """The enqueue call and its parameters: plain values for one job, arrays for more.
     Every job is checked first, so a refused batch sends nothing."""
-    columns = dedupe_within_batch(check_new_jobs(jobs, max_payload_bytes), on_duplicate)
+    policy = dedupe_policy(on_duplicate)
+    columns = dedupe_within_batch(check_new_jobs(jobs, max_payload_bytes), policy)
     params = statement_params(columns)
     if len(columns) == 1:
-        single = {name: values[0] for name, values in params.items()}
-        return statements.enqueue_one[on_duplicate], single
-    return statements.enqueue[on_duplicate], params
+        single: dict[str, Any] = {name: values[0] for name, values in params.items()}
+        single["policy"] = policy.value
+        return statements.enqueue_one, single
+    params["policy"] = policy.value
+    return statements.enqueue, params
 
 
 class Queries(AsyncSession):

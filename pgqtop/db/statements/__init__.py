@@ -28,6 +28,8 @@ class Renderer:
             "workers": sql.Identifier(names.workers),
             "schedules": sql.Identifier(names.schedules),
             "status": sql.Identifier(names.status_type),
+            "enqueue": sql.Identifier(names.enqueue_function),
+            "enqueue_one": sql.Identifier(names.enqueue_one_function),
         }
 
     def __call__(self, text: LiteralString) -> bytes:
