@@ -11,7 +11,7 @@ from typing import NoReturn
 from pgqtop import __version__
 from pgqtop.config import DEFAULT_PREFIX, read_profile, resolve_dsn, resolve_prefix, validate_prefix
 from pgqtop.errors import ConfigError, PgqtopError, UsageError
-from pgqtop.model import redact
+from pgqtop.model import printable, redact
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -250,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except CommandLineError as exc:
-        print(f"{exc.prog}: error: {exc}", file=sys.stderr)
+        print(f"{exc.prog}: error: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
     if not hasattr(args, "dsn"):
         args.dsn = None
@@ -264,7 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.prefix = resolve_prefix(args.prefix, profile.prefix if profile else None)
         return _load_handler(args.handler)(args)
     except PgqtopError as exc:
-        print(f"pgqtop: error: {redact(str(exc), resolve_dsn(args.dsn))}", file=sys.stderr)
+        message = printable(redact(str(exc), resolve_dsn(args.dsn)))
+        print(f"pgqtop: error: {message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -15,6 +15,7 @@ from pgqtop.commands.common import (
     format_time,
     print_json,
     print_table,
+    say,
     session,
     settings_from,
     where,
@@ -102,11 +103,11 @@ def enqueue(args: argparse.Namespace) -> int:
     policy = OnDuplicate(args.on_duplicate)
     ids = asyncio.run(_enqueue(settings, [job] * args.count, policy))
     if not ids:
-        print(f"skipped: a job with dedupe key {args.dedupe_key!r} is already waiting")
+        say(f"skipped: a job with dedupe key {args.dedupe_key!r} is already waiting")
     elif len(ids) <= LIST_IDS_UP_TO:
         print("\n".join(str(i) for i in ids))
     else:
-        print(f"enqueued {len(ids)} jobs for {args.entrypoint!r} (ids {min(ids)}..{max(ids)})")
+        say(f"enqueued {len(ids)} jobs for {args.entrypoint!r} (ids {min(ids)}..{max(ids)})")
     return 0
 
 
@@ -141,9 +142,9 @@ def status(args: argparse.Namespace) -> int:
         )
         return 0
     if found.paused_all:
-        print(f"EVERY ENTRYPOINT IS {_pause_cell(found.paused_all)}")
+        say(f"EVERY ENTRYPOINT IS {_pause_cell(found.paused_all)}")
     if not found.entrypoints:
-        print(f"no jobs and no recent activity in {where(settings)}")
+        say(f"no jobs and no recent activity in {where(settings)}")
         return 0
     print_table(
         ("ENTRYPOINT", "QUEUED", "PICKED", "FAILED/1h", "OLDEST", "DONE/1m", "PAUSED"),
@@ -184,11 +185,11 @@ async def _purge(
     async with session(settings, "purge") as queries:
         plan = await operations.plan_purge(queries, [entrypoint] if entrypoint else None, statuses)
         if plan.count == 0:
-            print(f"nothing to purge: no {scope}")
+            say(f"nothing to purge: no {scope}")
             return 0
         if not confirm(f"delete {plan.count} {scope}?", assume_yes):
             print("purge cancelled", file=sys.stderr)
             return 1
         deleted = await operations.execute_purge(queries, plan)
-    print(f"purged {deleted} {scope}")
+    say(f"purged {deleted} {scope}")
     return 0

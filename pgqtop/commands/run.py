@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import shlex
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -73,14 +74,16 @@ def main(args: argparse.Namespace) -> int:
     if args.headless or args.demo:
         setup_logging(args.log_format, args.log_level)
     if args.demo:
+        from pgqtop.commands.common import say
+
         with demo_database(args) as embedded_dsn:
             settings = settings_from_args(args, embedded_dsn)
             install_schema(settings)
-            print(
+            say(
                 f"pgqtop demo on {describe_dsn(settings.dsn)} (prefix {settings.names.prefix}); "
-                f"another console: {_shareable(settings)}",
-                flush=True,
+                f"another console: {_shareable(settings)}"
             )
+            sys.stdout.flush()
             return _dispatch(args, settings)
     return _dispatch(args, settings_from_args(args))
 

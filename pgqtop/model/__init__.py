@@ -29,7 +29,7 @@ from pgqtop.model.job import (
     purge_statuses,
     target_label,
 )
-from pgqtop.model.messages import first_line, redact
+from pgqtop.model.messages import first_line, printable, redact
 
 __all__ = [
     "ALL_ENTRYPOINTS",
@@ -60,6 +60,7 @@ __all__ = [
     "first_line",
     "is_reserved_name",
     "parse_event",
+    "printable",
     "purge_statuses",
     "redact",
     "target_label",
