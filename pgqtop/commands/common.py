@@ -97,6 +97,8 @@ def confirm(question: str, assume_yes: bool) -> bool:
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+MAX_DURATION_SECONDS = 10 * 366 * 86400.0
+"""Ten years: a longer pause is one until resumed."""
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -120,6 +122,10 @@ def parse_duration(text: str) -> float:
     if not seconds > 0 or seconds == float("inf"):
         raise UsageError(
             f"malformed duration {text!r}: use a positive amount like 90s, 15m, 2h or 1h30m"
+        )
+    if seconds > MAX_DURATION_SECONDS:
+        raise UsageError(
+            f"duration {text!r} is longer than ten years: leave --for out to pause until resumed"
         )
     return seconds
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ OPTION_OF_FIELD = {
 
 def _read_payload(args: argparse.Namespace, limit: int) -> bytes | None:
     if args.payload is not None:
-        data: bytes = args.payload.encode("utf-8")
+        # The argument's own bytes: UTF-8 text as typed, other bytes as the shell passed them.
+        data: bytes = os.fsencode(args.payload)
     elif args.payload_file is None:
         return None
     elif args.payload_file == "-":
