@@ -198,8 +198,14 @@ def describe_dsn(dsn: str) -> str:
     port = str(params.get("port") or os.environ.get("PGPORT") or "5432")
     dbname = str(params.get("dbname") or os.environ.get("PGDATABASE") or "")
     user = str(params.get("user") or os.environ.get("PGUSER") or "")
+    host, port, dbname, user = (_shortened(part) for part in (host, port, dbname, user))
     who = f"{user}@" if user else ""
     return f"{who}{host}:{port}/{dbname}" if dbname else f"{who}{host}:{port}"
+
+
+def _shortened(part: str, limit: int = 64) -> str:
+    """A part of a DSN as messages show it: a hostile 10,000-character host stays readable."""
+    return part if len(part) <= limit else f"{part[: limit - 1]}…"
 
 
 # --- user files -------------------------------------------------------------------------------

@@ -188,3 +188,11 @@ def test_a_reader_that_stops_early_gets_no_traceback(
     assert b"Traceback" not in shell.stderr, shell.stderr.decode(errors="replace")
     assert b"Exception ignored" not in shell.stderr, shell.stderr.decode(errors="replace")
     assert shell.returncode in (0, 141), (shell.returncode, shell.stderr)
+
+
+def test_a_host_name_dns_cannot_hold_is_one_short_line(tmp_path: Path) -> None:
+    result = run([b"status", b"--dsn", HUGE_HOST], tmp_path)
+    err = result.stderr.decode()
+    assert result.returncode == 3
+    assert "invalid host name" in err and "label too long" in err
+    assert len(err) < 300 and err.count("\n") == 1
