@@ -73,14 +73,15 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
         "--profile",
         default=argparse.SUPPRESS,
         metavar="NAME",
-        help="use the DSN saved as [profiles.NAME] in config.toml (no passwords there)",
+        help="use the DSN (and prefix) saved as [profiles.NAME] in config.toml (no passwords "
+        "there)",
     )
     group.add_argument(
         "--prefix",
         type=prefix_argument,
         default=argparse.SUPPRESS,
-        help=f"name prefix of pgqtop's tables and channel (default: {DEFAULT_PREFIX}, "
-        "or $PGQTOP_PREFIX)",
+        help="name prefix of pgqtop's tables and channel (default: the profile's, else "
+        f"$PGQTOP_PREFIX, else {DEFAULT_PREFIX}; never empty)",
     )
 
 
