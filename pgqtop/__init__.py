@@ -7,6 +7,7 @@ from pgqtop.engine.retry import RetryPolicy
 from pgqtop.errors import (
     ConfigError,
     ConnectionFailed,
+    InvalidJob,
     PayloadTooLarge,
     PgqtopError,
     SchemaMissing,
@@ -23,6 +24,7 @@ __all__ = [
     "DuplicateJob",
     "EngineCounters",
     "EngineEvent",
+    "InvalidJob",
     "Job",
     "NewJob",
     "ObjectNames",

@@ -4,15 +4,61 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
+import os
+import re
+import signal
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from pgqtop import __version__
-from pgqtop.config import DEFAULT_PREFIX, profile_dsn, resolve_dsn
-from pgqtop.errors import PgqtopError
-from pgqtop.model import redact
+from pgqtop.config import DEFAULT_PREFIX, read_profile, resolve_dsn, resolve_prefix, validate_prefix
+from pgqtop.errors import ConfigError, PgqtopError, UsageError
+from pgqtop.model import first_line, printable, redact
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+class CommandLineError(UsageError):
+    """argparse refused the command line; `prog` is the command it was parsing."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+RAW_BYTES_ARGUMENTS = frozenset({"payload", "payload_file"})
+"""Arguments taken as the bytes given: a payload is bytes, a file name may be any bytes."""
+_UNDECODABLE = re.compile("[\ud800-\udfff]")
+"""Python keeps the bytes of an argument that is not UTF-8 as lone surrogates."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with pgqtop's manners: a mistake on the command line is one line on stderr
+    and exit 2, like every other error (`--help` shows the usage), and main() returns it.
+    An argument whose bytes are not UTF-8 text is refused by name, except the payload and its
+    file name, which are bytes."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CommandLineError(self.prog, message)
+
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        # A command's arguments are checked by the command's own parser.
+        checked = not isinstance(action, argparse._SubParsersAction)
+        if checked and action.dest not in RAW_BYTES_ARGUMENTS and _UNDECODABLE.search(arg_string):
+            raise argparse.ArgumentError(
+                action, f"{printable(repr(arg_string[:60]))} is not valid UTF-8 text"
+            )
+        return super()._get_value(action, arg_string)
+
+
+def prefix_argument(text: str) -> str:
+    """`--prefix` checked as it is parsed, so a blank one fails before anything else."""
+    try:
+        return validate_prefix(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:
@@ -27,13 +73,15 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
         "--profile",
         default=argparse.SUPPRESS,
         metavar="NAME",
-        help="use the DSN saved as [profiles.NAME] in config.toml (no passwords there)",
+        help="use the DSN (and prefix) saved as [profiles.NAME] in config.toml (no passwords "
+        "there)",
     )
     group.add_argument(
         "--prefix",
+        type=prefix_argument,
         default=argparse.SUPPRESS,
-        help=f"name prefix of pgqtop's tables and channel (default: {DEFAULT_PREFIX}, "
-        "or $PGQTOP_PREFIX)",
+        help="name prefix of pgqtop's tables and channel (default: the profile's, else "
+        f"$PGQTOP_PREFIX, else {DEFAULT_PREFIX}; never empty)",
     )
 
 
@@ -113,7 +161,7 @@ def _reason(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="pgqtop",
         description="A PostgreSQL job queue with a live operator console. Without a command, "
         "opens the console; with --headless, runs a worker without a UI.",
@@ -165,7 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue = command("enqueue", "pgqtop.commands.jobs:enqueue", "add jobs to the queue")
     enqueue.add_argument("entrypoint", help="entrypoint name the job is for")
     source = enqueue.add_mutually_exclusive_group()
-    source.add_argument("--payload", help="payload text (UTF-8)")
+    source.add_argument(
+        "--payload",
+        help="payload as given: the argument's bytes (UTF-8 text, or any bytes the shell passes)",
+    )
     source.add_argument("--payload-file", metavar="PATH", help="payload from a file; - is stdin")
     enqueue.add_argument("--count", type=int, default=1, help="enqueue N identical jobs")
     enqueue.add_argument("--priority", type=int, default=0, help="higher runs first")
@@ -303,23 +354,81 @@ def _load_handler(path: str) -> Handler:
     return handler
 
 
+BROKEN_PIPE_EXIT = 128 + signal.SIGPIPE
+"""What a shell reports for a writer its reader stopped reading (`pgqtop ... | head`)."""
+INTERNAL_ERROR_EXIT = 70
+"""EX_SOFTWARE: pgqtop itself failed, not the input or the database."""
+TRACEBACK_VARIABLE = "PGQTOP_TRACEBACK"
+LONGEST_ERROR = 1000
+"""Characters of an error line shown; the rest of a line quoting a huge argument is cut."""
+
+
+def error_line(prefix: str, message: str) -> str:
+    """An error as one printable line of reasonable length."""
+    shown = printable(message)
+    if len(shown) > LONGEST_ERROR:
+        shown = f"{shown[:LONGEST_ERROR]}… ({len(shown) - LONGEST_ERROR} more characters)"
+    return f"{prefix}: {shown}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every failure is one line on stderr and an exit code, never a
+    traceback. When the reader of stdout goes away (`| head`), pgqtop stops quietly with the
+    exit code a shell gives a process that SIGPIPE ended."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # Text a terminal's encoding cannot show is escaped rather than fatal.
+        sys.stdout.reconfigure(errors="backslashreplace")
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's own exit
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return BROKEN_PIPE_EXIT
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except CommandLineError as exc:
+        print(error_line(f"{exc.prog}: error", str(exc)), file=sys.stderr)
+        return exc.exit_code
     if not hasattr(args, "dsn"):
         args.dsn = None
     if not hasattr(args, "prefix"):
         args.prefix = None
     try:
-        profile = getattr(args, "profile", None)
-        if profile and not args.dsn:
-            args.dsn = profile_dsn(profile)
+        profile_name = getattr(args, "profile", None)
+        profile = read_profile(profile_name) if profile_name else None
+        if profile is not None and not args.dsn:
+            args.dsn = profile.dsn
+        args.prefix = resolve_prefix(args.prefix, profile.prefix if profile else None)
         return _load_handler(args.handler)(args)
     except PgqtopError as exc:
-        print(f"pgqtop: error: {redact(str(exc), resolve_dsn(args.dsn))}", file=sys.stderr)
+        message = redact(str(exc), resolve_dsn(args.dsn))
+        print(error_line("pgqtop: error", message), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise
+    except Exception as exc:
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        message = redact(first_line(exc, typed=True), resolve_dsn(args.dsn))
+        hint = f" (set {TRACEBACK_VARIABLE}=1 for the traceback)"
+        print(error_line("pgqtop: internal error", message) + hint, file=sys.stderr)
+        return INTERNAL_ERROR_EXIT
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so flushing what is left at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
 
 
 if __name__ == "__main__":

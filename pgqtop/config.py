@@ -26,14 +26,46 @@ _PREFIX_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 DSN_ENVIRONMENT = ("PGQTOP_DSN", "DATABASE_URL")
 
 
-def validate_prefix(prefix: str) -> str:
-    """Refuse a prefix that would not make plain, unquoted-safe identifiers."""
-    if not _PREFIX_PATTERN.fullmatch(prefix):
+PREFIX_VARIABLE = "PGQTOP_PREFIX"
+
+
+def validate_prefix(prefix: str, source: str = "the prefix") -> str:
+    """Refuse a prefix that would not make plain, unquoted-safe identifiers. An empty or blank
+    one is refused by name: it must never quietly stand for the default queue. `source` says
+    where the prefix came from, for the message."""
+    if not prefix.strip():
         raise ConfigError(
-            f"invalid prefix {prefix!r}: use lower-case letters, digits and underscores "
+            f"{source} is empty: name a prefix (lower-case letters, digits and underscores), "
+            f"or leave it out for the default {DEFAULT_PREFIX!r}"
+        )
+    if not _PREFIX_PATTERN.fullmatch(prefix):
+        origin = "" if source == "the prefix" else f" from {source}"
+        raise ConfigError(
+            f"invalid prefix {prefix!r}{origin}: use lower-case letters, digits and underscores "
             "(at most 40, not starting with a digit)"
         )
     return prefix
+
+
+def resolve_prefix(
+    explicit: str | None, profile: str | None = None, env: Mapping[str, str] | None = None
+) -> str:
+    """The prefix to use: the one given (`--prefix`), else the profile's, else $PGQTOP_PREFIX,
+    else the default. A source that is present but empty is an error, not a fallthrough."""
+    if explicit is not None:
+        return validate_prefix(explicit)
+    if profile is not None:
+        return validate_prefix(profile, "the profile's prefix")
+    environ = os.environ if env is None else env
+    variable = environ.get(PREFIX_VARIABLE)
+    if variable is not None:
+        if not variable.strip():
+            raise ConfigError(
+                f"${PREFIX_VARIABLE} is set but empty: unset it for the default "
+                f"{DEFAULT_PREFIX!r}, or name a prefix"
+            )
+        return validate_prefix(variable, f"${PREFIX_VARIABLE}")
+    return DEFAULT_PREFIX
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -101,6 +133,16 @@ class ObjectNames:
     def notify_function(self) -> str:
         return f"{self.prefix}_notify_changes"
 
+    @property
+    def enqueue_function(self) -> str:
+        """Adds a batch of jobs for a role that may not touch the jobs table itself."""
+        return f"{self.prefix}_enqueue"
+
+    @property
+    def enqueue_one_function(self) -> str:
+        """Adds one job: the common call from a web request, without arrays."""
+        return f"{self.prefix}_enqueue_one"
+
     def index(self, name: str) -> str:
         return f"{self.prefix}_{name}"
 
@@ -152,7 +194,7 @@ class Settings:
     def create(cls, dsn: str | None = None, prefix: str | None = None, **kwargs: Any) -> Settings:
         return cls(
             dsn=resolve_dsn(dsn),
-            names=ObjectNames(prefix or os.environ.get("PGQTOP_PREFIX") or DEFAULT_PREFIX),
+            names=ObjectNames(resolve_prefix(prefix)),
             **kwargs,
         )
 
@@ -187,8 +229,14 @@ def describe_dsn(dsn: str) -> str:
     port = str(params.get("port") or os.environ.get("PGPORT") or "5432")
     dbname = str(params.get("dbname") or os.environ.get("PGDATABASE") or "")
     user = str(params.get("user") or os.environ.get("PGUSER") or "")
+    host, port, dbname, user = (_shortened(part) for part in (host, port, dbname, user))
     who = f"{user}@" if user else ""
     return f"{who}{host}:{port}/{dbname}" if dbname else f"{who}{host}:{port}"
+
+
+def _shortened(part: str, limit: int = 64) -> str:
+    """A part of a DSN as messages show it: a hostile 10,000-character host stays readable."""
+    return part if len(part) <= limit else f"{part[: limit - 1]}…"
 
 
 # --- user files -------------------------------------------------------------------------------
@@ -225,45 +273,79 @@ def config_path() -> Path:
     return config_dir() / "config.toml"
 
 
-def parse_profiles(data: Mapping[str, Any], path: Path) -> dict[str, str]:
-    """The `[profiles.NAME] dsn = ...` tables of a config file, each checked: a well-formed
-    DSN and no password in it (passwords belong in PGPASSWORD or ~/.pgpass)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Profile:
+    """A saved connection: a DSN without a password, and optionally the prefix of a queue."""
+
+    dsn: str
+    prefix: str | None = None
+
+
+PROFILE_KEYS = ("dsn", "prefix")
+
+
+def parse_profile(name: str, table: object, path: Path) -> Profile:
+    """One `[profiles.NAME]` table, checked: a well-formed DSN without a password (passwords
+    belong in PGPASSWORD or ~/.pgpass), a valid prefix if one is given, no other keys."""
+    if not isinstance(table, dict) or not isinstance(table.get("dsn"), str):
+        raise ConfigError(f"{path}: profile {name!r} needs a dsn string")
+    unknown = sorted(set(table) - set(PROFILE_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{path}: profile {name!r} has unknown keys {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(PROFILE_KEYS)})"
+        )
+    dsn = table["dsn"]
+    try:
+        has_password = bool(psycopg.conninfo.conninfo_to_dict(dsn).get("password"))
+    except psycopg.ProgrammingError:
+        raise ConfigError(f"{path}: profile {name!r} has a malformed dsn") from None
+    if has_password:
+        raise ConfigError(
+            f"{path}: profile {name!r} contains a password; use PGPASSWORD or ~/.pgpass"
+        )
+    prefix = table.get("prefix")
+    if prefix is not None:
+        if not isinstance(prefix, str):
+            raise ConfigError(f"{path}: profile {name!r}: prefix must be a string")
+        validate_prefix(prefix, f"{path}: the prefix of profile {name!r}")
+    return Profile(dsn, prefix)
+
+
+def parse_profile_tables(data: Mapping[str, Any], path: Path) -> dict[str, Profile]:
+    """Every `[profiles.NAME]` table of a config file, each checked."""
     raw_profiles = data.get("profiles", {})
     if not isinstance(raw_profiles, dict):
         raise ConfigError(f"{path}: [profiles] must be a table")
-    profiles: dict[str, str] = {}
-    for name, profile in raw_profiles.items():
-        dsn = profile.get("dsn") if isinstance(profile, dict) else None
-        if not isinstance(dsn, str):
-            raise ConfigError(f"{path}: profile {name!r} needs a dsn string")
-        try:
-            has_password = bool(psycopg.conninfo.conninfo_to_dict(dsn).get("password"))
-        except psycopg.ProgrammingError:
-            raise ConfigError(f"{path}: profile {name!r} has a malformed dsn") from None
-        if has_password:
-            raise ConfigError(
-                f"{path}: profile {name!r} contains a password; use PGPASSWORD or ~/.pgpass"
-            )
-        profiles[str(name)] = dsn
-    return profiles
+    return {str(name): parse_profile(str(name), t, path) for name, t in raw_profiles.items()}
 
 
-def read_profiles(path: Path | None = None) -> dict[str, str]:
+def parse_profiles(data: Mapping[str, Any], path: Path) -> dict[str, str]:
+    """The DSN of each profile of a config file, every profile checked."""
+    return {name: p.dsn for name, p in parse_profile_tables(data, path).items()}
+
+
+def read_profile_tables(path: Path | None = None) -> dict[str, Profile]:
     """The connection profiles of the config file; none when there is no file."""
     path = path or config_path()
     if not path.exists():
         return {}
-    return parse_profiles(read_toml(path), path)
+    return parse_profile_tables(read_toml(path), path)
 
 
-def profile_dsn(name: str, profiles: Mapping[str, str] | None = None) -> str:
-    """The DSN saved under a profile name, or ConfigError listing the known ones."""
-    known = read_profiles() if profiles is None else profiles
+def read_profile(name: str, profiles: Mapping[str, Profile] | None = None) -> Profile:
+    """The profile saved under a name, or ConfigError listing the known ones."""
+    known = read_profile_tables() if profiles is None else profiles
     try:
         return known[name]
     except KeyError:
         listed = ", ".join(sorted(known)) or "none"
         raise ConfigError(f"no connection profile {name!r} (known: {listed})") from None
+
+
+def profile_dsn(name: str) -> str:
+    """The DSN saved under a profile name, or ConfigError listing the known ones."""
+    return read_profile(name).dsn
 
 
 def write_toml(path: Path, data: Mapping[str, Any]) -> None:

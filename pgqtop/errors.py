@@ -43,3 +43,13 @@ class PayloadTooLarge(PgqtopError):
     """A job payload exceeds the configured maximum."""
 
     exit_code = 2
+
+
+class InvalidJob(UsageError):
+    """A job handed to enqueue breaks a rule. The message names the argument, with the job's
+    index when it came in a batch (`jobs[3].priority: ...`); nothing of the batch was written."""
+
+    def __init__(self, argument: str, problem: str) -> None:
+        super().__init__(f"{argument}: {problem}")
+        self.argument = argument
+        self.problem = problem

@@ -48,6 +48,7 @@ from pgqtop.model import (
     NewJob,
     OnDuplicate,
     Status,
+    check_new_jobs,
     dedupe_within_batch,
     purge_statuses,
     short_id,
@@ -444,20 +445,22 @@ async def enqueue(
     duplicate that was skipped). One statement, or with `progress` and more than a chunk of
     jobs, chunks inside one transaction (the caller must own the connection)."""
     reason = check_reason(reason)
-    names = list(dict.fromkeys(job.entrypoint for job in jobs))
+    # Checked first: a bad job is refused, naming it, before its name reaches the audit note.
+    checked = check_new_jobs(jobs, queries.max_payload_bytes)
+    names = list(dict.fromkeys(checked.entrypoints))
     note = AuditNote(Action.ENQUEUE, operator_identity(), ", ".join(names), reason)
     if progress is None or len(jobs) <= ENQUEUE_CHUNK:
         ids = await queries.enqueue_audited(jobs, note, on_duplicate=on_duplicate)
         if progress is not None:
             progress(len(jobs))
         return ids
-    # Within-batch duplicates are settled across the whole load, not per chunk.
-    unique = dedupe_within_batch(jobs, on_duplicate)
+    # Checked, and within-batch duplicates settled, across the whole load, not per chunk.
+    unique = dedupe_within_batch(checked, on_duplicate)
     ids = []
     async with queries.conn.transaction():
         for start in range(0, len(unique), ENQUEUE_CHUNK):
-            chunk = unique[start : start + ENQUEUE_CHUNK]
-            ids += await queries.enqueue_jobs(chunk, on_duplicate=on_duplicate)
+            rows = range(start, min(start + ENQUEUE_CHUNK, len(unique)))
+            ids += await queries.enqueue_checked(unique.subset(rows), on_duplicate)
             progress(len(ids))
         await queries.record_audit(note, len(ids))
     return ids

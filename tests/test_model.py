@@ -14,12 +14,12 @@ from pgqtop.model import (
     FAILED_OUTCOMES,
     WAITING,
     WORKER_OUTCOMES,
+    NewJob,
     Status,
+    check_new_jobs,
     first_line,
     is_reserved_name,
     purge_statuses,
-    refuse_oversize,
-    refuse_reserved_names,
     target_label,
 )
 
@@ -77,9 +77,9 @@ def test_the_all_entrypoints_marker_reads_as_every_entrypoint() -> None:
 def test_reserved_names_are_refused_before_anything_is_written() -> None:
     assert is_reserved_name(ALL_ENTRYPOINTS) and is_reserved_name("")
     assert not is_reserved_name("send_email")
-    refuse_reserved_names(["a", "b"])
+    check_new_jobs([NewJob("a"), NewJob("b")], 1024)
     with pytest.raises(UsageError, match="invalid entrypoint name"):
-        refuse_reserved_names(["a", ALL_ENTRYPOINTS])
+        check_new_jobs([NewJob("a"), NewJob(ALL_ENTRYPOINTS)], 1024)
 
 
 def test_status_sets_partition_the_statuses() -> None:
@@ -104,7 +104,7 @@ def test_purge_takes_queued_by_default_and_only_waiting_statuses() -> None:
         purge_statuses(["successful"])
 
 
-def test_oversize_payload_names_the_largest() -> None:
-    refuse_oversize([b"12345", None], 5)
+def test_oversize_payload_names_its_size() -> None:
+    check_new_jobs([NewJob("a", b"12345"), NewJob("a")], 5)
     with pytest.raises(PayloadTooLarge, match="payload of 6 bytes exceeds the maximum of 5"):
-        refuse_oversize([b"123", b"123456", None], 5)
+        check_new_jobs([NewJob("a", b"123"), NewJob("a", b"123456"), NewJob("a")], 5)

@@ -49,8 +49,8 @@ def owned_objects(conn: psycopg.Connection[Any], names: ObjectNames) -> list[str
     rows = conn.execute(
         "SELECT relname FROM pg_class WHERE relname LIKE %s "
         "UNION ALL SELECT typname FROM pg_type WHERE typname = %s "
-        "UNION ALL SELECT proname FROM pg_proc WHERE proname = %s",
-        (names.prefix + "\\_%", names.status_type, names.notify_function),
+        "UNION ALL SELECT proname FROM pg_proc WHERE proname LIKE %s",
+        (names.prefix + "\\_%", names.status_type, names.prefix + "\\_%"),
     ).fetchall()
     return sorted(r[0] for r in rows)
 
@@ -126,7 +126,7 @@ def test_upgrade_from_version_1_adds_the_schedules_table(
     assert schema.verify(sync_conn, names) == []
 
 
-def test_upgrade_from_version_2_adds_latency_histograms_and_the_finished_table(
+def test_upgrade_from_version_2_adds_histograms_the_finished_table_and_enqueue_functions(
     sync_conn: psycopg.Connection[Any], names: ObjectNames
 ) -> None:
     sync_conn.execute(sq("INSERT INTO {jobs} (entrypoint) VALUES ('kept')", names))
@@ -134,10 +134,14 @@ def test_upgrade_from_version_2_adds_latency_histograms_and_the_finished_table(
     sync_conn.execute(
         sq("ALTER TABLE {statistics} DROP COLUMN wait_histogram, DROP COLUMN run_histogram", names)
     )
+    for function in schema.FUNCTIONS:
+        sync_conn.execute(sql.SQL("DROP FUNCTION {}").format(function.signature(names)))
     sync_conn.execute(sq("UPDATE {meta} SET value = '2' WHERE key = 'schema_version'", names))
     problems = schema.verify(sync_conn, names)
     assert f"table {names.finished!r} is missing" in problems
     assert f"column {names.statistics}.run_histogram is missing" in problems
+    assert f"function {names.enqueue_function!r} is missing" in problems
+    assert f"function {names.enqueue_one_function!r} is missing" in problems
     with pytest.raises(SchemaOutdated, match=r"version 2.*pgqtop upgrade"):
         schema.require_current(sync_conn, names)
 
@@ -145,6 +149,19 @@ def test_upgrade_from_version_2_adds_latency_histograms_and_the_finished_table(
 
     assert schema.verify(sync_conn, names) == []
     assert sync_conn.execute(sq("SELECT count(*) FROM {jobs}", names)).fetchone() == (1,)
+
+
+def test_enqueue_functions_run_as_their_owner_with_a_pinned_search_path(
+    sync_conn: psycopg.Connection[Any], names: ObjectNames
+) -> None:
+    for function in schema.FUNCTIONS:
+        row = sync_conn.execute(
+            "SELECT prosecdef, proconfig, has_function_privilege('public', oid, 'EXECUTE'),"
+            " pronamespace = to_regnamespace(current_schema())::oid"
+            " FROM pg_proc WHERE oid = to_regprocedure(%s)",
+            (function.signature(names).as_string(None),),
+        ).fetchone()
+        assert row == (True, ["search_path=pg_catalog, pg_temp"], False, True)
 
 
 def test_upgrade_refuses_when_nothing_is_installed(

@@ -12,6 +12,7 @@ from pgqtop.commands.common import (
     parse_duration,
     print_json,
     print_table,
+    say,
     session,
     settings_from,
     where,
@@ -29,7 +30,7 @@ def audit(args: argparse.Namespace) -> int:
         print_json([dataclasses.asdict(entry) for entry in entries])
         return 0
     if not entries:
-        print(f"no operator actions in the last {duration(seconds)} in {where(settings)}")
+        say(f"no operator actions in the last {duration(seconds)} in {where(settings)}")
         return 0
     print_table(
         ("AT", "ACTION", "ACTOR", "ROLE", "TARGET", "COUNT", "REASON"),

@@ -21,7 +21,7 @@ from pgqtop.db import schema
 from pgqtop.db.connection import connect_async, connect_sync
 from pgqtop.db.console import ConsoleQueries
 from pgqtop.errors import PgqtopError, UsageError
-from pgqtop.model import first_line
+from pgqtop.model import first_line, printable
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -72,6 +72,17 @@ def where(settings: Settings) -> str:
     return f"{describe_dsn(settings.dsn) or 'libpq defaults'} (prefix {settings.names.prefix})"
 
 
+def say(message: str) -> None:
+    """One line of human-readable output on stdout. Every message that quotes text from the
+    database or the command line goes out through here (or print_table), escaped."""
+    print(printable(message))
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr, escaped like say()."""
+    print(f"pgqtop: warning: {printable(message)}", file=sys.stderr)
+
+
 def confirm(question: str, assume_yes: bool) -> bool:
     """Ask y/N on the terminal; without one, refuse rather than guess."""
     if assume_yes:
@@ -79,13 +90,15 @@ def confirm(question: str, assume_yes: bool) -> bool:
     if not sys.stdin or not sys.stdin.isatty():
         raise UsageError(f"{question.rstrip('?')}: refusing without --yes (no terminal to ask on)")
     try:
-        answer = input(f"{question} [y/N] ")
+        answer = input(f"{printable(question)} [y/N] ")
     except EOFError:
         return False
     return answer.strip().lower() in {"y", "yes"}
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+MAX_DURATION_SECONDS = 10 * 366 * 86400.0
+"""Ten years: a longer pause is one until resumed."""
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -110,6 +123,10 @@ def parse_duration(text: str) -> float:
         raise UsageError(
             f"malformed duration {text!r}: use a positive amount like 90s, 15m, 2h or 1h30m"
         )
+    if seconds > MAX_DURATION_SECONDS:
+        raise UsageError(
+            f"duration {text!r} is longer than ten years: leave --for out to pause until resumed"
+        )
     return seconds
 
 
@@ -120,8 +137,10 @@ def format_time(moment: dt.datetime | None) -> str:
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Left-aligned text columns, numbers right-aligned, sized to their content."""
-    cells = [[str(c) for c in row] for row in rows]
+    """Left-aligned text columns, numbers right-aligned, sized to their content. Every cell is
+    escaped (printable), so a value cannot break the table or act on the terminal."""
+    cells = [[printable(str(c)) for c in row] for row in rows]
+    headers = [printable(h) for h in headers]
     widths = [len(h) for h in headers]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import sys
 from typing import Any
 
 from pgqtop import operations
@@ -15,8 +14,10 @@ from pgqtop.commands.common import (
     parse_duration,
     print_json,
     print_table,
+    say,
     session,
     settings_from,
+    warn,
     where,
 )
 from pgqtop.config import Settings
@@ -53,15 +54,11 @@ def pause(args: argparse.Namespace) -> int:
     seconds = parse_duration(args.duration) if args.duration else None
     done = asyncio.run(_pause(settings, target, seconds, args.reason))
     if not done.known:
-        print(
-            f"pgqtop: warning: no jobs or workers know entrypoint {target!r} yet; "
-            "pausing it anyway",
-            file=sys.stderr,
-        )
+        warn(f"no jobs or workers know entrypoint {target!r} yet; pausing it anyway")
     what = target_label(target, quoted=True)
     until = f" for {duration(seconds)}" if seconds else " until resumed"
     reason = f" ({done.reason})" if done.reason else ""
-    print(f"paused {what}{until} by {done.by}{reason} in {where(settings)}")
+    say(f"paused {what}{until} by {done.by}{reason} in {where(settings)}")
     return 0
 
 
@@ -80,18 +77,14 @@ def resume(args: argparse.Namespace) -> int:
     target = _target(args, "resume")
     if target == ALL_ENTRYPOINTS:
         lifted = asyncio.run(_resume_all(settings, args.reason))
-        print(f"resumed {lifted} paused entrypoint(s) in {where(settings)}")
+        say(f"resumed {lifted} paused entrypoint(s) in {where(settings)}")
         return 0
     done = asyncio.run(_resume(settings, target, args.reason))
     if not done.lifted:
         raise NotPaused(f"{target!r} is not paused: nothing to resume")
-    print(f"resumed {target!r} in {where(settings)}")
+    say(f"resumed {target!r} in {where(settings)}")
     if done.still_paused_all:
-        print(
-            "pgqtop: warning: every entrypoint is still paused by `pause --all`; "
-            "`pgqtop resume --all` lifts it",
-            file=sys.stderr,
-        )
+        warn("every entrypoint is still paused by `pause --all`; `pgqtop resume --all` lifts it")
     return 0
 
 
@@ -137,7 +130,7 @@ def workers(args: argparse.Namespace) -> int:
         print_json({"stale_after_seconds": stale_after, "workers": records})
         return 0
     if not records:
-        print(f"no workers registered in {where(settings)}")
+        say(f"no workers registered in {where(settings)}")
         return 0
     print_table(
         (
@@ -192,7 +185,7 @@ def schedules(args: argparse.Namespace) -> int:
         print_json({"schedules": [dataclasses.asdict(s) for s in found]})
         return 0
     if not found:
-        print(f"no schedules in {where(settings)}")
+        say(f"no schedules in {where(settings)}")
         return 0
     print_table(
         ("ENTRYPOINT", "SCHEDULE", "NEXT RUN", "LAST RUN"),

@@ -13,6 +13,7 @@ from pgqtop.commands.common import (
     parse_duration,
     print_json,
     print_table,
+    say,
     session,
     settings_from,
     where,
@@ -40,12 +41,12 @@ def history(args: argparse.Namespace) -> int:
     samples = asyncio.run(_history(settings, seconds, name, bucket))
     what = repr(name) if name else "every entrypoint"
     if not samples:
-        print(
+        say(
             f"no queue history for the last {duration(seconds)} in {where(settings)}: "
             "workers take the samples (every 10s by default)"
         )
         return 0
-    print(f"queue history of {what}, the peak of every {duration(bucket)}")
+    say(f"queue history of {what}, the peak of every {duration(bucket)}")
     print_table(
         ("TIME", "DUE", "SCHEDULED", "PICKED", "OLDEST DUE", "PAUSED"),
         [_row(sample) for sample in samples],

@@ -8,7 +8,7 @@ import dataclasses
 from typing import Any
 
 from pgqtop import operations
-from pgqtop.commands.common import format_time, print_json, session, settings_from
+from pgqtop.commands.common import format_time, print_json, say, session, settings_from
 from pgqtop.config import Settings
 from pgqtop.errors import PgqtopError, UsageError
 from pgqtop.humanize import elapsed, span
@@ -46,7 +46,9 @@ def job(args: argparse.Namespace) -> int:
     if args.json:
         print_json(story_record(story))
     else:
-        print("\n".join(story_lines(story, settings)))
+        for line in story_lines(story, settings):
+            for part in line.split("\n"):  # a traceback keeps its lines; each is escaped
+                say(part)
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from pgqtop.commands.common import (
     format_time,
     print_json,
     print_table,
+    say,
     session,
     settings_from,
     where,
@@ -23,12 +25,23 @@ from pgqtop.commands.common import (
 from pgqtop.commands.progress import progress_bar
 from pgqtop.commands.triage import purge_group
 from pgqtop.config import Settings, describe_dsn
-from pgqtop.errors import ConfigError, PayloadTooLarge, UsageError
+from pgqtop.errors import ConfigError, InvalidJob, PayloadTooLarge, UsageError
 from pgqtop.humanize import duration
-from pgqtop.model import NewJob, OnDuplicate, purge_statuses
+from pgqtop.model import NewJob, OnDuplicate, check_new_jobs, purge_statuses
 
 LIST_IDS_UP_TO = 20
 """Above this many jobs, enqueue prints a count and the id range instead of every id."""
+MAX_COUNT = 1_000_000
+"""`--count` sends one statement; past this many jobs, load them with enqueue_bulk."""
+OPTION_OF_FIELD = {
+    "entrypoint": "ENTRYPOINT",
+    "payload": "--payload",
+    "priority": "--priority",
+    "headers": "--header",
+    "execute_after": "--after",
+    "dedupe_key": "--dedupe-key",
+}
+"""The command-line option each NewJob field comes from, to name it in a refusal."""
 
 
 # --- enqueue ------------------------------------------------------------------------------------
@@ -36,7 +49,8 @@ LIST_IDS_UP_TO = 20
 
 def _read_payload(args: argparse.Namespace, limit: int) -> bytes | None:
     if args.payload is not None:
-        data: bytes = args.payload.encode("utf-8")
+        # The argument's own bytes: UTF-8 text as typed, other bytes as the shell passed them.
+        data: bytes = os.fsencode(args.payload)
     elif args.payload_file is None:
         return None
     elif args.payload_file == "-":
@@ -71,6 +85,11 @@ def enqueue(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.count < 1:
         raise UsageError(f"--count must be at least 1, not {args.count}")
+    if args.count > MAX_COUNT:
+        raise UsageError(
+            f"--count must be at most {MAX_COUNT:,}, not {args.count}: "
+            "load more with Queries.enqueue_bulk"
+        )
     if args.after < 0:
         raise UsageError(f"--after must not be negative, not {args.after}")
     payload = _read_payload(args, settings.max_payload_bytes)
@@ -82,14 +101,18 @@ def enqueue(args: argparse.Namespace) -> int:
         execute_after=args.after,
         dedupe_key=args.dedupe_key,
     )
+    try:
+        check_new_jobs([job], settings.max_payload_bytes, indexed=False)
+    except InvalidJob as refused:
+        raise UsageError(f"{OPTION_OF_FIELD[refused.argument]}: {refused.problem}") from None
     policy = OnDuplicate(args.on_duplicate)
     ids = asyncio.run(_enqueue(settings, [job] * args.count, policy, args.reason))
     if not ids:
-        print(f"skipped: a job with dedupe key {args.dedupe_key!r} is already waiting")
+        say(f"skipped: a job with dedupe key {args.dedupe_key!r} is already waiting")
     elif len(ids) <= LIST_IDS_UP_TO:
         print("\n".join(str(i) for i in ids))
     else:
-        print(f"enqueued {len(ids)} jobs for {args.entrypoint!r} (ids {min(ids)}..{max(ids)})")
+        say(f"enqueued {len(ids)} jobs for {args.entrypoint!r} (ids {min(ids)}..{max(ids)})")
     return 0
 
 
@@ -127,9 +150,9 @@ def status(args: argparse.Namespace) -> int:
         )
         return 0
     if found.paused_all:
-        print(f"EVERY ENTRYPOINT IS {_pause_cell(found.paused_all)}")
+        say(f"EVERY ENTRYPOINT IS {_pause_cell(found.paused_all)}")
     if not found.entrypoints:
-        print(f"no jobs and no recent activity in {where(settings)}")
+        say(f"no jobs and no recent activity in {where(settings)}")
         return 0
     print_table(
         ("ENTRYPOINT", "QUEUED", "PICKED", "FAILED/1h", "OLDEST", "DONE/1m", "PAUSED"),
@@ -180,14 +203,14 @@ async def _purge(
     async with session(settings, "purge") as queries:
         plan = await operations.plan_purge(queries, [entrypoint] if entrypoint else None, statuses)
         if plan.count == 0:
-            print(f"nothing to purge: no {scope}")
+            say(f"nothing to purge: no {scope}")
             return 0
         if not confirm(f"delete {plan.count} {scope}?", assume_yes):
             print("purge cancelled", file=sys.stderr)
             return 1
         with progress_bar("purging", plan.count) as advance:
             deleted = await operations.execute_purge(queries, plan, reason=reason, progress=advance)
-    print(f"purged {deleted} {scope}")
+    say(f"purged {deleted} {scope}")
     return 0
 
 
@@ -203,13 +226,13 @@ async def _cancel(settings: Settings, ids: list[int], reason: str, assume_yes: b
     async with session(settings, "cancel") as queries:
         plan = await operations.plan_cancel(queries, ids)
         if plan.running == 0:
-            print(f"nothing to cancel: {_jobs(ids)} not running")
+            say(f"nothing to cancel: {_jobs(ids)} not running")
             return 0
         if not confirm(f"cancel {plan.running} running job(s) ({_jobs(ids)})?", assume_yes):
             print("cancel cancelled", file=sys.stderr)
             return 1
         await operations.cancel_jobs(queries, plan.job_ids, reason=reason)
-    print(f"asked every worker to cancel {plan.running} running job(s) in {where(settings)}")
+    say(f"asked every worker to cancel {plan.running} running job(s) in {where(settings)}")
     return 0
 
 

@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import math
 import re
 import shlex
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -20,6 +22,28 @@ ExtraTask = Callable[[asyncio.Event], Awaitable[None]]
 
 ENGINE_OPTIONS = ("batch_size", "concurrency", "retry_timer", "dequeue_timeout", "shutdown_grace")
 """Engine settings the command line may change, each named as its EngineSettings field."""
+MAX_JOBS_AT_ONCE = 100_000
+"""The most --batch-size and --concurrency may be: more is a typo, not a plan."""
+MAX_SECONDS = 7 * 86400.0
+"""The longest --retry-timer, --dequeue-timeout, --shutdown-grace and --refresh: a week."""
+
+
+def checked_option(option: str, value: float) -> float:
+    """An engine option's value, or UsageError naming the flag and the allowed range."""
+    flag = "--" + option.replace("_", "-")
+    if option in ("batch_size", "concurrency"):
+        if not 1 <= value <= MAX_JOBS_AT_ONCE:
+            raise UsageError(f"{flag} must be from 1 to {MAX_JOBS_AT_ONCE:,}, not {value}")
+        return value
+    if not math.isfinite(value):
+        raise UsageError(f"{flag} must be a finite number of seconds, not {value}")
+    if option == "dequeue_timeout" and value <= 0:
+        raise UsageError(f"{flag} must be positive")
+    if value < 0:
+        raise UsageError(f"{flag} must not be negative")
+    if value > MAX_SECONDS:
+        raise UsageError(f"{flag} must be at most {MAX_SECONDS:g} seconds (a week)")
+    return value
 
 
 def settings_from_args(args: argparse.Namespace, dsn: str | None = None) -> Settings:
@@ -28,16 +52,11 @@ def settings_from_args(args: argparse.Namespace, dsn: str | None = None) -> Sett
     changes: dict[str, Any] = {}
     for option in ENGINE_OPTIONS:
         value = getattr(args, option, None)
-        if value is None:
-            continue
-        flag = "--" + option.replace("_", "-")
-        if option in ("batch_size", "concurrency") and value < 1:
-            raise UsageError(f"{flag} must be at least 1")
-        if option == "dequeue_timeout" and value <= 0:
-            raise UsageError(f"{flag} must be positive")
-        if value < 0:
-            raise UsageError(f"{flag} must not be negative")
-        changes[option] = value
+        if value is not None:
+            changes[option] = checked_option(option, value)
+    refresh = getattr(args, "refresh", None)
+    if refresh is not None and not (math.isfinite(refresh) and 0 < refresh <= MAX_SECONDS):
+        raise UsageError(f"--refresh must be a positive number of seconds, not {refresh}")
     if "batch_size" in changes:
         # A flush per dequeued batch keeps both directions at one statement per batch.
         changes.setdefault("flush_size", max(changes["batch_size"], 1))
@@ -91,14 +110,16 @@ def main(args: argparse.Namespace) -> int:
     if args.headless or args.demo:
         setup_logging(args.log_format, args.log_level)
     if args.demo:
+        from pgqtop.commands.common import say
+
         with demo_database(args) as embedded_dsn:
             settings = settings_from_args(args, embedded_dsn)
             install_schema(settings)
-            print(
+            say(
                 f"pgqtop demo on {describe_dsn(settings.dsn)} (prefix {settings.names.prefix}); "
-                f"another console: {_shareable(settings)}",
-                flush=True,
+                f"another console: {_shareable(settings)}"
             )
+            sys.stdout.flush()
             return _dispatch(args, settings)
     return _dispatch(args, settings_from_args(args))
 

@@ -16,6 +16,7 @@ from pgqtop.commands.common import (
     parse_duration,
     print_json,
     print_table,
+    say,
     session,
     settings_from,
     where,
@@ -64,7 +65,7 @@ def failures(args: argparse.Namespace) -> int:
         print_json([failure_record(f) for f in found])
         return 0
     if not found:
-        print(f"no failures in {where(settings)}")
+        say(f"no failures in {where(settings)}")
         return 0
     print_table(
         ("ID", "ENTRYPOINT", "ATTEMPTS", "FINAL", "FAILED AT", "REQUEUED", "GROUP", "ERROR"),
@@ -87,7 +88,7 @@ def failures(args: argparse.Namespace) -> int:
 
 def _print_groups(groups: list[FailureGroup], settings: Settings) -> int:
     if not groups:
-        print(f"no failures in {where(settings)}")
+        say(f"no failures in {where(settings)}")
         return 0
     print_table(
         (
@@ -173,14 +174,14 @@ async def _requeue(
         plan = await operations.plan_requeue(queries, entrypoint, ids=ids, fingerprint=group)
         what = plan.target()
         if plan.count == 0:
-            print(f"nothing to requeue: no final failures not yet requeued ({what})")
+            say(f"nothing to requeue: no final failures not yet requeued ({what})")
             return 0
         if not confirm(f"requeue {plan.count} failed jobs ({what}) as new jobs?", assume_yes):
             print("requeue cancelled", file=sys.stderr)
             return 1
         with progress_bar("requeueing", plan.count) as advance:
             done = await operations.execute_requeue(queries, plan, reason=reason, progress=advance)
-    print(f"requeued {done} failed jobs ({what}) in {where(settings)}")
+    say(f"requeued {done} failed jobs ({what}) in {where(settings)}")
     return 0
 
 
@@ -196,7 +197,7 @@ async def _purge_group(settings: Settings, group: str, reason: str, assume_yes: 
     async with session(settings, "purge") as queries:
         plan = await operations.plan_purge_failures(queries, group)
         if plan.group is None:
-            print(f"nothing to purge: no failures in group {group}")
+            say(f"nothing to purge: no failures in group {group}")
             return 0
         question = (
             f"delete the {plan.count} failure records of group {group} "
@@ -206,5 +207,5 @@ async def _purge_group(settings: Settings, group: str, reason: str, assume_yes: 
             print("purge cancelled", file=sys.stderr)
             return 1
         deleted = await operations.execute_purge_failures(queries, plan, reason=reason)
-    print(f"deleted {deleted} failure records of group {group} in {where(settings)}")
+    say(f"deleted {deleted} failure records of group {group} in {where(settings)}")
     return 0

@@ -38,6 +38,8 @@ def connection_error_line(exc: BaseException, where: str) -> str:
         reason = "connection refused (is PostgreSQL running there?)"
     elif "could not translate host name" in lowered or "name or service not known" in lowered:
         reason = "unknown host name"
+    elif isinstance(exc, UnicodeError) or "idna" in lowered:
+        reason = f"invalid host name ({first})"
     elif "timeout" in lowered:
         reason = "connection timed out"
     elif isinstance(exc, psycopg.ProgrammingError) or "invalid" in lowered:
@@ -58,7 +60,7 @@ async def connect_async(settings: Settings, purpose: str) -> psycopg.AsyncConnec
         return await psycopg.AsyncConnection.connect(
             settings.dsn, **connect_kwargs(settings, purpose)
         )
-    except (psycopg.Error, OSError) as exc:
+    except (psycopg.Error, OSError, ValueError) as exc:  # ValueError: a host idna refuses
         raise _failure(settings, exc) from None
 
 
@@ -66,5 +68,5 @@ def connect_sync(settings: Settings, purpose: str) -> psycopg.Connection[Any]:
     """The sync twin of connect_async, for admin commands and sync producers."""
     try:
         return psycopg.Connection.connect(settings.dsn, **connect_kwargs(settings, purpose))
-    except (psycopg.Error, OSError) as exc:
+    except (psycopg.Error, OSError, ValueError) as exc:
         raise _failure(settings, exc) from None

@@ -7,7 +7,10 @@
   take and finish any job of the queue, since that is a worker's work: it could delete any
   row, or take one and record whatever outcome it likes; only row-level security would narrow
   that, and pgqtop does not install any.
-- producer: adds jobs and nothing else; it cannot read payloads already queued or failures.
+- producer: adds jobs and nothing else. It calls the enqueue functions (SECURITY DEFINER, see
+  pgqtop.db.schema), which apply the dedupe policy and return the new ids, and may INSERT the
+  columns a job is made of (binary COPY, plain SQL). It cannot read, change or delete any job,
+  nor read failures.
 - console: reads everything; may pause and resume entrypoints, requeue failed jobs, delete
   the records of failures (a failure group) and ask for a running job to be canceled (the one
   column `cancel_requested_at`), but may NOT delete jobs (no purge) nor finish them. A console
@@ -26,7 +29,7 @@ import dataclasses
 from psycopg import sql
 
 from pgqtop.config import ObjectNames
-from pgqtop.db.schema import trusted
+from pgqtop.db.schema import FUNCTIONS, Function, trusted
 
 PURPOSES = ("worker", "producer", "console")
 
@@ -78,10 +81,10 @@ _TABLE_GRANTS: dict[str, tuple[TableGrant, ...]] = {
         TableGrant("SELECT, INSERT, DELETE", "history"),
     ),
     "producer": (
-        TableGrant("INSERT", "jobs"),
-        # RETURNING id and the keep-higher-priority upsert read these columns, no payloads.
-        TableGrant("SELECT (id, priority, status, dedupe_key)", "jobs"),
-        TableGrant("UPDATE (priority, updated)", "jobs"),
+        # COPY and plain INSERTs; the status, attempts and worker columns keep their defaults.
+        TableGrant(
+            "INSERT (priority, entrypoint, payload, headers, execute_after, dedupe_key)", "jobs"
+        ),
         TableGrant("SELECT", "meta"),
     ),
     "console": (
@@ -98,8 +101,16 @@ _TABLE_GRANTS: dict[str, tuple[TableGrant, ...]] = {
 # Identity columns draw from sequences; inserting a row needs USAGE on the one behind it.
 _SEQUENCES: dict[str, tuple[str, ...]] = {
     "worker": ("failures", "jobs"),
-    "producer": ("jobs",),
+    # GENERATED ALWAYS identities need no USAGE, which would let a producer burn ids.
+    "producer": (),
     "console": ("jobs", "audit"),
+}
+
+# Roles that enqueue through the library call the enqueue functions.
+_FUNCTIONS: dict[str, tuple[Function, ...]] = {
+    "worker": (),
+    "producer": FUNCTIONS,
+    "console": FUNCTIONS,
 }
 
 
@@ -127,5 +138,9 @@ def grant_statements(names: ObjectNames, role: str, purpose: str) -> list[sql.Co
             sql.Identifier(identity_sequence(names, table)), grantee
         )
         for table in _SEQUENCES[purpose]
+    ]
+    statements += [
+        sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(function.signature(names), grantee)
+        for function in _FUNCTIONS[purpose]
     ]
     return statements

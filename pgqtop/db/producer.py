@@ -17,16 +17,16 @@ from psycopg.types.json import Jsonb
 from pgqtop.config import ObjectNames
 from pgqtop.db.session import AsyncSession
 from pgqtop.db.statements.producer import producer_statements
+from pgqtop.errors import InvalidJob
 from pgqtop.model import (
     DuplicateJob,
+    JobColumns,
     NewJob,
     OnDuplicate,
     PayloadLike,
     as_new_jobs,
+    check_new_jobs,
     dedupe_within_batch,
-    payload_bytes,
-    refuse_oversize,
-    refuse_reserved_names,
 )
 
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
@@ -34,31 +34,40 @@ _COPY_CHUNK = 5000
 _DUPLICATE = "a job with this dedupe key is already queued or running"
 
 
-def enqueue_columns(jobs: Sequence[NewJob], max_payload_bytes: int) -> dict[str, Any]:
-    """Column arrays for the enqueue statement; bad names and oversize payloads are refused
-    before anything is written. Built column by column: this runs for every batch sent."""
-    entrypoints = [job.entrypoint for job in jobs]
-    refuse_reserved_names(entrypoints)
-    payloads = [payload_bytes(job.payload) for job in jobs]
-    refuse_oversize(payloads, max_payload_bytes)
+def _jsonb(text: str | None) -> Jsonb | None:
+    """Headers already serialised (and checked) by the model, sent as they are."""
+    return None if text is None else Jsonb(text, dumps=str)
+
+
+def statement_params(columns: JobColumns) -> dict[str, Any]:
+    """The enqueue statement's column arrays."""
     return {
-        "priorities": [job.priority for job in jobs],
-        "entrypoints": entrypoints,
-        "payloads": payloads,
-        "headers": [None if job.headers is None else Jsonb(job.headers) for job in jobs],
-        "delays": [float(job.execute_after) for job in jobs],
-        "keys": [job.dedupe_key for job in jobs],
+        "priorities": columns.priorities,
+        "entrypoints": columns.entrypoints,
+        "payloads": columns.payloads,
+        "headers": [_jsonb(h) for h in columns.headers],
+        "delays": columns.delays,
+        "keys": columns.keys,
     }
 
 
 class EnqueueStatements(Protocol):
-    """An enqueue statement per dedupe policy, for a batch and for one job."""
+    """The enqueue calls of a batch and of one job, the dedupe policy a parameter of both."""
 
     @property
-    def enqueue(self) -> dict[OnDuplicate, bytes]: ...
+    def enqueue(self) -> bytes: ...
 
     @property
-    def enqueue_one(self) -> dict[OnDuplicate, bytes]: ...
+    def enqueue_one(self) -> bytes: ...
+
+
+def dedupe_policy(value: str) -> OnDuplicate:
+    """The policy given, as an OnDuplicate (its text value is accepted too)."""
+    try:
+        return OnDuplicate(value)
+    except ValueError:
+        choices = ", ".join(p.value for p in OnDuplicate)
+        raise InvalidJob("on_duplicate", f"must be one of {choices}, not {value!r}") from None
 
 
 def enqueue_call(
@@ -67,13 +76,25 @@ def enqueue_call(
     on_duplicate: OnDuplicate,
     max_payload_bytes: int,
 ) -> tuple[bytes, dict[str, Any]]:
-    """The enqueue statement and its parameters: plain values for one job, arrays for more."""
-    jobs = dedupe_within_batch(jobs, on_duplicate)
-    columns = enqueue_columns(jobs, max_payload_bytes)
-    if len(jobs) == 1:
-        single = {name: values[0] for name, values in columns.items()}
-        return statements.enqueue_one[on_duplicate], single
-    return statements.enqueue[on_duplicate], columns
+    """The enqueue call and its parameters: plain values for one job, arrays for more.
+    Every job is checked first, so a refused batch sends nothing."""
+    policy = dedupe_policy(on_duplicate)
+    columns = dedupe_within_batch(check_new_jobs(jobs, max_payload_bytes), policy)
+    return checked_call(statements, columns, policy)
+
+
+def checked_call(
+    statements: EnqueueStatements, columns: JobColumns, policy: OnDuplicate
+) -> tuple[bytes, dict[str, Any]]:
+    """The enqueue call for columns already checked and deduplicated (check_new_jobs,
+    dedupe_within_batch): a load split into chunks is checked once, as a whole."""
+    params = statement_params(columns)
+    if len(columns) == 1:
+        single: dict[str, Any] = {name: values[0] for name, values in params.items()}
+        single["policy"] = policy.value
+        return statements.enqueue_one, single
+    params["policy"] = policy.value
+    return statements.enqueue, params
 
 
 class Queries(AsyncSession):
@@ -110,6 +131,14 @@ class Queries(AsyncSession):
         statement, params = enqueue_call(
             self.producer_sql, jobs, on_duplicate, self.max_payload_bytes
         )
+        return await self._enqueue(statement, params)
+
+    async def enqueue_checked(self, columns: JobColumns, on_duplicate: OnDuplicate) -> list[int]:
+        """Enqueue columns already checked and deduplicated (one chunk of a load)."""
+        statement, params = checked_call(self.producer_sql, columns, on_duplicate)
+        return await self._enqueue(statement, params)
+
+    async def _enqueue(self, statement: bytes, params: dict[str, Any]) -> list[int]:
         try:
             rows = await self._tuples(statement, params)
         except psycopg.errors.UniqueViolation:
@@ -120,20 +149,24 @@ class Queries(AsyncSession):
         """COPY many jobs in, in binary: the fastest path for large loads (no dedupe policy,
         no ids returned). Each chunk is checked before it is sent; one COPY is one
         statement, so a refused chunk leaves nothing written."""
+        if isinstance(jobs, NewJob) or not isinstance(jobs, Iterable):
+            raise InvalidJob("jobs", f"must be an iterable of NewJob, not {type(jobs).__name__}")
         count = 0
         async with self.conn.cursor() as cur, cur.copy(self.producer_sql.copy_jobs) as copy:
             copy.set_types(["int4", "text", "bytea", "jsonb", "timestamptz", "text"])
             iterator = iter(jobs)
             while chunk := list(itertools.islice(iterator, _COPY_CHUNK)):
-                columns = enqueue_columns(chunk, self.max_payload_bytes)
+                columns = check_new_jobs(
+                    chunk, self.max_payload_bytes, first_index=count, indexed=True
+                )
                 now = dt.datetime.now(dt.UTC)
                 for row in zip(
-                    columns["priorities"],
-                    columns["entrypoints"],
-                    columns["payloads"],
-                    columns["headers"],
-                    [now + dt.timedelta(seconds=d) for d in columns["delays"]],
-                    columns["keys"],
+                    columns.priorities,
+                    columns.entrypoints,
+                    columns.payloads,
+                    [_jsonb(h) for h in columns.headers],
+                    [now + dt.timedelta(seconds=d) for d in columns.delays],
+                    columns.keys,
                     strict=True,
                 ):
                     await copy.write_row(row)

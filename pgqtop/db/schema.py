@@ -353,6 +353,151 @@ END
 """
 
 
+# --- enqueue functions ----------------------------------------------------------------------------
+#
+# A producer role may add jobs and do nothing else. Adding a job with its dedupe policy needs
+# to read and update waiting rows (ON CONFLICT, RETURNING), which a grant on the table would
+# give for every row, so producers call these functions instead: SECURITY DEFINER, they run
+# as the installer, with search_path pinned to pg_catalog (pg_temp last) so that no function,
+# operator or table of the caller's can stand in for ours. The jobs table is named with its
+# schema: the functions are created by a DO block that reads current_schema() (where the
+# tables are created too) and quotes every name with format('%I'). EXECUTE is revoked from
+# PUBLIC; `pgqtop grants` gives it to the roles that enqueue.
+
+_ENQUEUE_COLUMNS = "(priority, entrypoint, payload, headers, execute_after, dedupe_key)"
+_ON_WAITING_KEY = (
+    "ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('queued', 'picked') "
+)
+_POLICY_ENDINGS = (
+    ("error", "RETURNING j.id"),
+    ("skip", _ON_WAITING_KEY + "DO NOTHING RETURNING j.id"),
+    (
+        "keep-higher-priority",
+        _ON_WAITING_KEY + "DO UPDATE SET priority = greatest(j.priority, EXCLUDED.priority), "
+        "updated = now() RETURNING j.id",
+    ),
+)
+
+
+def _policy_body(rows: str) -> str:
+    """A plpgsql body inserting `rows` under the dedupe policy named by the `policy` argument.
+    `%1$I.%3$I` is the jobs table, filled in by format() when the function is created. Built
+    from this module's constants only."""
+    branches = [
+        ("  IF" if i == 0 else "  ELSIF")
+        + " policy = '"
+        + policy
+        + "' THEN\n    RETURN QUERY INSERT INTO %1$I.%3$I AS j "
+        + _ENQUEUE_COLUMNS
+        + "\n      "
+        + rows
+        + "\n      "
+        + ending
+        + ";\n"
+        for i, (policy, ending) in enumerate(_POLICY_ENDINGS)
+    ]
+    return (
+        "\nBEGIN\n"
+        + "".join(branches)
+        + "  ELSE\n    RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',\n"
+        "      MESSAGE = 'unknown dedupe policy ' || quote_literal(policy);\n"
+        "  END IF;\nEND\n"
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Function:
+    key: str
+    """Attribute of ObjectNames holding the function's name."""
+    parameters: tuple[tuple[str, str], ...]
+    """(name, type) of each argument; trusted constants."""
+    body: str
+    """plpgsql, with `%1$I.%3$I` for the jobs table; trusted constant text."""
+
+    def name(self, names: ObjectNames) -> str:
+        return str(getattr(names, self.key))
+
+    def types(self) -> str:
+        return ", ".join(kind for _, kind in self.parameters)
+
+    def signature(self, names: ObjectNames) -> sql.Composed:
+        """The function as GRANT, REVOKE and DROP name it: its name and argument types."""
+        return sql.SQL("{}({})").format(sql.Identifier(self.name(names)), trusted(self.types()))
+
+    def creation(self, names: ObjectNames) -> sql.Composed:
+        """CREATE OR REPLACE, in the current schema, through a DO block (see above). The
+        template is this module's constant text; the names reach it as literals, and
+        format('%I') quotes them."""
+        parameters = ", ".join(name + " " + kind for name, kind in self.parameters)
+        template = (
+            "CREATE OR REPLACE FUNCTION %1$I.%2$I("
+            + parameters
+            + ") RETURNS SETOF bigint LANGUAGE plpgsql SECURITY DEFINER "
+            "SET search_path = pg_catalog, pg_temp AS $function$" + self.body + "$function$"
+        )
+        if "$template$" in template or "$do$" in template:
+            raise ValueError("a function body must not contain the DO block's quotes")
+        return sql.Composed(
+            [
+                trusted(
+                    "DO $do$ DECLARE here text := pg_catalog.current_schema(); BEGIN "
+                    "IF here IS NULL THEN RAISE EXCEPTION 'no schema to create pgqtop''s "
+                    "functions in: check search_path'; END IF; "
+                    "EXECUTE pg_catalog.format($template$"
+                ),
+                trusted(template),
+                sql.SQL("$template$, here, {}, {}); END $do$").format(
+                    sql.Literal(self.name(names)), sql.Literal(names.jobs)
+                ),
+            ]
+        )
+
+
+ENQUEUE = Function(
+    "enqueue_function",
+    (
+        ("priority_list", "integer[]"),
+        ("entrypoint_list", "text[]"),
+        ("payload_list", "bytea[]"),
+        ("headers_list", "jsonb[]"),
+        ("delay_list", "double precision[]"),
+        ("key_list", "text[]"),
+        ("policy", "text"),
+    ),
+    _policy_body(
+        "SELECT p, e, pl, h, now() + make_interval(secs => d), k FROM unnest(priority_list, "
+        "entrypoint_list, payload_list, headers_list, delay_list, key_list) AS t(p, e, pl, h, d, k)"
+    ),
+)
+ENQUEUE_ONE = Function(
+    "enqueue_one_function",
+    (
+        ("new_priority", "integer"),
+        ("new_entrypoint", "text"),
+        ("new_payload", "bytea"),
+        ("new_headers", "jsonb"),
+        ("new_delay", "double precision"),
+        ("new_key", "text"),
+        ("policy", "text"),
+    ),
+    _policy_body(
+        "VALUES (new_priority, new_entrypoint, new_payload, new_headers, "
+        "now() + make_interval(secs => new_delay), new_key)"
+    ),
+)
+FUNCTIONS = (ENQUEUE, ENQUEUE_ONE)
+
+
+def _create_functions(names: ObjectNames) -> list[sql.Composed]:
+    statements: list[sql.Composed] = []
+    for function in FUNCTIONS:
+        statements.append(function.creation(names))
+        statements.append(
+            sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(function.signature(names))
+        )
+    return statements
+
+
 def _create_type(names: ObjectNames) -> sql.Composed:
     labels = sql.SQL(", ").join(sql.Literal(s.value) for s in ALL_STATUSES)
     return sql.SQL(
@@ -448,12 +593,17 @@ def install_statements(names: ObjectNames) -> list[sql.Composed]:
             statements.append(_set_storage(table, names))
     statements.extend(_create_index(index, names) for index in INDEXES)
     statements.extend(_create_triggers(names))
+    statements.extend(_create_functions(names))
     statements.append(_set_version(names))
     return statements
 
 
 def uninstall_statements(names: ObjectNames) -> list[sql.Composed]:
     statements = [
+        sql.SQL("DROP FUNCTION IF EXISTS {}").format(function.signature(names))
+        for function in FUNCTIONS
+    ]
+    statements += [
         sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(t.name(names)))
         for t in TABLES
     ]
@@ -583,6 +733,26 @@ def verify(conn: psycopg.Connection[Any], names: ObjectNames) -> list[str]:
     ).fetchone()
     if not triggers or triggers[0] != len(_TRIGGER_OPS):
         problems.append(f"notify triggers on {names.jobs!r} are missing")
+    problems.extend(_function_problems(conn, names))
+    return problems
+
+
+def _function_problems(conn: psycopg.Connection[Any], names: ObjectNames) -> list[str]:
+    """Each enqueue function present, running as its owner, and not callable by everybody."""
+    problems: list[str] = []
+    for function in FUNCTIONS:
+        found = conn.execute(
+            "SELECT p.prosecdef, has_function_privilege('public', p.oid, 'EXECUTE') "
+            "FROM pg_proc p WHERE p.oid = to_regprocedure(%s)",
+            (function.signature(names).as_string(None),),
+        ).fetchone()
+        name = function.name(names)
+        if found is None:
+            problems.append(f"function {name!r} is missing")
+        elif not found[0]:
+            problems.append(f"function {name!r} is not SECURITY DEFINER")
+        elif found[1]:
+            problems.append(f"function {name!r} may be called by PUBLIC, so by any role")
     return problems
 
 

@@ -2,16 +2,17 @@
 from the channel, what a producer may enqueue, and one-line error messages. Imports nothing of
 pgqtop's but its errors."""
 
-from pgqtop.model.enqueue import (
-    DuplicateJob,
-    NewJob,
-    OnDuplicate,
-    PayloadLike,
-    as_new_jobs,
+from pgqtop.model.columns import (
+    MAX_DEDUPE_KEY_LENGTH,
+    MAX_DELAY_SECONDS,
+    MAX_ENTRYPOINT_LENGTH,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    JobColumns,
+    check_new_jobs,
     dedupe_within_batch,
-    payload_bytes,
-    refuse_oversize,
 )
+from pgqtop.model.enqueue import DuplicateJob, NewJob, OnDuplicate, PayloadLike, as_new_jobs
 from pgqtop.model.event import Event, EventParseError, parse_event
 from pgqtop.model.identity import short_id
 from pgqtop.model.job import (
@@ -27,15 +28,19 @@ from pgqtop.model.job import (
     Status,
     is_reserved_name,
     purge_statuses,
-    refuse_reserved_names,
     target_label,
 )
-from pgqtop.model.messages import first_line, redact
+from pgqtop.model.messages import first_line, printable, redact
 
 __all__ = [
     "ALL_ENTRYPOINTS",
     "ALL_STATUSES",
     "FAILED_OUTCOMES",
+    "MAX_DEDUPE_KEY_LENGTH",
+    "MAX_DELAY_SECONDS",
+    "MAX_ENTRYPOINT_LENGTH",
+    "PRIORITY_MAX",
+    "PRIORITY_MIN",
     "RESERVED_NAMES",
     "STATUS_BY_VALUE",
     "WAITING",
@@ -44,21 +49,21 @@ __all__ = [
     "Event",
     "EventParseError",
     "Job",
+    "JobColumns",
     "NewJob",
     "OnDuplicate",
     "Outcome",
     "PayloadLike",
     "Status",
     "as_new_jobs",
+    "check_new_jobs",
     "dedupe_within_batch",
     "first_line",
     "is_reserved_name",
     "parse_event",
-    "payload_bytes",
+    "printable",
     "purge_statuses",
     "redact",
-    "refuse_oversize",
-    "refuse_reserved_names",
     "short_id",
     "target_label",
 ]

@@ -1,4 +1,4 @@
-"""What a producer hands in, and the checks it passes before anything reaches the database."""
+"""What a producer hands in: a new job, or parallel lists of them, and the dedupe policy."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import enum
 from collections.abc import Sequence
 from typing import Any, cast
 
-from pgqtop.errors import PayloadTooLarge, PgqtopError, UsageError
+from pgqtop.errors import InvalidJob, PgqtopError
 
 PayloadLike = bytes | str | None
-"""A payload as given: bytes as they are, text stored as UTF-8, or none."""
+"""A payload as given: bytes (or another bytes-like object) as they are, text stored as UTF-8,
+or none."""
 
 
 class DuplicateJob(PgqtopError):
@@ -38,46 +39,9 @@ class NewJob:
     dedupe_key: str | None = None
 
 
-def payload_bytes(payload: PayloadLike) -> bytes | None:
-    """The payload as stored: bytes unchanged, text encoded as UTF-8."""
-    if payload is None or isinstance(payload, bytes):
-        return payload
-    if isinstance(payload, bytearray | memoryview):
-        return bytes(payload)
-    return payload.encode("utf-8")
-
-
-def refuse_oversize(payloads: Sequence[bytes | None], max_payload_bytes: int) -> None:
-    """PayloadTooLarge for a batch holding a payload over the limit, naming the largest."""
-    largest = max((len(p) for p in payloads if p is not None), default=0)
-    if largest > max_payload_bytes:
-        raise PayloadTooLarge(
-            f"payload of {largest} bytes exceeds the maximum of {max_payload_bytes} bytes"
-        )
-
-
-def dedupe_within_batch(jobs: Sequence[NewJob], policy: OnDuplicate) -> list[NewJob]:
-    """One row per dedupe key inside a batch (PostgreSQL cannot upsert a row twice)."""
-    if policy is OnDuplicate.ERROR:
-        seen: set[str] = set()
-        for job in jobs:
-            if job.dedupe_key is not None:
-                if job.dedupe_key in seen:
-                    raise DuplicateJob(f"dedupe key {job.dedupe_key!r} appears twice in one batch")
-                seen.add(job.dedupe_key)
-        return list(jobs)
-    kept: dict[str, NewJob] = {}
-    result: list[NewJob] = []
-    for job in jobs:
-        if job.dedupe_key is None:
-            result.append(job)
-            continue
-        current = kept.get(job.dedupe_key)
-        if current is None or (
-            policy is OnDuplicate.KEEP_HIGHER_PRIORITY and job.priority > current.priority
-        ):
-            kept[job.dedupe_key] = job
-    return result + list(kept.values())
+def _is_batch(value: object) -> bool:
+    """A list of values, one per job, rather than one value for every job."""
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray)
 
 
 def as_new_jobs(
@@ -88,11 +52,13 @@ def as_new_jobs(
     execute_after: float | Sequence[float],
     dedupe_key: str | Sequence[str | None] | None,
 ) -> list[NewJob]:
-    """Accept single values or parallel lists, like a driver accepts a row or a batch."""
-    if isinstance(entrypoint, str):
+    """Accept single values or parallel lists, like a driver accepts a row or a batch. Only
+    the shape is checked here (lists of one length); the values are checked with the batch
+    (`check_new_jobs`), so a wrong type is reported there, naming its argument."""
+    if not _is_batch(entrypoint):
         return [
             NewJob(
-                entrypoint,
+                cast(str, entrypoint),
                 cast(PayloadLike, payload),
                 cast(int, priority),
                 cast("dict[str, Any] | None", headers),
@@ -100,24 +66,26 @@ def as_new_jobs(
                 cast("str | None", dedupe_key),
             )
         ]
-    count = len(entrypoint)
+    entrypoints = list(entrypoint)
+    count = len(entrypoints)
 
-    def spread(value: Any, scalar_types: tuple[type, ...]) -> list[Any]:
-        if value is None or isinstance(value, scalar_types):
+    def spread(argument: str, value: Any) -> list[Any]:
+        if not _is_batch(value):
             return [value] * count
         values = list(value)
         if len(values) != count:
-            raise UsageError("enqueue lists must all have the same length")
+            raise InvalidJob(argument, f"has {len(values)} values for {count} entrypoints")
         return values
 
-    payloads = spread(payload, (bytes, str))
-    priorities = spread(priority, (int,))
-    header_list = spread(headers, (dict,))
-    delays = spread(execute_after, (int, float))
-    keys = spread(dedupe_key, (str,))
     return [
         NewJob(e, p, pr, h, d, k)
         for e, p, pr, h, d, k in zip(
-            entrypoint, payloads, priorities, header_list, delays, keys, strict=True
+            entrypoints,
+            spread("payload", payload),
+            spread("priority", priority),
+            spread("headers", headers),
+            spread("execute_after", execute_after),
+            spread("dedupe_key", dedupe_key),
+            strict=True,
         )
     ]

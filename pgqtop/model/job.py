@@ -56,13 +56,6 @@ def is_reserved_name(name: str) -> bool:
     return name in RESERVED_NAMES
 
 
-def refuse_reserved_names(names: Iterable[str]) -> None:
-    """UsageError naming the first reserved entrypoint name found, before anything is written."""
-    reserved = set(names) & RESERVED_NAMES
-    if reserved:
-        raise UsageError(f"invalid entrypoint name {reserved.pop()!r}")
-
-
 def purge_statuses(statuses: Iterable[str] | None) -> list[str]:
     """The statuses a purge deletes: queued unless told otherwise, and only waiting ones."""
     chosen = list(statuses) if statuses else [Status.QUEUED.value]

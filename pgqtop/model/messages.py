@@ -1,10 +1,33 @@
-"""One line for any exception, and no password in it: how every error reaches a person."""
+"""How text reaches a person: one line for any exception, no password in it, and nothing in
+it that a terminal would act on."""
 
 from __future__ import annotations
 
 import re
 
 import psycopg.conninfo
+
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f"  # C0 controls (newline, tab, ESC, BEL, ...), DEL, C1 controls
+    "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidirectional marks and overrides
+    "\u2028\u2029"  # line and paragraph separators
+    "\ud800-\udfff]"  # lone surrogates: bytes of a command line that were not UTF-8
+)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return repr(match.group())[1:-1]
+
+
+def printable(text: str) -> str:
+    """Text as it may be written to a terminal: control characters, bidi overrides and lone
+    surrogates appear escaped (`\\x1b`, `\\n`, `\\u202e`) rather than act, so a name from
+    the database cannot clear the screen, retitle the window, reorder a line or print a fake
+    row. Anything else, any script or emoji, is left as it is."""
+    if _UNPRINTABLE.search(text) is None:
+        return text
+    return _UNPRINTABLE.sub(_escaped, text)
+
 
 _URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 _KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)\S+")

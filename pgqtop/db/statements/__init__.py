@@ -34,6 +34,8 @@ class Renderer:
             "history_samples": sql.Identifier(names.history_samples),
             "audit": sql.Identifier(names.audit),
             "status": sql.Identifier(names.status_type),
+            "enqueue": sql.Identifier(names.enqueue_function),
+            "enqueue_one": sql.Identifier(names.enqueue_one_function),
             # Not a name but a constant of ours: a float8[] literal the planner folds once.
             "latency_bounds": sql.Literal(list(BOUNDS)),
         }

@@ -15,8 +15,7 @@ from typing import LiteralString
 
 from pgqtop.config import ObjectNames
 from pgqtop.db.statements import Renderer
-from pgqtop.db.statements.producer import ENDINGS, INSERT, MANY_ROWS, ONE_ROW
-from pgqtop.model import OnDuplicate
+from pgqtop.db.statements.producer import ENQUEUE, ENQUEUE_ONE
 
 ANNOUNCE: LiteralString = (
     " RETURNING a.id, pg_notify(%(channel)s, json_build_object('op', 'audit', 'id', a.id,"
@@ -57,12 +56,12 @@ LOG: LiteralString = (
 )
 
 
-def _audited_enqueue(rows: LiteralString, ending: LiteralString) -> LiteralString:
+def _audited_enqueue(call: LiteralString) -> LiteralString:
+    """The producer's enqueue call (the SECURITY DEFINER function, dedupe policy a parameter)
+    with the entry that records it, in one statement."""
     return (
-        "WITH enqueued AS ("
-        + INSERT
-        + rows
-        + ending
+        "WITH enqueued(id) AS ("
+        + call
         + "), "
         + audit_cte("enqueue", "(SELECT count(*) FROM enqueued)")
         + " SELECT e.id FROM enqueued e, (SELECT count(*) FROM audited) AS recorded"
@@ -74,8 +73,8 @@ class AuditedEnqueue:
     """A producer's enqueue with its audit entry: an operator's enqueue from a console or the
     command line (an application's own enqueue is not an operator action)."""
 
-    enqueue: dict[OnDuplicate, bytes]
-    enqueue_one: dict[OnDuplicate, bytes]
+    enqueue: bytes
+    enqueue_one: bytes
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -92,7 +91,7 @@ def audit_statements(names: ObjectNames) -> AuditStatements:
         record=render(RECORD),
         log=render(LOG),
         enqueue=AuditedEnqueue(
-            enqueue={p: render(_audited_enqueue(MANY_ROWS, end)) for p, end in ENDINGS.items()},
-            enqueue_one={p: render(_audited_enqueue(ONE_ROW, end)) for p, end in ENDINGS.items()},
+            enqueue=render(_audited_enqueue(ENQUEUE)),
+            enqueue_one=render(_audited_enqueue(ENQUEUE_ONE)),
         ),
     )
