@@ -29,10 +29,20 @@ from pgqtop.engine.buffer import CompletionBuffer
 from pgqtop.engine.control import Heartbeat, PauseState, Pulse
 from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.listener import Listener
+from pgqtop.engine.payloads import typed_handler
 from pgqtop.engine.retry import RetryPolicy, wait_for_event
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
 from pgqtop.errors import UsageError
-from pgqtop.model import Event, Job, Outcome, Status, first_line, is_reserved_name, short_id
+from pgqtop.model import (
+    Event,
+    Job,
+    Outcome,
+    PayloadInvalid,
+    Status,
+    first_line,
+    is_reserved_name,
+    short_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +151,14 @@ class QueueManager:
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
         schedule: str | float | None = None,
+        payload: type[Any] | None = None,
     ) -> Callable[[F], F]:
         """Register the decorated function (async, or sync to run in a thread) for `name`.
         With `schedule` (a cron expression in UTC, "@every 30s", or seconds) the fleet also
-        enqueues a job for it on that timetable, once per run whatever the number of workers."""
+        enqueues a job for it on that timetable, once per run whatever the number of workers.
+        With `payload` (a dataclass or pydantic model class) the function is called as
+        `function(job, payload)` with the payload rebuilt and checked first; a payload that
+        does not fit fails the job at once, without retries."""
         if is_reserved_name(name):
             raise UsageError(f"invalid entrypoint name {name!r}")
         if name in self._registry:
@@ -161,13 +175,24 @@ class QueueManager:
         def register(function: F) -> F:
             call = getattr(function, "__call__", None)  # noqa: B004 - async callable objects
             is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
+            handler = self._typed(name, function, payload, is_async)
             tally = self.counters.by_entrypoint.setdefault(name, Tally())
             self._registry[name] = Entrypoint(
-                name, function, is_async, concurrency_limit, retry, timeout, tally, timetable
+                name, handler, is_async, concurrency_limit, retry, timeout, tally, timetable
             )
             return function
 
         return register
+
+    @staticmethod
+    def _typed(
+        name: str, function: Callable[..., Any], payload: type[Any] | None, is_async: bool
+    ) -> Callable[[Job], Any]:
+        """The handler the engine calls: the function itself, or with a payload model, the
+        function behind a decoder (engine/payloads.py)."""
+        if payload is None:
+            return function
+        return typed_handler(name, function, payload, is_async=is_async)
 
     @staticmethod
     def retry(
@@ -533,6 +558,8 @@ class QueueManager:
         else:
             error = first_line(exc, typed=True)
         delay = entry.retry.delay(job.attempts) if entry.retry is not None else None
+        if isinstance(exc, PayloadInvalid):
+            delay = None  # the same payload would fail the same way: no retries
         if delay is not None:
             return Outcome(job.id, Status.EXCEPTION, seconds, error, text, retry_in=delay)
         return Outcome(job.id, Status.EXCEPTION, seconds, error, text)

@@ -31,6 +31,14 @@ from pgqtop.model.job import (
     target_label,
 )
 from pgqtop.model.messages import first_line, redact
+from pgqtop.model.payloads import (
+    JsonModel,
+    PayloadInvalid,
+    encode_model,
+    is_model_class,
+    is_model_instance,
+    payload_decoder,
+)
 
 __all__ = [
     "ALL_ENTRYPOINTS",
@@ -44,17 +52,23 @@ __all__ = [
     "Event",
     "EventParseError",
     "Job",
+    "JsonModel",
     "NewJob",
     "OnDuplicate",
     "Outcome",
+    "PayloadInvalid",
     "PayloadLike",
     "Status",
     "as_new_jobs",
     "dedupe_within_batch",
+    "encode_model",
     "first_line",
+    "is_model_class",
+    "is_model_instance",
     "is_reserved_name",
     "parse_event",
     "payload_bytes",
+    "payload_decoder",
     "purge_statuses",
     "redact",
     "refuse_oversize",

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from pgqtop.errors import PayloadTooLarge, PgqtopError, UsageError
+from pgqtop.model.payloads import JsonModel, encode_model, is_model_instance
 
-PayloadLike = bytes | str | None
-"""A payload as given: bytes as they are, text stored as UTF-8, or none."""
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+PayloadLike: TypeAlias = "bytes | str | Mapping[str, Any] | DataclassInstance | JsonModel | None"
+"""A payload as given: bytes as they are, text stored as UTF-8, a dataclass, a pydantic model
+or a mapping stored as JSON, or none."""
 
 
 class DuplicateJob(PgqtopError):
@@ -39,12 +44,26 @@ class NewJob:
 
 
 def payload_bytes(payload: PayloadLike) -> bytes | None:
-    """The payload as stored: bytes unchanged, text encoded as UTF-8."""
+    """The payload as stored: bytes unchanged, text encoded as UTF-8, a model or a mapping as
+    JSON."""
     if payload is None or isinstance(payload, bytes):
         return payload
     if isinstance(payload, bytearray | memoryview):
         return bytes(payload)
-    return payload.encode("utf-8")
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    if isinstance(payload, Mapping) or is_model_instance(payload):
+        return encode_model(payload)
+    raise UsageError(f"cannot enqueue a payload of type {type(payload).__qualname__}")
+
+
+def is_single_payload(value: object) -> bool:
+    """Whether `value` is one payload rather than a list of them (for a batch)."""
+    return (
+        value is None
+        or isinstance(value, bytes | str | bytearray | memoryview | Mapping)
+        or is_model_instance(value)
+    )
 
 
 def refuse_oversize(payloads: Sequence[bytes | None], max_payload_bytes: int) -> None:
@@ -105,12 +124,15 @@ def as_new_jobs(
     def spread(value: Any, scalar_types: tuple[type, ...]) -> list[Any]:
         if value is None or isinstance(value, scalar_types):
             return [value] * count
+        return as_list(value)
+
+    def as_list(value: Any) -> list[Any]:
         values = list(value)
         if len(values) != count:
             raise UsageError("enqueue lists must all have the same length")
         return values
 
-    payloads = spread(payload, (bytes, str))
+    payloads = [payload] * count if is_single_payload(payload) else as_list(payload)
     priorities = spread(priority, (int,))
     header_list = spread(headers, (dict,))
     delays = spread(execute_after, (int, float))
