@@ -79,6 +79,18 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
         help="keep each finished job's end this long for `pgqtop job` (default 1h; 0 keeps none)",
     )
     group.add_argument(
+        "--burst",
+        action="store_true",
+        help="with --headless: run every job due now (and what handlers enqueue meanwhile), "
+        "then exit: 0 done, 1 a job failed for good, 5 due jobs left paused",
+    )
+    group.add_argument(
+        "--burst-fail-exit",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --burst: exit 1 when a job ended as a final failure (default: yes)",
+    )
+    group.add_argument(
         "--metrics-port",
         type=int,
         metavar="PORT",

@@ -95,8 +95,14 @@ async def _headless(args: argparse.Namespace, settings: Settings) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
+    code = 0
     try:
-        await manager.run()
+        if getattr(args, "burst", False):
+            from pgqtop.commands.burst import run_burst
+
+            code = await run_burst(manager, args)
+        else:
+            await manager.run()
     finally:
         stop_extras.set()
         await asyncio.gather(*extras, *stopping, return_exceptions=True)
@@ -104,4 +110,4 @@ async def _headless(args: argparse.Namespace, settings: Settings) -> int:
             await metrics.close()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-    return 0
+    return code
