@@ -286,6 +286,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schedules.add_argument("--json", action="store_true", help="machine-readable output")
 
+    completion = commands.add_parser(
+        "completion",
+        help="print a shell completion script (see the README for where it goes)",
+        description="print a completion script for every pgqtop command and flag, e.g. "
+        "`pgqtop completion bash > ~/.local/share/bash-completion/completions/pgqtop`",
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"), help="your shell")
+    completion.set_defaults(handler="pgqtop.commands.completion:completion")
+
     grants = command("grants", "pgqtop.commands.admin:grants", "print the GRANTs a role needs")
     grants.add_argument("--role", required=True, help="the role to grant to")
     grants.add_argument(
