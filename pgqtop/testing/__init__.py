@@ -52,6 +52,8 @@ def pgqtop_settings(pgqtop_dsn: str) -> Iterator[Settings]:
 
 
 @pytest.fixture
-def pgqtop_queue(pgqtop_settings: Settings) -> Harness:
+def pgqtop_queue(pgqtop_settings: Settings) -> Iterator[Harness]:
     """Enqueue and drain on this test's queue (see Harness)."""
-    return Harness(pgqtop_settings)
+    harness = Harness(pgqtop_settings)
+    yield harness
+    harness.close()

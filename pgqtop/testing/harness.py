@@ -8,6 +8,8 @@ import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+import psycopg
+
 from pgqtop.config import Settings
 from pgqtop.db.connection import connect_async, connect_sync
 from pgqtop.db.producer import Queries, SyncQueries
@@ -97,6 +99,24 @@ class Harness:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def close(self) -> None:
+        """Close the connection `enqueue` keeps (the fixture does this after the test)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Harness:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _producer(self) -> SyncQueries:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect_sync(self.settings, "test enqueue")
+        return SyncQueries(self._conn, self.settings.names, self.settings.max_payload_bytes)
 
     # --- enqueue ------------------------------------------------------------------------------
 
@@ -112,16 +132,14 @@ class Harness:
     ) -> int:
         """Add one job (a payload may be bytes, text, a dict, a dataclass or a pydantic model);
         returns its id."""
-        with connect_sync(self.settings, "test enqueue") as conn:
-            queries = SyncQueries(conn, self.settings.names, self.settings.max_payload_bytes)
-            (job_id,) = queries.enqueue(
-                entrypoint,
-                payload,
-                priority,
-                headers=headers,
-                execute_after=execute_after,
-                dedupe_key=dedupe_key,
-            )
+        (job_id,) = self._producer().enqueue(
+            entrypoint,
+            payload,
+            priority,
+            headers=headers,
+            execute_after=execute_after,
+            dedupe_key=dedupe_key,
+        )
         return job_id
 
     async def aenqueue(

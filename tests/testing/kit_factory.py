@@ -6,10 +6,10 @@ import asyncio
 import dataclasses
 import time
 
+import psycopg
 import pydantic
 
-from pgqtop import Job, QueueManager
-from pgqtop.testing import Harness
+from pgqtop import Job, QueueManager, SyncQueries
 
 
 class Declined(Exception):
@@ -51,9 +51,10 @@ def register(qm: QueueManager) -> None:
 
     @qm.entrypoint("fan_out")
     def fan_out(job: Job) -> None:  # a sync handler that enqueues more work
-        harness = Harness(qm.settings)
-        for n in range(int(job.text() or 0)):
-            harness.enqueue("ok", str(n))
+        with psycopg.connect(qm.settings.dsn, autocommit=True) as conn:
+            queries = SyncQueries(conn, qm.settings.names)
+            for n in range(int(job.text() or 0)):
+                queries.enqueue("ok", str(n))
 
     @qm.entrypoint("welcome", payload=Welcome, retry=qm.retry(max_attempts=5))
     async def welcome(job: Job, payload: Welcome) -> None:

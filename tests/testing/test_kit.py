@@ -108,7 +108,8 @@ def test_each_test_gets_its_own_prefix_dropped_afterwards(
 ) -> None:
     with isolated_queue(pgqtop_dsn) as other:
         assert other.names.prefix != pgqtop_settings.names.prefix
-        Harness(other).enqueue("ok")
+        with Harness(other) as harness:
+            harness.enqueue("ok")
         jobs_table = other.names.jobs
     with psycopg.connect(pgqtop_dsn) as conn:
         found = conn.execute("SELECT to_regclass(%s)", [sql.Identifier(jobs_table).as_string(conn)])
