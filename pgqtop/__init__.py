@@ -14,7 +14,7 @@ from pgqtop.errors import (
     SchemaOutdated,
     UsageError,
 )
-from pgqtop.model import DuplicateJob, Job, NewJob, OnDuplicate, Status
+from pgqtop.model import DuplicateJob, Job, NewJob, OnDuplicate, PayloadInvalid, Status
 
 __version__ = "0.1.0"
 
@@ -29,6 +29,7 @@ __all__ = [
     "NewJob",
     "ObjectNames",
     "OnDuplicate",
+    "PayloadInvalid",
     "PayloadTooLarge",
     "PgqtopError",
     "Queries",

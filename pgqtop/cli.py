@@ -134,6 +134,18 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
         "2GiB), drain and exit with status 75 so that a supervisor starts a fresh one",
     )
     group.add_argument(
+        "--burst",
+        action="store_true",
+        help="with --headless: run every job due now (and what handlers enqueue meanwhile), "
+        "then exit: 0 done, 1 a job failed for good, 5 due jobs left paused",
+    )
+    group.add_argument(
+        "--burst-fail-exit",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --burst: exit 1 when a job ended as a final failure (default: yes)",
+    )
+    group.add_argument(
         "--metrics-port",
         type=int,
         metavar="PORT",
@@ -331,6 +343,15 @@ def build_parser() -> argparse.ArgumentParser:
         "schedules", "pgqtop.commands.fleet:schedules", "list scheduled entrypoints"
     )
     schedules.add_argument("--json", action="store_true", help="machine-readable output")
+
+    completion = commands.add_parser(
+        "completion",
+        help="print a shell completion script (see the README for where it goes)",
+        description="print a completion script for every pgqtop command and flag, e.g. "
+        "`pgqtop completion bash > ~/.local/share/bash-completion/completions/pgqtop`",
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"), help="your shell")
+    completion.set_defaults(handler="pgqtop.commands.completion:completion")
 
     grants = command("grants", "pgqtop.commands.admin:grants", "print the GRANTs a role needs")
     grants.add_argument("--role", required=True, help="the role to grant to")

@@ -23,6 +23,9 @@ from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.logs import ROOT_LOGGER
 from pgqtop.server import LOCAL_TEST_DSN, embedded_server, port_answers
 
+# The testing kit's fixtures (pgqtop_queue, ...), as an application's suite enables them.
+pytest_plugins = ["pgqtop.testing"]
+
 
 @pytest.fixture(autouse=True)
 def pgqtop_logs_reach_caplog() -> Iterator[None]:
@@ -61,6 +64,12 @@ def dsn() -> Iterator[str]:
         return
     with contextlib.ExitStack() as stack:
         yield stack.enter_context(embedded_server())
+
+
+@pytest.fixture(scope="session")
+def pgqtop_dsn(dsn: str) -> str:
+    """The testing kit uses the suite's database (which also tries 127.0.0.1:5432)."""
+    return dsn
 
 
 @pytest.fixture

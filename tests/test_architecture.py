@@ -31,7 +31,12 @@ RULES = (
     Rule("pgqtop.config", allowed=("pgqtop.errors",)),
     Rule("pgqtop.model", allowed=("pgqtop.errors",)),
     Rule("pgqtop.db", allowed=("pgqtop.model", "pgqtop.config", "pgqtop.errors")),
-    Rule("pgqtop.engine", forbidden=("pgqtop.tui", "pgqtop.commands", "pgqtop.operations")),
+    Rule(
+        "pgqtop.engine",
+        forbidden=("pgqtop.tui", "pgqtop.commands", "pgqtop.operations", "pgqtop.testing"),
+    ),
+    # The testing kit drives the engine like a worker does; it needs no UI and no CLI.
+    Rule("pgqtop.testing", forbidden=("pgqtop.tui", "pgqtop.commands", "pgqtop.operations")),
     Rule("pgqtop.cli", forbidden=("pgqtop.tui",)),
 )
 

@@ -23,11 +23,15 @@ REQUIRED = {
 """Arguments a command cannot parse without; every other command needs none."""
 
 
+OFFLINE = {"completion"}
+"""Commands that name no database (no --dsn, no --prefix): a prefix means nothing to them."""
+
+
 def commands() -> list[str]:
     """Every subcommand the parser knows, so a new one is covered without editing this file."""
     for action in build_parser()._actions:
         if isinstance(action, argparse._SubParsersAction):
-            return list(action.choices)
+            return [name for name in action.choices if name not in OFFLINE]
     raise AssertionError("the parser has no subcommands")
 
 

@@ -128,8 +128,14 @@ async def _headless(
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, on_signal, signum)
+    code = 0
     try:
-        await manager.run()
+        if getattr(args, "burst", False):
+            from pgqtop.commands.burst import run_burst
+
+            code = await run_burst(manager, args)
+        else:
+            await manager.run()
     finally:
         stop_extras.set()
         await asyncio.gather(*extras, *stopping, return_exceptions=True)
@@ -137,4 +143,4 @@ async def _headless(
             await metrics.close()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-    return MEMORY_EXIT_STATUS if manager.stop_reason == "memory" else 0
+    return MEMORY_EXIT_STATUS if manager.stop_reason == "memory" else code

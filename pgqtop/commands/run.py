@@ -107,6 +107,8 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("--demo brings its own entrypoints: drop --factory")
     if args.headless and not (args.factory or args.demo):
         raise UsageError("--headless needs --factory MODULE:FUNCTION (or --demo)")
+    if getattr(args, "burst", False) and (not args.headless or args.demo):
+        raise UsageError("--burst needs --headless and --factory (it drains, then exits)")
     if args.headless or args.demo:
         setup_logging(args.log_format, args.log_level)
     if args.demo:

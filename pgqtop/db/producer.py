@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from pgqtop.config import ObjectNames
+from pgqtop.db.borrowed import async_connection_of, sync_connection_of
 from pgqtop.db.session import AsyncSession
 from pgqtop.db.statements.producer import producer_statements
 from pgqtop.errors import InvalidJob
@@ -98,7 +99,8 @@ def checked_call(
 
 
 class Queries(AsyncSession):
-    """Enqueue on one async autocommit connection."""
+    """Enqueue on one async connection: autocommit (each enqueue is its own transaction), or
+    inside the caller's transaction (`async with conn.transaction():`)."""
 
     def __init__(
         self,
@@ -109,6 +111,18 @@ class Queries(AsyncSession):
         super().__init__(conn, names)
         self.max_payload_bytes = max_payload_bytes
         self.producer_sql = producer_statements(self.names)
+
+    @classmethod
+    async def from_connection(
+        cls,
+        connection: object,
+        names: ObjectNames | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> Self:
+        """Enqueue on the application's own async connection, inside its transaction: a
+        psycopg AsyncConnection, or SQLAlchemy's AsyncSession / AsyncConnection (psycopg
+        driver). The jobs exist only if that transaction commits."""
+        return cls(await async_connection_of(connection), names, max_payload_bytes)
 
     async def enqueue(
         self,
@@ -175,7 +189,8 @@ class Queries(AsyncSession):
 
 
 class SyncQueries:
-    """Enqueue from sync code (web request handlers, scripts)."""
+    """Enqueue from sync code (web request handlers, scripts), on an autocommit connection or
+    inside the caller's transaction."""
 
     def __init__(
         self,
@@ -187,6 +202,18 @@ class SyncQueries:
         self.names = names or ObjectNames()
         self.max_payload_bytes = max_payload_bytes
         self.producer_sql = producer_statements(self.names)
+
+    @classmethod
+    def from_connection(
+        cls,
+        connection: object,
+        names: ObjectNames | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> Self:
+        """Enqueue on the application's own connection, inside its transaction: a psycopg
+        Connection, Django's `django.db.connection`, or SQLAlchemy's Session / Connection
+        (psycopg driver). The jobs exist only if that transaction commits."""
+        return cls(sync_connection_of(connection), names, max_payload_bytes)
 
     def enqueue(
         self,

@@ -25,6 +25,7 @@ from pgqtop.db.rows import (
     picked_job_from_row,
 )
 from pgqtop.db.session import FleetReads
+from pgqtop.db.statements.burst import burst_statements
 from pgqtop.db.statements.worker import worker_statements
 from pgqtop.model import Job, Outcome
 
@@ -289,3 +290,17 @@ class WorkerQueries(FleetReads):
     async def record_sample_cost(self, slot: dt.datetime, took: float) -> None:
         """Note how long the sample of `slot` took, which spaces out the next one."""
         await self.conn.execute(self.worker_sql.record_sample_cost, {"slot": slot, "took": took})
+
+    # --- burst mode -----------------------------------------------------------------------------
+
+    async def paused_due(self, entrypoints: Sequence[str]) -> dict[str, int]:
+        """Due jobs of these entrypoints held back by a pause in force, per entrypoint."""
+        statement = burst_statements(self.names).paused_due
+        found = await self._tuples(statement, {"entrypoints": list(entrypoints)})
+        return {str(r[0]): int(r[1]) for r in found}
+
+    async def make_due(self, job_ids: Sequence[int]) -> list[int]:
+        """Bring these waiting jobs' due time forward to now (delayed jobs, retries); the ids
+        moved. The testing kit's way past retry delays."""
+        found = await self._tuples(burst_statements(self.names).make_due, {"ids": list(job_ids)})
+        return [int(r[0]) for r in found]

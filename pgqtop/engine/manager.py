@@ -30,19 +30,31 @@ from typing import Any, Literal, TypeVar
 import psycopg
 
 from pgqtop.config import ObjectNames, Settings, describe_dsn
+from pgqtop.db.connection import connect_async
 from pgqtop.db.rows import Beat, WorkerIdentity, WorkerReport
 from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.buffer import CompletionBuffer
+from pgqtop.engine.burst import BurstResult, BurstWatch, OnEmpty
 from pgqtop.engine.control import Heartbeat, PauseState
 from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.listener import Listener
 from pgqtop.engine.memory import describe_size, resident_bytes
+from pgqtop.engine.payloads import typed_handler
 from pgqtop.engine.retry import RetryPolicy, wait_for_event
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
 from pgqtop.engine.timing import check_timing, stall_scan_interval
 from pgqtop.engine.watchdog import LoopWatchdog
 from pgqtop.errors import UsageError
-from pgqtop.model import Event, Job, Outcome, Status, first_line, is_reserved_name, short_id
+from pgqtop.model import (
+    Event,
+    Job,
+    Outcome,
+    PayloadInvalid,
+    Status,
+    first_line,
+    is_reserved_name,
+    short_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +162,8 @@ class QueueManager:
         self._next_stall_scan = 0.0
         self._heartbeat: Heartbeat | None = None
         check_timing(settings.engine)
+        self._outcome_listeners: list[Callable[[Job, Outcome], None]] = []
+        self._burst: BurstWatch | None = None
 
     # --- registry -----------------------------------------------------------------------------
 
@@ -161,10 +175,14 @@ class QueueManager:
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
         schedule: str | float | None = None,
+        payload: type[Any] | None = None,
     ) -> Callable[[F], F]:
         """Register the decorated function (async, or sync to run in a thread) for `name`.
         With `schedule` (a cron expression in UTC, "@every 30s", or seconds) the fleet also
-        enqueues a job for it on that timetable, once per run whatever the number of workers."""
+        enqueues a job for it on that timetable, once per run whatever the number of workers.
+        With `payload` (a dataclass or pydantic model class) the function is called as
+        `function(job, payload)` with the payload rebuilt and checked first; a payload that
+        does not fit fails the job at once, without retries."""
         if is_reserved_name(name):
             raise UsageError(f"invalid entrypoint name {name!r}")
         if name in self._registry:
@@ -181,13 +199,24 @@ class QueueManager:
         def register(function: F) -> F:
             call = getattr(function, "__call__", None)  # noqa: B004 - async callable objects
             is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
+            handler = self._typed(name, function, payload, is_async)
             tally = self.counters.by_entrypoint.setdefault(name, Tally())
             self._registry[name] = Entrypoint(
-                name, function, is_async, concurrency_limit, retry, timeout, tally, timetable
+                name, handler, is_async, concurrency_limit, retry, timeout, tally, timetable
             )
             return function
 
         return register
+
+    @staticmethod
+    def _typed(
+        name: str, function: Callable[..., Any], payload: type[Any] | None, is_async: bool
+    ) -> Callable[[Job], Any]:
+        """The handler the engine calls: the function itself, or with a payload model, the
+        function behind a decoder (engine/payloads.py)."""
+        if payload is None:
+            return function
+        return typed_handler(name, function, payload, is_async=is_async)
 
     @staticmethod
     def retry(
@@ -568,6 +597,9 @@ class QueueManager:
     async def _idle(self, *, global_room: bool, entrypoints: set[str]) -> None:
         """Wait for new work (NOTIFY), freed room, a control change, a pause ending, or the
         dequeue timeout, whichever comes first; a burst of wake-ups is one dequeue."""
+        if self._burst is not None:
+            await self._burst_idle(global_room=global_room, entrypoints=entrypoints)
+            return
         timeout = self.settings.engine.dequeue_timeout
         pause_end = self._pauses.seconds_to_change()
         pause_limited = pause_end is not None and pause_end < timeout
@@ -703,6 +735,8 @@ class QueueManager:
         else:
             error = first_line(exc, typed=True)
         delay = entry.retry.delay(job.attempts) if entry.retry is not None else None
+        if isinstance(exc, PayloadInvalid):
+            delay = None  # the same payload would fail the same way: no retries
         if delay is not None:
             return Outcome(job.id, Status.EXCEPTION, seconds, error, text, retry_in=delay)
         return Outcome(job.id, Status.EXCEPTION, seconds, error, text)
@@ -730,6 +764,8 @@ class QueueManager:
                 totals.failed += 1
             assert self._buffer is not None
             self._buffer.add(outcome)
+            if self._outcome_listeners:
+                self._tell_outcome(job, outcome)
         if (self._wake_on_room and len(self._tasks) <= self._concurrency // 2) or (
             entry.name in self._wake_for
         ):
@@ -770,6 +806,111 @@ class QueueManager:
             self._trouble("complete", ConnectionError("completion flush failed"))
         elif "complete" in self._troubled:
             self._healthy("complete")
+
+    # --- outcomes and burst mode ------------------------------------------------------------------
+
+    def add_outcome_listener(self, callback: Callable[[Job, Outcome], None]) -> None:
+        """Call `callback(job, outcome)` on the event loop as each attempt ends (keep it
+        cheap: it runs once per job)."""
+        self._outcome_listeners.append(callback)
+
+    def remove_outcome_listener(self, callback: Callable[[Job, Outcome], None]) -> None:
+        if callback in self._outcome_listeners:
+            self._outcome_listeners.remove(callback)
+
+    def _tell_outcome(self, job: Job, outcome: Outcome) -> None:
+        for callback in list(self._outcome_listeners):
+            try:
+                callback(job, outcome)
+            except Exception:
+                log.exception("outcome listener failed")
+
+    async def run_burst(self, *, on_empty: OnEmpty | None = None) -> BurstResult:
+        """Take every job due now, and what becomes due while jobs still run (jobs handlers
+        enqueue, retries whose delay ends), run them, write their outcomes, and stop at the
+        first look that finds nothing due (engine/burst.py). `on_empty` is asked at that
+        moment; when it returns True (it made jobs due) the burst looks again."""
+        before = dataclasses.replace(self.counters, by_entrypoint={})
+        watch = BurstWatch(on_empty)
+
+        def track(job: Job, outcome: Outcome) -> None:
+            if outcome.retry_in is None:
+                watch.retrying.discard(job.id)
+            else:
+                watch.retrying.add(job.id)
+
+        self._burst = watch
+        self.add_outcome_listener(track)
+        try:
+            await self.run()
+        finally:
+            self._burst = None
+            self.remove_outcome_listener(track)
+        after = self.counters
+        return BurstResult(
+            taken=after.taken - before.taken,
+            succeeded=after.succeeded - before.succeeded,
+            failed=after.failed - before.failed,
+            retried=after.retried - before.retried,
+            canceled=after.canceled - before.canceled,
+            retries_waiting=len(watch.retrying),
+            paused_left=await self._paused_due(),
+            interrupted=self._grace is not None,
+        )
+
+    async def _burst_idle(self, *, global_room: bool, entrypoints: set[str]) -> None:
+        """A burst's idle: while jobs run, wait for a wake-up (as a worker does) or for the
+        last of them to end; with none running, wait until every outcome is written, then
+        let the loop look once more; a second look in a row that takes nothing ends it."""
+        watch = self._burst
+        assert watch is not None
+        if self._tasks:
+            watch.settled = False
+            await self._burst_wait(list(self._tasks.values()), global_room, entrypoints)
+            return
+        await self._burst_settle()
+        if watch.settled and self.counters.taken == watch.taken_when_settled:
+            if watch.on_empty is not None and await watch.on_empty():
+                watch.settled = False
+                return
+            self._stop.set()
+            return
+        watch.settled = True
+        watch.taken_when_settled = self.counters.taken
+
+    async def _burst_wait(
+        self, running: list[asyncio.Task[None]], global_room: bool, entrypoints: set[str]
+    ) -> None:
+        everything = asyncio.ensure_future(asyncio.wait(running))
+        woken = asyncio.ensure_future(self._wake.wait())
+        self._wake_on_room = global_room
+        self._wake_for = entrypoints
+        try:
+            await asyncio.wait(
+                (everything, woken),
+                timeout=self.settings.engine.dequeue_timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            self._wake_on_room = False
+            self._wake_for = _NOTHING
+            everything.cancel()
+            woken.cancel()
+
+    async def _burst_settle(self) -> None:
+        """Wait until the completion buffer has written every outcome (retries are then back
+        in the queue, due or not), or a stop. The buffer announces no such moment, so this
+        looks every few milliseconds; it runs only when a burst has nothing running."""
+        pause = min(max(self.settings.engine.flush_interval, 0.001), 0.01)
+        while self._buffer is not None and len(self._buffer):
+            if await wait_for_event(self._stop, pause):
+                return
+
+    async def _paused_due(self) -> dict[str, int]:
+        """Due jobs a pause held back, per entrypoint (one short connection)."""
+        conn = await connect_async(self.settings, f"burst {self._short_id}")
+        async with conn:
+            return await WorkerQueries(conn, self.settings.names).paused_due(list(self._registry))
 
     # --- stopping -----------------------------------------------------------------------------
 

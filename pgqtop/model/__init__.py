@@ -31,6 +31,14 @@ from pgqtop.model.job import (
     target_label,
 )
 from pgqtop.model.messages import first_line, printable, redact
+from pgqtop.model.payloads import (
+    JsonModel,
+    PayloadInvalid,
+    encode_model,
+    is_model_class,
+    is_model_instance,
+    payload_decoder,
+)
 
 __all__ = [
     "ALL_ENTRYPOINTS",
@@ -50,17 +58,23 @@ __all__ = [
     "EventParseError",
     "Job",
     "JobColumns",
+    "JsonModel",
     "NewJob",
     "OnDuplicate",
     "Outcome",
+    "PayloadInvalid",
     "PayloadLike",
     "Status",
     "as_new_jobs",
     "check_new_jobs",
     "dedupe_within_batch",
+    "encode_model",
     "first_line",
+    "is_model_class",
+    "is_model_instance",
     "is_reserved_name",
     "parse_event",
+    "payload_decoder",
     "printable",
     "purge_statuses",
     "redact",

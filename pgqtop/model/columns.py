@@ -16,12 +16,13 @@ import json
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pgqtop.errors import InvalidJob, PayloadTooLarge
 from pgqtop.model.enqueue import DuplicateJob, NewJob, OnDuplicate
 from pgqtop.model.job import ALL_ENTRYPOINTS
+from pgqtop.model.payloads import encode_model, is_model_instance
 
 PRIORITY_MIN = -(2**31)
 PRIORITY_MAX = 2**31 - 1
@@ -209,9 +210,18 @@ def _check_payloads(values: list[Any], label: _Labels, max_bytes: int) -> list[b
                 ) from None
         elif isinstance(value, bytes | bytearray | memoryview):
             data = bytes(value)
+        elif isinstance(value, Mapping) or is_model_instance(value):
+            try:
+                data = encode_model(value)
+            except (TypeError, ValueError) as exc:
+                raise InvalidJob(
+                    label("payload", row), f"cannot be stored as JSON: {exc}"
+                ) from None
         else:
             raise InvalidJob(
-                label("payload", row), f"must be bytes, str or None, not {_kind(value)}"
+                label("payload", row),
+                "must be bytes, str, a mapping, a dataclass, a pydantic model or None, "
+                f"not {_kind(value)}",
             )
         if len(data) > max_bytes:
             raise PayloadTooLarge(

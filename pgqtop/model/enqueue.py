@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from pgqtop.errors import InvalidJob, PgqtopError
+from pgqtop.model.payloads import JsonModel
 
-PayloadLike = bytes | str | None
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+PayloadLike: TypeAlias = "bytes | str | Mapping[str, Any] | DataclassInstance | JsonModel | None"
 """A payload as given: bytes (or another bytes-like object) as they are, text stored as UTF-8,
-or none."""
+a dataclass, a pydantic model or a mapping stored as JSON, or none."""
 
 
 class DuplicateJob(PgqtopError):
@@ -70,6 +74,7 @@ def as_new_jobs(
     count = len(entrypoints)
 
     def spread(argument: str, value: Any) -> list[Any]:
+        # A mapping, a dataclass or a model is one payload, not a list (none is a Sequence).
         if not _is_batch(value):
             return [value] * count
         values = list(value)

@@ -12,31 +12,28 @@ import psycopg
 from pgqtop import Job, QueueManager
 from pgqtop.config import Settings
 from pgqtop.db.console import ConsoleQueries
+from pgqtop.testing import Harness
 from tests.engine.conftest import scalar
 from tests.waiting import eventually
 
 
-async def test_one_worker_runs_higher_priority_first_then_fifo(
-    fast: Settings, queries: ConsoleQueries, running: Callable[[QueueManager], None]
+def test_one_worker_runs_higher_priority_first_then_fifo(
+    pgqtop_settings: Settings, pgqtop_queue: Harness
 ) -> None:
-    fast.engine.concurrency = 1
+    pgqtop_settings.engine.concurrency = 1
     order: list[int] = []
-    manager = QueueManager(fast)
 
-    @manager.entrypoint("ordered")
-    async def ordered(job: Job) -> None:
-        order.append(job.id)
+    def register(manager: QueueManager) -> None:
+        @manager.entrypoint("ordered")
+        async def ordered(job: Job) -> None:
+            order.append(job.id)
 
     priorities = [0, 5, 0, 9, 5, 0, 9]
-    ids = await queries.enqueue(["ordered"] * len(priorities), priority=priorities)
+    ids = [pgqtop_queue.enqueue("ordered", priority=p) for p in priorities]
     pairs = sorted(zip(priorities, ids, strict=True), key=lambda p: (-p[0], p[1]))
     expected = [job_id for _, job_id in pairs]
-    running(manager)
 
-    async def all_ran() -> bool:
-        return len(order) == len(ids)
-
-    await eventually(all_ran, 10, "all jobs")
+    pgqtop_queue.drain(register).assert_all_succeeded()
     assert order == expected
 
 
@@ -65,32 +62,27 @@ async def test_delayed_job_runs_when_due_not_before_and_not_a_poll_later(
     assert 1.0 <= started["delayed"] - enqueued < 10
 
 
-async def test_concurrency_limit_is_never_exceeded(
-    fast: Settings, queries: ConsoleQueries, running: Callable[[QueueManager], None]
-) -> None:
-    current = peak = finished = 0
-    manager = QueueManager(fast)
+def test_concurrency_limit_is_never_exceeded(pgqtop_queue: Harness) -> None:
+    current = peak = 0
 
-    @manager.entrypoint("limited", concurrency_limit=3)
-    async def limited(job: Job) -> None:
-        nonlocal current, peak, finished
-        current += 1
-        peak = max(peak, current)
-        await asyncio.sleep(0.02)
-        current -= 1
-        finished += 1
+    def register(manager: QueueManager) -> None:
+        @manager.entrypoint("limited", concurrency_limit=3)
+        async def limited(job: Job) -> None:
+            nonlocal current, peak
+            current += 1
+            peak = max(peak, current)
+            await asyncio.sleep(0.02)
+            current -= 1
 
-    @manager.entrypoint("free")
-    async def free(job: Job) -> None:
-        await asyncio.sleep(0.02)
+        @manager.entrypoint("free")
+        async def free(job: Job) -> None:
+            await asyncio.sleep(0.02)
 
-    await queries.enqueue(["limited"] * 40 + ["free"] * 40)
-    running(manager)
+    for name in ["limited"] * 40 + ["free"] * 40:
+        pgqtop_queue.enqueue(name)
+    result = pgqtop_queue.drain(register)
 
-    async def all_ran() -> bool:
-        return finished == 40
-
-    await eventually(all_ran, 10, "40 limited jobs")
+    assert len(result.of("limited")) == 40 and len(result.succeeded) == 80
     assert peak == 3
 
 
@@ -160,23 +152,23 @@ async def test_handler_running_past_its_timeout_is_recorded_as_timed_out(
     assert {f.entrypoint for f in detail} == {"slow", "slow_sync"}
 
 
-async def test_base_exceptions_from_handlers_are_job_failures_not_worker_crashes(
-    fast: Settings, queries: ConsoleQueries, running: Callable[[QueueManager], None]
+def test_base_exceptions_from_handlers_are_job_failures_not_worker_crashes(
+    pgqtop_queue: Harness,
 ) -> None:
-    manager = QueueManager(fast)
     raised = iter([SystemExit(3), KeyboardInterrupt(), asyncio.CancelledError()])
 
-    @manager.entrypoint("rude")
-    async def rude(job: Job) -> None:
-        raise next(raised)
+    def register(manager: QueueManager) -> None:
+        @manager.entrypoint("rude")
+        async def rude(job: Job) -> None:
+            raise next(raised)
 
-    await queries.enqueue(["rude"] * 3)
-    running(manager)
+    for _ in range(3):
+        pgqtop_queue.enqueue("rude")
+    result = pgqtop_queue.drain(register)
 
-    async def all_recorded() -> bool:
-        return len(await queries.recent_failures()) == 3
-
-    await eventually(all_recorded, 5, "three failures")
-    errors = {f.error for f in await queries.recent_failures()}
+    # The worker outlived all three and drained the queue: each is its job's failure.
+    assert len(result.failed) == 3
+    errors = {r.error for r in result}
     assert errors == {"asyncio.exceptions.CancelledError", "KeyboardInterrupt", "SystemExit: 3"}
-    assert manager.state == "running"
+    kinds = {type(r.exception) for r in result}
+    assert kinds == {SystemExit, KeyboardInterrupt, asyncio.CancelledError}

@@ -55,10 +55,18 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
     ("entrypoint", {"entrypoint": "a\x00b"}, "NUL character"),
     ("entrypoint", {"entrypoint": "bad\udcffname"}, "not valid Unicode"),
     ("entrypoint", {"entrypoint": "x" * (MAX_ENTRYPOINT_LENGTH + 1)}, "longer than the maximum"),
-    # payload: bytes, str or None
-    ("payload", {"payload": 12345}, "payload: must be bytes, str or None, not int"),
-    ("payload", {"payload": ["a"]}, "payload: must be bytes, str or None, not list"),
-    ("payload", {"payload": {"a": 1}}, "payload: must be bytes, str or None, not dict"),
+    # payload: bytes, str, a mapping or model (as JSON), or None
+    (
+        "payload",
+        {"payload": 12345},
+        "payload: must be bytes, str, a mapping, a dataclass, a pydantic model or None, not int",
+    ),
+    (
+        "payload",
+        {"payload": ["a"]},
+        "payload: must be bytes, str, a mapping, a dataclass, a pydantic model or None, not list",
+    ),
+    ("payload", {"payload": {"a": object()}}, "payload: cannot be stored as JSON"),
     ("payload", {"payload": "\ud800"}, "payload: text is not valid Unicode"),
     ("payload", {"payload": b"x" * (LIMIT + 1)}, "exceeds the maximum of 1024 bytes"),
     # priority: a 32-bit int, not a bool
