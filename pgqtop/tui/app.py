@@ -82,7 +82,11 @@ class PgqtopApp(App[int]):
     #events { width: 2fr; }
     #workers { width: 4fr; }
     #failures { width: 3fr; }
+    Screen.-narrow #workers { width: 4fr; }
+    Screen.-narrow #failures { width: 5fr; }
     """
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (180, "-wide")]
+    """Below 180 columns the failures pane takes a larger share, so errors stay readable."""
     BINDINGS = [*keys.bindings()]
 
     def __init__(
@@ -349,6 +353,11 @@ class PgqtopApp(App[int]):
             )
 
     def action_purge(self) -> None:
+        failures = self.query_one(FailuresPane)
+        group = failures.selected_group if self.focused is failures else None
+        if group is not None:
+            self.purge_group(group.fingerprint, group.entrypoint)
+            return
         name = self.selected_entrypoint()
         if name is not None:
             self.purge_queued([name], name)
@@ -370,6 +379,10 @@ class PgqtopApp(App[int]):
             self.notify(f"purged {gone:,} queued jobs of {label}")
 
     def action_requeue(self) -> None:
+        group = self.query_one(FailuresPane).selected_group
+        if group is not None:
+            self.requeue_group(group.fingerprint, group.entrypoint)
+            return
         failure = self.query_one(FailuresPane).selected_failure
         if failure is None:
             self.notify("select a failure in the failures pane first", severity="warning")
@@ -383,6 +396,37 @@ class PgqtopApp(App[int]):
                 self.notify(f"requeued failure {failure}")
             else:
                 self.notify(f"failure {failure} was already requeued")
+
+    @work(group="database", exit_on_error=False)
+    async def requeue_group(self, fingerprint: str, entrypoint: str) -> None:
+        """Requeue every final, not yet requeued failure of one group, with the exact count."""
+        with self._reported():
+            plan = await operations.plan_requeue(self.queries(), fingerprint=fingerprint)
+            if plan.count == 0:
+                self.notify(f"no failures of this {entrypoint} group to requeue")
+                return
+            question = f"Requeue {plan.count:,} failed jobs of this {entrypoint} group as new jobs?"
+            if not await self._confirmed(question, f"Requeue {plan.count:,}"):
+                return
+            requeued = await operations.execute_requeue(self.queries(), plan)
+            self.notify(f"requeued {requeued:,} failed jobs of the group")
+
+    @work(group="database", exit_on_error=False)
+    async def purge_group(self, fingerprint: str, entrypoint: str) -> None:
+        """Delete one group's failure records, with the exact count."""
+        with self._reported():
+            plan = await operations.plan_purge_failures(self.queries(), fingerprint)
+            if plan.count == 0:
+                self.notify("this group has no failure records left")
+                return
+            question = (
+                f"Delete the {plan.count:,} failure records of this {entrypoint} group?\n"
+                "Their tracebacks go; no job is touched. This cannot be undone."
+            )
+            if not await self._confirmed(question, f"Delete {plan.count:,}"):
+                return
+            gone = await operations.execute_purge_failures(self.queries(), plan)
+            self.notify(f"deleted {gone:,} failure records")
 
     def action_requeue_all(self) -> None:
         pane = self.query_one(FailuresPane)
@@ -512,6 +556,13 @@ class PgqtopApp(App[int]):
         if self.remember_state:
             remember(chart_window=self.state.chart_window.label)
 
+    def action_failures_view(self) -> None:
+        self.state.failures_grouped = not self.state.failures_grouped
+        self.query_one(FailuresPane).following = True
+        self.state.touch()
+        self.watcher.poke()
+        self.repaint(force=True)
+
     def action_filter(self) -> None:
         self.ask_filter()
 
@@ -550,8 +601,9 @@ class PgqtopApp(App[int]):
 
     @on(DataTable.RowSelected, "#failures")
     def failure_chosen(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.open_failure(int(event.row_key.value))
+        failure = self.query_one(FailuresPane).failure_of_row(event.row_key.value)
+        if failure is not None:
+            self.open_failure(failure)
 
     @on(DataTable.RowSelected, "#jobs")
     def job_chosen(self, event: DataTable.RowSelected) -> None:

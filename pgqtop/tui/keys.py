@@ -107,6 +107,13 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("j", "jobs", "Jobs", "Browse jobs by entrypoint and status"),
     Command("t", "next_theme", "Theme", "Cycle colour themes"),
+    Command(
+        "f",
+        "failures_view",
+        "Failure groups",
+        "Show failures one by one or grouped by fingerprint (Enter: a group's latest traceback)",
+        footer=False,
+    ),
     Command("c", "next_chart", "Chart", "Cycle the chart: completions / outcomes / latency"),
     Command("1", "chart_window('1m')", "1m", "Chart the last minute", footer=False),
     Command("2", "chart_window('15m')", "15m", "Chart the last 15 minutes", footer=False),

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
 from pgqtop.db.rows import (
+    FailureGroup,
     FailureSummary,
     PauseInfo,
     QueueCount,
@@ -135,6 +136,9 @@ class ConsoleState:
     series_at: float = 0.0
     workers: list[SeenWorker] = dataclasses.field(default_factory=list)
     failures: list[FailureSummary] = dataclasses.field(default_factory=list)
+    failures_grouped: bool = False
+    """The failures pane shows groups by fingerprint; only then are the groups polled."""
+    failure_groups: list[FailureGroup] = dataclasses.field(default_factory=list)
     events: deque[EventLine] = dataclasses.field(default_factory=lambda: deque(maxlen=EVENT_LIMIT))
     pending: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     engine: EngineView = dataclasses.field(default_factory=EngineView)
@@ -250,6 +254,10 @@ class ConsoleState:
 
     def apply_failures(self, failures: list[FailureSummary]) -> None:
         self.failures = failures
+        self.touch()
+
+    def apply_failure_groups(self, groups: list[FailureGroup]) -> None:
+        self.failure_groups = groups
         self.touch()
 
     def apply_paused(self, paused: Iterable[PauseInfo]) -> None:

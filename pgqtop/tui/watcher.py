@@ -166,6 +166,9 @@ class Watcher:
         failed = await _timed(queries.failures_since(FAILURE_WINDOW))
         paused = await _timed(queries.paused())
         schedules = await _timed(queries.schedules())
+        if self.state.failures_grouped:
+            groups = await _timed(queries.failure_groups(limit=FAILURE_ROWS))
+            self.state.apply_failure_groups(groups)
         self.state.apply_workers(workers)
         self.state.apply_schedules(schedules)
         self.state.apply_failures(failures)
