@@ -22,6 +22,8 @@ from pgqtop.db.rows import (
     WorkerInfo,
 )
 from pgqtop.model import ALL_ENTRYPOINTS, Event, target_label
+from pgqtop.model.audit import AuditEntry
+from pgqtop.model.history import HistorySample
 from pgqtop.operations import completed_by_entrypoint
 
 Clock = Callable[[], float]
@@ -47,7 +49,9 @@ CHART_WINDOWS = (
     ChartWindow("3", "1h", 3600, 60, "min", 60),
     ChartWindow("4", "24h", 86400, 900, "h", 3600),
 )
-CHART_VIEWS = ("rate", "outcomes", "latency")
+CHART_VIEWS = ("rate", "outcomes", "latency", "depth", "oldest")
+HISTORY_VIEWS = ("depth", "oldest")
+"""Chart views drawn from the queue history, which is read only while one is shown."""
 
 
 def chart_window(label: str) -> ChartWindow:
@@ -134,6 +138,9 @@ class ConsoleState:
     schedules_seen_at: float = 0.0
     series: list[SeriesPoint] = dataclasses.field(default_factory=list)
     series_at: float = 0.0
+    chart_history: list[HistorySample] = dataclasses.field(default_factory=list)
+    chart_audit: list[AuditEntry] = dataclasses.field(default_factory=list)
+    """The audit trail of the chart's window: its pauses and resumes are marked."""
     workers: list[SeenWorker] = dataclasses.field(default_factory=list)
     failures: list[FailureSummary] = dataclasses.field(default_factory=list)
     failures_grouped: bool = False
@@ -245,6 +252,11 @@ class ConsoleState:
     def apply_series(self, series: list[SeriesPoint]) -> None:
         self.series = series
         self.series_at = self.clock()
+        self.touch()
+
+    def apply_chart_extras(self, history: list[HistorySample], audit: list[AuditEntry]) -> None:
+        self.chart_history = history
+        self.chart_audit = audit
         self.touch()
 
     def apply_workers(self, workers: Iterable[WorkerInfo]) -> None:

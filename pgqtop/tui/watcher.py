@@ -23,7 +23,7 @@ from pgqtop.db.console import ConsoleQueries
 from pgqtop.engine.link import ReconnectingConnection
 from pgqtop.engine.listener import Listener
 from pgqtop.model import Event
-from pgqtop.tui.state import ConsoleState
+from pgqtop.tui.state import HISTORY_VIEWS, ConsoleState
 
 T = TypeVar("T")
 
@@ -37,6 +37,7 @@ QUERY_TIMEOUT = 10.0
 RECONCILE_TIMEOUT = 60.0
 FAILURE_WINDOW = 3600.0
 FAILURE_ROWS = 100
+AUDIT_ROWS = 200
 
 
 class Watcher:
@@ -155,8 +156,13 @@ class Watcher:
         window = self.state.chart_window
         outcomes = await _timed(queries.recent_outcomes(60.0))
         series = await _timed(queries.statistics_series(window.seconds, window.bucket))
+        audit = await _timed(queries.audit_log(window.seconds, AUDIT_ROWS))
+        history = []
+        if self.state.chart_view in HISTORY_VIEWS:
+            history = await _timed(queries.queue_history(window.seconds, window.bucket))
         self.state.apply_outcomes(outcomes)
         self.state.apply_series(series)
+        self.state.apply_chart_extras(history, audit)
         self.state.sample_trend()
         await _sleep_or_wake(self._wake_stats, STATS_INTERVAL)
 
