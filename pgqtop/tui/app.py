@@ -82,8 +82,8 @@ class PgqtopApp(App[int]):
     #events { width: 2fr; }
     #workers { width: 4fr; }
     #failures { width: 3fr; }
-    Screen.-narrow #workers { width: 4fr; }
-    Screen.-narrow #failures { width: 5fr; }
+    Screen.-narrow #workers { width: 3fr; }
+    Screen.-narrow #failures { width: 4fr; }
     """
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (180, "-wide")]
     """Below 180 columns the failures pane takes a larger share, so errors stay readable."""

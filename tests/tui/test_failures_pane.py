@@ -135,7 +135,7 @@ async def test_grouped_mode_counts_by_fingerprint_opens_a_sample_and_requeues_a_
         counts = sorted(str(failures.get_row_at(i)[0]) for i in range(2))
         assert counts == ["2", "3"]
         text = screen_text(app)
-        assert "BounceError: mailbox <n> is full" in text
+        assert "BounceError: mailbox <n>" in text
         assert "myapp.mail.errors" not in text
         assert "2 groups of 5" in text
 
@@ -170,3 +170,27 @@ def test_error_text_drops_the_module_path_and_control_characters() -> None:
     assert error_text("ValueError: bad 1.5 value") == "ValueError: bad 1.5 value"
     assert error_text("", "exception") == "exception"
     assert "\x1b" not in error_text("RuntimeError: \x1b[31mred")
+
+
+async def test_columns_give_way_by_priority_and_the_error_keeps_its_width(
+    make_app: Factory, queries: ConsoleQueries
+) -> None:
+    await fail_jobs(queries, ["myapp.mail.errors.BounceError: mailbox of ops@example.com is full"])
+    app = make_app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        failures = pane(app)
+        await until(pilot, lambda: failures.row_count == 1)
+        seen: dict[tuple[int, int], dict[str, int]] = {}
+        for size in ((80, 24), (120, 40), (200, 50)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            await pilot.pause()
+            seen[size] = {str(k.value): c.width for k, c in failures.columns.items()}
+            assert "BounceError: mailbox" in screen_text(app), size
+            assert "myapp.mail" not in screen_text(app), size
+        for widths in seen.values():
+            assert {"id", "error"} <= set(widths)
+        assert seen[(80, 24)]["error"] >= 20
+        assert seen[(120, 40)]["error"] >= 30 and "age" in seen[(120, 40)]
+        assert seen[(200, 50)]["error"] >= 30
+        assert {"entrypoint", "age"} <= set(seen[(200, 50)])
