@@ -31,6 +31,7 @@ from textual.worker import Worker, WorkerState
 from pgqtop import operations
 from pgqtop.config import Settings, describe_dsn
 from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.rows import InFlightJob, WorkerInfo
 from pgqtop.errors import PgqtopError
 from pgqtop.model import ALL_ENTRYPOINTS, Job, NewJob, first_line, redact, target_label
 from pgqtop.tui import keys
@@ -44,6 +45,7 @@ from pgqtop.tui.screens.detail import DetailScreen, failure_renderable, job_rend
 from pgqtop.tui.screens.dialogs import ChoiceScreen, ConfirmScreen, EnqueueScreen, PromptScreen
 from pgqtop.tui.screens.help import HelpScreen
 from pgqtop.tui.screens.jobs import JobsScreen
+from pgqtop.tui.screens.worker import WorkerScreen
 from pgqtop.tui.settings import ConsolePreferences, read_preferences, read_state, remember
 from pgqtop.tui.state import CHART_VIEWS, Clock, ConsoleState, chart_window
 from pgqtop.tui.themes import DEFAULT_THEME, ThemeSet, load_themes, text_colours
@@ -604,6 +606,22 @@ class PgqtopApp(App[int]):
         failure = self.query_one(FailuresPane).failure_of_row(event.row_key.value)
         if failure is not None:
             self.open_failure(failure)
+
+    @on(DataTable.RowSelected, "#workers")
+    def worker_chosen(self, event: DataTable.RowSelected) -> None:
+        chosen = event.row_key.value
+        found = [seen.info for seen in self.state.workers if str(seen.info.id) == chosen]
+        if found:
+            self.push_screen(self._worker_screen(found[0]))
+
+    def _worker_screen(self, worker: WorkerInfo) -> WorkerScreen:
+        async def load() -> list[InFlightJob]:
+            return await operations.worker_jobs(self.queries(), worker.id)
+
+        async def cancel(job_id: int) -> int:
+            return await operations.cancel_jobs(self.queries(), [job_id])
+
+        return WorkerScreen(worker, load, cancel, self.state.clock, read_only=self.read_only)
 
     @on(DataTable.RowSelected, "#jobs")
     def job_chosen(self, event: DataTable.RowSelected) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
 from pgqtop.db.rows import (
     FailureGroup,
     FailureSummary,
+    InFlightJob,
     PauseInfo,
     QueueCount,
     ScheduleInfo,
@@ -142,6 +144,8 @@ class ConsoleState:
     chart_audit: list[AuditEntry] = dataclasses.field(default_factory=list)
     """The audit trail of the chart's window: its pauses and resumes are marked."""
     workers: list[SeenWorker] = dataclasses.field(default_factory=list)
+    held_jobs: dict[uuid.UUID | None, list[InFlightJob]] = dataclasses.field(default_factory=dict)
+    """The running jobs by the worker holding them, longest running first."""
     failures: list[FailureSummary] = dataclasses.field(default_factory=list)
     failures_grouped: bool = False
     """The failures pane shows groups by fingerprint; only then are the groups polled."""
@@ -262,6 +266,13 @@ class ConsoleState:
     def apply_workers(self, workers: Iterable[WorkerInfo]) -> None:
         now = self.clock()
         self.workers = [SeenWorker(w, now) for w in workers]
+        self.touch()
+
+    def apply_held_jobs(self, jobs: Iterable[InFlightJob]) -> None:
+        held: dict[uuid.UUID | None, list[InFlightJob]] = {}
+        for job in jobs:
+            held.setdefault(job.worker_id, []).append(job)
+        self.held_jobs = held
         self.touch()
 
     def apply_failures(self, failures: list[FailureSummary]) -> None:

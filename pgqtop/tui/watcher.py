@@ -168,6 +168,7 @@ class Watcher:
 
     async def _poll_slow(self, queries: ConsoleQueries) -> None:
         workers = await _timed(queries.workers())
+        held = await _timed(queries.in_flight())
         failures = await _timed(queries.recent_failures(FAILURE_ROWS))
         failed = await _timed(queries.failures_since(FAILURE_WINDOW))
         paused = await _timed(queries.paused())
@@ -176,6 +177,7 @@ class Watcher:
             groups = await _timed(queries.failure_groups(limit=FAILURE_ROWS))
             self.state.apply_failure_groups(groups)
         self.state.apply_workers(workers)
+        self.state.apply_held_jobs(held)
         self.state.apply_schedules(schedules)
         self.state.apply_failures(failures)
         self.state.apply_failure_counts(failed)
