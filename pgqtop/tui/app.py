@@ -34,6 +34,7 @@ from pgqtop.db.console import ConsoleQueries
 from pgqtop.db.rows import InFlightJob, WorkerInfo
 from pgqtop.errors import PgqtopError
 from pgqtop.model import ALL_ENTRYPOINTS, Job, NewJob, first_line, redact, target_label
+from pgqtop.story import parse_job_id, retention_note
 from pgqtop.tui import keys
 from pgqtop.tui.panes.events import EventsPane
 from pgqtop.tui.panes.failures import FailuresPane
@@ -45,6 +46,7 @@ from pgqtop.tui.screens.detail import DetailScreen, failure_renderable, job_rend
 from pgqtop.tui.screens.dialogs import ChoiceScreen, ConfirmScreen, EnqueueScreen, PromptScreen
 from pgqtop.tui.screens.help import HelpScreen
 from pgqtop.tui.screens.jobs import JobsScreen
+from pgqtop.tui.screens.story import story_renderable
 from pgqtop.tui.screens.worker import WorkerScreen
 from pgqtop.tui.settings import ConsolePreferences, read_preferences, read_state, remember
 from pgqtop.tui.state import CHART_VIEWS, Clock, ConsoleState, chart_window
@@ -590,6 +592,27 @@ class PgqtopApp(App[int]):
 
     def action_jobs(self) -> None:
         self.push_screen(self._jobs_screen(self.query_one(QueuesPane).selected_entrypoint))
+
+    def action_goto_job(self) -> None:
+        self.goto_job()
+
+    @work(group="dialog", exit_on_error=False)
+    async def goto_job(self) -> None:
+        """Ask for a job id, then show what `pgqtop job ID` prints about it."""
+        text = await self.push_screen_wait(PromptScreen("Show the story of job id:"))
+        if text is None or not text.strip():
+            return
+        try:
+            job_id = parse_job_id(text)
+            story = await operations.job_story(self.queries(), job_id)
+        except (PgqtopError, psycopg.Error) as exc:
+            self.notify(first_line(exc, self.settings.dsn), severity="error")
+            return
+        if story is None:
+            self.notify(f"no job {job_id} ({retention_note(self.settings)})", severity="warning")
+            return
+        body = story_renderable(story, self.settings, text_colours(self))
+        await self.push_screen(DetailScreen(body, f"job {job_id}"))
 
     def _jobs_screen(self, entrypoint: str | None, status: str | None = None) -> JobsScreen:
         async def page(after: int, limit: int, entry: str | None, st: str | None) -> list[Job]:

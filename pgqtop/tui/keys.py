@@ -106,6 +106,13 @@ COMMANDS: tuple[Command, ...] = (
         "e", "enqueue", "Enqueue", "Enqueue a job (entrypoint, payload, priority)", writes=True
     ),
     Command("j", "jobs", "Jobs", "Browse jobs by entrypoint and status"),
+    Command(
+        "o",
+        "goto_job",
+        "Go to job",
+        "Show one job's whole story by its id: due, picked, each failed attempt, its end",
+        footer=False,
+    ),
     Command("t", "next_theme", "Theme", "Cycle colour themes"),
     Command(
         "f",
