@@ -26,7 +26,7 @@ from pgqtop.db.rows import (
 from pgqtop.model import ALL_ENTRYPOINTS, Event, target_label
 from pgqtop.model.audit import AuditEntry
 from pgqtop.model.history import HistorySample
-from pgqtop.operations import completed_by_entrypoint
+from pgqtop.operations import Latency, completed_by_entrypoint
 
 Clock = Callable[[], float]
 
@@ -142,6 +142,10 @@ class ConsoleState:
     series_at: float = 0.0
     chart_history: list[HistorySample] = dataclasses.field(default_factory=list)
     chart_audit: list[AuditEntry] = dataclasses.field(default_factory=list)
+    chart_latency: dict[str, Latency] = dataclasses.field(default_factory=dict)
+    """Wait and run percentiles per entrypoint over the chart's window (the latency view)."""
+    chart_latency_key: tuple[str, float] = ("", 0.0)
+    """The window those percentiles are of, and when they were read."""
     """The audit trail of the chart's window: its pauses and resumes are marked."""
     workers: list[SeenWorker] = dataclasses.field(default_factory=list)
     held_jobs: dict[uuid.UUID | None, list[InFlightJob]] = dataclasses.field(default_factory=dict)
@@ -261,6 +265,11 @@ class ConsoleState:
     def apply_chart_extras(self, history: list[HistorySample], audit: list[AuditEntry]) -> None:
         self.chart_history = history
         self.chart_audit = audit
+        self.touch()
+
+    def apply_latency(self, window: str, latency: dict[str, Latency]) -> None:
+        self.chart_latency = latency
+        self.chart_latency_key = (window, self.clock())
         self.touch()
 
     def apply_workers(self, workers: Iterable[WorkerInfo]) -> None:

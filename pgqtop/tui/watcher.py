@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
+from pgqtop import operations
 from pgqtop.config import Settings
 from pgqtop.db.console import ConsoleQueries
 from pgqtop.engine.link import ReconnectingConnection
@@ -38,6 +39,9 @@ RECONCILE_TIMEOUT = 60.0
 FAILURE_WINDOW = 3600.0
 FAILURE_ROWS = 100
 AUDIT_ROWS = 200
+LATENCY_FAST = 5.0
+LATENCY_SLOW = 60.0
+LATENCY_FAST_WINDOW = 900.0
 
 
 class Watcher:
@@ -163,8 +167,19 @@ class Watcher:
         self.state.apply_outcomes(outcomes)
         self.state.apply_series(series)
         self.state.apply_chart_extras(history, audit)
+        if self.state.chart_view == "latency" and self._latency_due():
+            latency = await _timed(operations.latency(queries, window.seconds))
+            self.state.apply_latency(window.label, latency)
         self.state.sample_trend()
         await _sleep_or_wake(self._wake_stats, STATS_INTERVAL)
+
+    def _latency_due(self) -> bool:
+        """Percentiles over a day sum up to 86,400 rows per entrypoint: read them once a
+        minute for the longer windows, every few seconds for the short ones."""
+        window = self.state.chart_window
+        label, at = self.state.chart_latency_key
+        every = LATENCY_SLOW if window.seconds > LATENCY_FAST_WINDOW else LATENCY_FAST
+        return label != window.label or self.state.clock() - at >= every
 
     async def _poll_slow(self, queries: ConsoleQueries) -> None:
         workers = await _timed(queries.workers())

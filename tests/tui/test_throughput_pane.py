@@ -14,6 +14,7 @@ from psycopg import sql
 from pgqtop import operations
 from pgqtop.db.console import ConsoleQueries
 from pgqtop.db.worker import WorkerQueries
+from pgqtop.model import Outcome, Status
 from pgqtop.tui.app import PgqtopApp
 from pgqtop.tui.panes.throughput import ThroughputPane
 from tests.tui.conftest import screen_text, until
@@ -28,7 +29,14 @@ class Recorder:
         self.lines: dict[str, tuple[list[float], list[float]]] = {}
         self.vlines: list[float] = []
         self.ylim: tuple[float, float] | None = None
-        plot, vline, ylim = plt.plot, plt.vline, plt.ylim
+        self.bars: dict[str, list[float]] = {}
+        self.bar_names: list[str] = []
+        plot, vline, ylim, bars = plt.plot, plt.vline, plt.ylim, plt.multiple_bar
+
+        def record_bars(names: list[str], values: list[list[float]], **kwargs: Any) -> Any:
+            self.bar_names = list(names)
+            self.bars = dict(zip(kwargs["labels"], values, strict=True))
+            return bars(names, values, **kwargs)
 
         def record_plot(*args: Any, **kwargs: Any) -> Any:
             self.lines[str(kwargs.get("label"))] = (list(args[0]), list(args[1]))
@@ -45,6 +53,7 @@ class Recorder:
         monkeypatch.setattr(plt, "plot", record_plot)
         monkeypatch.setattr(plt, "vline", record_vline)
         monkeypatch.setattr(plt, "ylim", record_ylim)
+        monkeypatch.setattr(plt, "multiple_bar", record_bars)
 
 
 async def add_completions(queries: ConsoleQueries, seconds_ago: int, count: int) -> None:
@@ -102,3 +111,29 @@ async def test_the_history_view_draws_the_sampled_due_jobs(
         assert recorder.lines["resize_image"][1] == [2.0]
         await pilot.press("c")
         await until(pilot, lambda: "oldest due job" in screen_text(app))
+
+
+async def test_the_latency_view_draws_wait_and_run_percentiles_per_entrypoint(
+    make_app: Factory,
+    queries: ConsoleQueries,
+    worker_queries: WorkerQueries,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = await queries.enqueue(["send_email"] * 20, None, 0)
+    worker = uuid.uuid4()
+    jobs = await worker_queries.dequeue({"send_email": 20}, 20, worker, 30.0)
+    assert len(jobs) == 20
+    await worker_queries.complete([Outcome(i, Status.SUCCESSFUL, 0.25) for i in ids], worker)
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        pane = app.query_one(ThroughputPane)
+        recorder = Recorder(monkeypatch, pane.plt)
+        await pilot.press("c", "c")
+        await until(pilot, lambda: "p50 and p95" in screen_text(app))
+        await until(pilot, lambda: recorder.bar_names == ["send_email"])
+        assert set(recorder.bars) == {"wait p50", "wait p95", "run p50", "run p95"}
+        # 0.25 s of run time lands in the histogram bucket around it (within about 1.58x).
+        (run_p50,) = recorder.bars["run p50"]
+        assert 0.25 / 1.6 <= run_p50 <= 0.25 * 1.6
+        assert recorder.bars["run p95"][0] >= run_p50
+        assert recorder.ylim is not None and recorder.ylim[0] == 0
