@@ -101,10 +101,14 @@ async def test_the_pane_follows_new_failures_holds_when_moved_and_home_follows_a
 async def test_a_resize_keeps_the_newest_first_order_and_the_top_in_view(
     make_app: Factory, queries: ConsoleQueries
 ) -> None:
-    ids = await fail_jobs(queries, ["ValueError: bad address"] * 40)
+    ids = await fail_jobs(queries, ["ValueError: bad address"] * 30)
     app = make_app()
     async with app.run_test(size=(200, 50)) as pilot:
         failures = pane(app)
+        await until(pilot, lambda: failures.row_count == 30)
+        # Ten more arrive while the operator watches, then the terminal changes size.
+        ids += await fail_jobs(queries, ["ValueError: bad address"] * 10)
+        app.watcher.poke()
         await until(pilot, lambda: failures.row_count == 40)
         for size in ((120, 40), (80, 24), (200, 50), (100, 30)):
             await pilot.resize_terminal(*size)
