@@ -92,6 +92,7 @@ class ThroughputPane(PlotextPlot):
         ]
         xs = [self._x(start, now, unit) for start in frame.starts]
         top = 0.0
+        ink = text_colours(self.app)
         empty = "no completions in this window"
         if view == "rate":
             series = charts.rates(points, frame, charts.WORKER_STATUSES)
@@ -99,7 +100,6 @@ class ThroughputPane(PlotextPlot):
                 self._line(name, xs, series[name], marker="braille")
                 top = max(top, *series[name])
         elif view == "outcomes":
-            ink = text_colours(self.app)
             colours = {"ok": Color.parse(ink.success).rgb, "failed": Color.parse(ink.error).rgb}
             for label, values in charts.outcome_rates(points, frame).items():
                 self._line(label, xs, values, color=colours[label], marker="braille")
@@ -119,10 +119,11 @@ class ThroughputPane(PlotextPlot):
         self.marked = (
             [] if view == "latency" else charts.pause_marks(state.chart_audit, since, needle)
         )
+        tones = {"pause": Color.parse(ink.error).rgb, "resume": Color.parse(ink.success).rgb}
         for mark in self.marked:
-            plt.vline(self._x(mark.at, now, unit), "red" if mark.action == "pause" else "green")
+            plt.vline(self._x(mark.at, now, unit), tones[mark.action])
         if self.marked:
-            plt.title("pauses: red line, resumes: green line")
+            plt.title("│ pause / resume")
         if not any(any(ys) for _, ys in self.plotted.values()):
             plt.title(empty)
         plt.ylim(0, top * 1.1 if top > 0 else 1)
