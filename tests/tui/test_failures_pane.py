@@ -198,3 +198,15 @@ async def test_columns_give_way_by_priority_and_the_error_keeps_its_width(
         assert seen[(120, 40)]["error"] >= 30 and "age" in seen[(120, 40)]
         assert seen[(200, 50)]["error"] >= 30
         assert {"entrypoint", "age"} <= set(seen[(200, 50)])
+
+
+async def test_database_text_in_the_failures_pane_is_literal(
+    make_app: Factory, queries: ConsoleQueries
+) -> None:
+    await fail_jobs(queries, ["Boom: [red]x[/red] \x1b[2J"], entrypoint="[bold]mail")
+    app = make_app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        await until(pilot, lambda: pane(app).row_count == 1)
+        text = screen_text(app)
+        assert "[bold]mail" in text
+        assert "Boom: [red]x[/red] \\x1b[2J" in text
