@@ -262,8 +262,11 @@ class ConsoleState:
         self.series_at = self.clock()
         self.touch()
 
-    def apply_chart_extras(self, history: list[HistorySample], audit: list[AuditEntry]) -> None:
+    def apply_chart_history(self, history: list[HistorySample]) -> None:
         self.chart_history = history
+        self.touch()
+
+    def apply_chart_audit(self, audit: list[AuditEntry]) -> None:
         self.chart_audit = audit
         self.touch()
 

@@ -160,13 +160,12 @@ class Watcher:
         window = self.state.chart_window
         outcomes = await _timed(queries.recent_outcomes(60.0))
         series = await _timed(queries.statistics_series(window.seconds, window.bucket))
-        audit = await _timed(queries.audit_log(window.seconds, AUDIT_ROWS))
         history = []
         if self.state.chart_view in HISTORY_VIEWS:
             history = await _timed(queries.queue_history(window.seconds, window.bucket))
         self.state.apply_outcomes(outcomes)
         self.state.apply_series(series)
-        self.state.apply_chart_extras(history, audit)
+        self.state.apply_chart_history(history)
         if self.state.chart_view == "latency" and self._latency_due():
             latency = await _timed(operations.latency(queries, window.seconds))
             self.state.apply_latency(window.label, latency)
@@ -188,6 +187,10 @@ class Watcher:
         failed = await _timed(queries.failures_since(FAILURE_WINDOW))
         paused = await _timed(queries.paused())
         schedules = await _timed(queries.schedules())
+        # The chart marks pauses from the audit trail; a few seconds late is soon enough.
+        window = self.state.chart_window
+        audit = await _timed(queries.audit_log(window.seconds, AUDIT_ROWS))
+        self.state.apply_chart_audit(audit)
         if self.state.failures_grouped:
             groups = await _timed(queries.failure_groups(limit=FAILURE_ROWS))
             self.state.apply_failure_groups(groups)
