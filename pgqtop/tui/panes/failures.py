@@ -174,7 +174,7 @@ class FailuresPane(DataTable[Cell]):
         self.call_after_refresh(self._relayout)
 
     def _relayout(self) -> None:
-        if self._state is not None:
+        if self._state is not None and not self._state.frozen:
             self.render_state(self._state)
         if self.following:
             self._to_top()

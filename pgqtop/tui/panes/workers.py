@@ -79,7 +79,7 @@ class WorkersPane(DataTable[Cell]):
         return uuid.UUID(key) if key else None
 
     def on_resize(self, _event: events.Resize) -> None:
-        if self._state is not None:
+        if self._state is not None and not self._state.frozen:
             self.call_after_refresh(self.render_state, self._state)
 
     def render_state(self, state: ConsoleState) -> None:
