@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 
 def duration(seconds: float | None) -> str:
     """`42s`, `3m05s`, `2h04m`, `3d02h`: two units at most, whole seconds; `-` for unknown."""
@@ -48,3 +50,10 @@ def span(seconds: float) -> str:
         if amount:
             parts.append(f"{amount}{unit}")
     return "".join(parts) or "0s"
+
+
+def format_time(moment: dt.datetime | None) -> str:
+    """A moment in the local time zone, to the second; `-` for none."""
+    if moment is None:
+        return "-"
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")

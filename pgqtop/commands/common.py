@@ -21,6 +21,7 @@ from pgqtop.db import schema
 from pgqtop.db.connection import connect_async, connect_sync
 from pgqtop.db.console import ConsoleQueries
 from pgqtop.errors import PgqtopError, UsageError
+from pgqtop.humanize import format_time as format_time  # the commands call it from here
 from pgqtop.model import first_line, printable
 
 
@@ -128,12 +129,6 @@ def parse_duration(text: str) -> float:
             f"duration {text!r} is longer than ten years: leave --for out to pause until resumed"
         )
     return seconds
-
-
-def format_time(moment: dt.datetime | None) -> str:
-    if moment is None:
-        return "-"
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

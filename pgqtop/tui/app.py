@@ -31,8 +31,10 @@ from textual.worker import Worker, WorkerState
 from pgqtop import operations
 from pgqtop.config import Settings, describe_dsn
 from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.rows import InFlightJob, WorkerInfo
 from pgqtop.errors import PgqtopError
 from pgqtop.model import ALL_ENTRYPOINTS, Job, NewJob, first_line, redact, target_label
+from pgqtop.story import parse_job_id, retention_note
 from pgqtop.tui import keys
 from pgqtop.tui.panes.events import EventsPane
 from pgqtop.tui.panes.failures import FailuresPane
@@ -44,6 +46,8 @@ from pgqtop.tui.screens.detail import DetailScreen, failure_renderable, job_rend
 from pgqtop.tui.screens.dialogs import ChoiceScreen, ConfirmScreen, EnqueueScreen, PromptScreen
 from pgqtop.tui.screens.help import HelpScreen
 from pgqtop.tui.screens.jobs import JobsScreen
+from pgqtop.tui.screens.story import story_renderable
+from pgqtop.tui.screens.worker import WorkerScreen
 from pgqtop.tui.settings import ConsolePreferences, read_preferences, read_state, remember
 from pgqtop.tui.state import CHART_VIEWS, Clock, ConsoleState, chart_window
 from pgqtop.tui.themes import DEFAULT_THEME, ThemeSet, load_themes, text_colours
@@ -82,7 +86,11 @@ class PgqtopApp(App[int]):
     #events { width: 2fr; }
     #workers { width: 4fr; }
     #failures { width: 3fr; }
+    Screen.-narrow #workers { width: 3fr; }
+    Screen.-narrow #failures { width: 4fr; }
     """
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (180, "-wide")]
+    """Below 180 columns the failures pane takes a larger share, so errors stay readable."""
     BINDINGS = [*keys.bindings()]
 
     def __init__(
@@ -349,6 +357,11 @@ class PgqtopApp(App[int]):
             )
 
     def action_purge(self) -> None:
+        failures = self.query_one(FailuresPane)
+        group = failures.selected_group if self.focused is failures else None
+        if group is not None:
+            self.purge_group(group.fingerprint, group.entrypoint)
+            return
         name = self.selected_entrypoint()
         if name is not None:
             self.purge_queued([name], name)
@@ -370,6 +383,10 @@ class PgqtopApp(App[int]):
             self.notify(f"purged {gone:,} queued jobs of {label}")
 
     def action_requeue(self) -> None:
+        group = self.query_one(FailuresPane).selected_group
+        if group is not None:
+            self.requeue_group(group.fingerprint, group.entrypoint)
+            return
         failure = self.query_one(FailuresPane).selected_failure
         if failure is None:
             self.notify("select a failure in the failures pane first", severity="warning")
@@ -383,6 +400,37 @@ class PgqtopApp(App[int]):
                 self.notify(f"requeued failure {failure}")
             else:
                 self.notify(f"failure {failure} was already requeued")
+
+    @work(group="database", exit_on_error=False)
+    async def requeue_group(self, fingerprint: str, entrypoint: str) -> None:
+        """Requeue every final, not yet requeued failure of one group, with the exact count."""
+        with self._reported():
+            plan = await operations.plan_requeue(self.queries(), fingerprint=fingerprint)
+            if plan.count == 0:
+                self.notify(f"no failures of this {entrypoint} group to requeue")
+                return
+            question = f"Requeue {plan.count:,} failed jobs of this {entrypoint} group as new jobs?"
+            if not await self._confirmed(question, f"Requeue {plan.count:,}"):
+                return
+            requeued = await operations.execute_requeue(self.queries(), plan)
+            self.notify(f"requeued {requeued:,} failed jobs of the group")
+
+    @work(group="database", exit_on_error=False)
+    async def purge_group(self, fingerprint: str, entrypoint: str) -> None:
+        """Delete one group's failure records, with the exact count."""
+        with self._reported():
+            plan = await operations.plan_purge_failures(self.queries(), fingerprint)
+            if plan.count == 0:
+                self.notify("this group has no failure records left")
+                return
+            question = (
+                f"Delete the {plan.count:,} failure records of this {entrypoint} group?\n"
+                "Their tracebacks go; no job is touched. This cannot be undone."
+            )
+            if not await self._confirmed(question, f"Delete {plan.count:,}"):
+                return
+            gone = await operations.execute_purge_failures(self.queries(), plan)
+            self.notify(f"deleted {gone:,} failure records")
 
     def action_requeue_all(self) -> None:
         pane = self.query_one(FailuresPane)
@@ -512,6 +560,13 @@ class PgqtopApp(App[int]):
         if self.remember_state:
             remember(chart_window=self.state.chart_window.label)
 
+    def action_failures_view(self) -> None:
+        self.state.failures_grouped = not self.state.failures_grouped
+        self.query_one(FailuresPane).following = True
+        self.state.touch()
+        self.watcher.poke()
+        self.repaint(force=True)
+
     def action_filter(self) -> None:
         self.ask_filter()
 
@@ -538,6 +593,27 @@ class PgqtopApp(App[int]):
     def action_jobs(self) -> None:
         self.push_screen(self._jobs_screen(self.query_one(QueuesPane).selected_entrypoint))
 
+    def action_goto_job(self) -> None:
+        self.goto_job()
+
+    @work(group="dialog", exit_on_error=False)
+    async def goto_job(self) -> None:
+        """Ask for a job id, then show what `pgqtop job ID` prints about it."""
+        text = await self.push_screen_wait(PromptScreen("Show the story of job id:"))
+        if text is None or not text.strip():
+            return
+        try:
+            job_id = parse_job_id(text)
+            story = await operations.job_story(self.queries(), job_id)
+        except (PgqtopError, psycopg.Error) as exc:
+            self.notify(first_line(exc, self.settings.dsn), severity="error")
+            return
+        if story is None:
+            self.notify(f"no job {job_id} ({retention_note(self.settings)})", severity="warning")
+            return
+        body = story_renderable(story, self.settings, text_colours(self))
+        await self.push_screen(DetailScreen(body, f"job {job_id}"))
+
     def _jobs_screen(self, entrypoint: str | None, status: str | None = None) -> JobsScreen:
         async def page(after: int, limit: int, entry: str | None, st: str | None) -> list[Job]:
             return await self.queries().browse_jobs(
@@ -550,8 +626,25 @@ class PgqtopApp(App[int]):
 
     @on(DataTable.RowSelected, "#failures")
     def failure_chosen(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.open_failure(int(event.row_key.value))
+        failure = self.query_one(FailuresPane).failure_of_row(event.row_key.value)
+        if failure is not None:
+            self.open_failure(failure)
+
+    @on(DataTable.RowSelected, "#workers")
+    def worker_chosen(self, event: DataTable.RowSelected) -> None:
+        chosen = event.row_key.value
+        found = [seen.info for seen in self.state.workers if str(seen.info.id) == chosen]
+        if found:
+            self.push_screen(self._worker_screen(found[0]))
+
+    def _worker_screen(self, worker: WorkerInfo) -> WorkerScreen:
+        async def load() -> list[InFlightJob]:
+            return await operations.worker_jobs(self.queries(), worker.id)
+
+        async def cancel(job_id: int) -> int:
+            return await operations.cancel_jobs(self.queries(), [job_id])
+
+        return WorkerScreen(worker, load, cancel, self.state.clock, read_only=self.read_only)
 
     @on(DataTable.RowSelected, "#jobs")
     def job_chosen(self, event: DataTable.RowSelected) -> None:

@@ -57,7 +57,8 @@ COMMANDS: tuple[Command, ...] = (
         "d",
         "purge",
         "Purge",
-        "Delete the selected entrypoint's queued jobs (asks first, with the count)",
+        "Delete the selected entrypoint's queued jobs, or the records of the selected failure"
+        " group (asks first, with the count)",
         writes=True,
     ),
     Command(
@@ -68,7 +69,13 @@ COMMANDS: tuple[Command, ...] = (
         writes=True,
         footer=False,
     ),
-    Command("r", "requeue", "Requeue", "Requeue the selected failure as a new job", writes=True),
+    Command(
+        "r",
+        "requeue",
+        "Requeue",
+        "Requeue the selected failure, or every failure of the selected group (asks first)",
+        writes=True,
+    ),
     Command(
         "R",
         "requeue_all",
@@ -81,7 +88,7 @@ COMMANDS: tuple[Command, ...] = (
         "x",
         "cancel_job",
         "Cancel job",
-        "Cancel a running job (from the jobs browser)",
+        "Cancel a running job (from the jobs browser or a worker's running jobs)",
         writes=True,
         footer=False,
     ),
@@ -106,8 +113,27 @@ COMMANDS: tuple[Command, ...] = (
         "e", "enqueue", "Enqueue", "Enqueue a job (entrypoint, payload, priority)", writes=True
     ),
     Command("j", "jobs", "Jobs", "Browse jobs by entrypoint and status"),
+    Command(
+        "o",
+        "goto_job",
+        "Go to job",
+        "Show one job's whole story by its id: due, picked, each failed attempt, its end",
+        footer=False,
+    ),
     Command("t", "next_theme", "Theme", "Cycle colour themes"),
-    Command("c", "next_chart", "Chart", "Cycle the chart: completions / outcomes / latency"),
+    Command(
+        "f",
+        "failures_view",
+        "Failure groups",
+        "Show failures one by one or grouped by fingerprint (Enter: a group's latest traceback)",
+        footer=False,
+    ),
+    Command(
+        "c",
+        "next_chart",
+        "Chart",
+        "Cycle the chart: completions / outcomes / latency / due jobs / oldest wait",
+    ),
     Command("1", "chart_window('1m')", "1m", "Chart the last minute", footer=False),
     Command("2", "chart_window('15m')", "15m", "Chart the last 15 minutes", footer=False),
     Command("3", "chart_window('1h')", "1h", "Chart the last hour", footer=False),

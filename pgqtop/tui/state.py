@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
 from pgqtop.db.rows import (
+    FailureGroup,
     FailureSummary,
+    InFlightJob,
     PauseInfo,
     QueueCount,
     ScheduleInfo,
@@ -21,7 +24,9 @@ from pgqtop.db.rows import (
     WorkerInfo,
 )
 from pgqtop.model import ALL_ENTRYPOINTS, Event, target_label
-from pgqtop.operations import completed_by_entrypoint
+from pgqtop.model.audit import AuditEntry
+from pgqtop.model.history import HistorySample
+from pgqtop.operations import Latency, completed_by_entrypoint
 
 Clock = Callable[[], float]
 
@@ -46,7 +51,9 @@ CHART_WINDOWS = (
     ChartWindow("3", "1h", 3600, 60, "min", 60),
     ChartWindow("4", "24h", 86400, 900, "h", 3600),
 )
-CHART_VIEWS = ("rate", "outcomes", "latency")
+CHART_VIEWS = ("rate", "outcomes", "latency", "depth", "oldest")
+HISTORY_VIEWS = ("depth", "oldest")
+"""Chart views drawn from the queue history, which is read only while one is shown."""
 
 
 def chart_window(label: str) -> ChartWindow:
@@ -133,8 +140,20 @@ class ConsoleState:
     schedules_seen_at: float = 0.0
     series: list[SeriesPoint] = dataclasses.field(default_factory=list)
     series_at: float = 0.0
+    chart_history: list[HistorySample] = dataclasses.field(default_factory=list)
+    chart_audit: list[AuditEntry] = dataclasses.field(default_factory=list)
+    chart_latency: dict[str, Latency] = dataclasses.field(default_factory=dict)
+    """Wait and run percentiles per entrypoint over the chart's window (the latency view)."""
+    chart_latency_key: tuple[str, float] = ("", 0.0)
+    """The window those percentiles are of, and when they were read."""
+    """The audit trail of the chart's window: its pauses and resumes are marked."""
     workers: list[SeenWorker] = dataclasses.field(default_factory=list)
+    held_jobs: dict[uuid.UUID | None, list[InFlightJob]] = dataclasses.field(default_factory=dict)
+    """The running jobs by the worker holding them, longest running first."""
     failures: list[FailureSummary] = dataclasses.field(default_factory=list)
+    failures_grouped: bool = False
+    """The failures pane shows groups by fingerprint; only then are the groups polled."""
+    failure_groups: list[FailureGroup] = dataclasses.field(default_factory=list)
     events: deque[EventLine] = dataclasses.field(default_factory=lambda: deque(maxlen=EVENT_LIMIT))
     pending: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     engine: EngineView = dataclasses.field(default_factory=EngineView)
@@ -243,13 +262,37 @@ class ConsoleState:
         self.series_at = self.clock()
         self.touch()
 
+    def apply_chart_history(self, history: list[HistorySample]) -> None:
+        self.chart_history = history
+        self.touch()
+
+    def apply_chart_audit(self, audit: list[AuditEntry]) -> None:
+        self.chart_audit = audit
+        self.touch()
+
+    def apply_latency(self, window: str, latency: dict[str, Latency]) -> None:
+        self.chart_latency = latency
+        self.chart_latency_key = (window, self.clock())
+        self.touch()
+
     def apply_workers(self, workers: Iterable[WorkerInfo]) -> None:
         now = self.clock()
         self.workers = [SeenWorker(w, now) for w in workers]
         self.touch()
 
+    def apply_held_jobs(self, jobs: Iterable[InFlightJob]) -> None:
+        held: dict[uuid.UUID | None, list[InFlightJob]] = {}
+        for job in jobs:
+            held.setdefault(job.worker_id, []).append(job)
+        self.held_jobs = held
+        self.touch()
+
     def apply_failures(self, failures: list[FailureSummary]) -> None:
         self.failures = failures
+        self.touch()
+
+    def apply_failure_groups(self, groups: list[FailureGroup]) -> None:
+        self.failure_groups = groups
         self.touch()
 
     def apply_paused(self, paused: Iterable[PauseInfo]) -> None:

@@ -18,12 +18,13 @@ import time
 from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
+from pgqtop import operations
 from pgqtop.config import Settings
 from pgqtop.db.console import ConsoleQueries
 from pgqtop.engine.link import ReconnectingConnection
 from pgqtop.engine.listener import Listener
 from pgqtop.model import Event
-from pgqtop.tui.state import ConsoleState
+from pgqtop.tui.state import HISTORY_VIEWS, ConsoleState
 
 T = TypeVar("T")
 
@@ -37,6 +38,10 @@ QUERY_TIMEOUT = 10.0
 RECONCILE_TIMEOUT = 60.0
 FAILURE_WINDOW = 3600.0
 FAILURE_ROWS = 100
+AUDIT_ROWS = 200
+LATENCY_FAST = 5.0
+LATENCY_SLOW = 60.0
+LATENCY_FAST_WINDOW = 900.0
 
 
 class Watcher:
@@ -155,18 +160,42 @@ class Watcher:
         window = self.state.chart_window
         outcomes = await _timed(queries.recent_outcomes(60.0))
         series = await _timed(queries.statistics_series(window.seconds, window.bucket))
+        history = []
+        if self.state.chart_view in HISTORY_VIEWS:
+            history = await _timed(queries.queue_history(window.seconds, window.bucket))
         self.state.apply_outcomes(outcomes)
         self.state.apply_series(series)
+        self.state.apply_chart_history(history)
+        if self.state.chart_view == "latency" and self._latency_due():
+            latency = await _timed(operations.latency(queries, window.seconds))
+            self.state.apply_latency(window.label, latency)
         self.state.sample_trend()
         await _sleep_or_wake(self._wake_stats, STATS_INTERVAL)
 
+    def _latency_due(self) -> bool:
+        """Percentiles over a day sum up to 86,400 rows per entrypoint: read them once a
+        minute for the longer windows, every few seconds for the short ones."""
+        window = self.state.chart_window
+        label, at = self.state.chart_latency_key
+        every = LATENCY_SLOW if window.seconds > LATENCY_FAST_WINDOW else LATENCY_FAST
+        return label != window.label or self.state.clock() - at >= every
+
     async def _poll_slow(self, queries: ConsoleQueries) -> None:
         workers = await _timed(queries.workers())
+        held = await _timed(queries.in_flight())
         failures = await _timed(queries.recent_failures(FAILURE_ROWS))
         failed = await _timed(queries.failures_since(FAILURE_WINDOW))
         paused = await _timed(queries.paused())
         schedules = await _timed(queries.schedules())
+        # The chart marks pauses from the audit trail; a few seconds late is soon enough.
+        window = self.state.chart_window
+        audit = await _timed(queries.audit_log(window.seconds, AUDIT_ROWS))
+        self.state.apply_chart_audit(audit)
+        if self.state.failures_grouped:
+            groups = await _timed(queries.failure_groups(limit=FAILURE_ROWS))
+            self.state.apply_failure_groups(groups)
         self.state.apply_workers(workers)
+        self.state.apply_held_jobs(held)
         self.state.apply_schedules(schedules)
         self.state.apply_failures(failures)
         self.state.apply_failure_counts(failed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from rich.text import Text
@@ -39,3 +40,67 @@ def selected_key(table: DataTable[Cell]) -> str | None:
     except Exception:
         return None
     return row_key.value
+
+
+CELL_PADDING = 2
+"""A DataTable pads each cell by one column on either side."""
+FLEX_FLOOR = 8
+SCROLLBAR = 1
+"""Width kept for the vertical scrollbar (the panes draw it one cell wide), which appears
+when rows outgrow the pane."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    """A column that may be dropped when the pane is narrow: lower priority numbers stay
+    longest; the flexible column takes whatever width is left over."""
+
+    key: str
+    width: int
+    priority: int
+    flexible: bool = False
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.key
+
+
+def fit_columns(specs: Sequence[ColumnSpec], available: int) -> dict[str, int]:
+    """Widths of the columns that fit in `available` cells, in the specs' order. Columns are
+    taken by priority while their width (and padding) fits; the flexible one then gets the
+    rest, or gives up width (down to FLEX_FLOOR) when the essential columns alone overflow.
+    The priority-0 columns are always kept."""
+    chosen: dict[str, int] = {}
+    used = 0
+    for spec in sorted(specs, key=lambda s: s.priority):
+        cost = spec.width + CELL_PADDING
+        if spec.priority == 0 or used + cost <= available:
+            chosen[spec.key] = spec.width
+            used += cost
+    spare = available - used
+    for spec in specs:
+        if spec.flexible and spec.key in chosen:
+            chosen[spec.key] = max(FLEX_FLOOR, chosen[spec.key] + spare)
+            break
+    return {spec.key: chosen[spec.key] for spec in specs if spec.key in chosen}
+
+
+def apply_columns(
+    table: DataTable[Cell], specs: Sequence[ColumnSpec], widths: dict[str, int]
+) -> bool:
+    """Give the table exactly these columns and widths; True when they changed (the rows
+    were dropped and must be added again)."""
+    current = {str(key.value): column.width for key, column in table.columns.items()}
+    if current == widths and list(current) == list(widths):
+        return False
+    table.clear(columns=True)
+    titles = {spec.key: spec.title for spec in specs}
+    for key, width in widths.items():
+        table.add_column(titles[key], key=key, width=width)
+    return True
+
+
+def clip(text: str, width: int) -> str:
+    """One line cut to `width` cells with an ellipsis."""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"

@@ -1,19 +1,32 @@
-"""Completions per second per entrypoint, successes against failures, or latency, over a
-window of 1m / 15m / 1h / 24h, drawn with plotext from the statistics series in state."""
+"""Completions per second per entrypoint, successes against failures, latency, queue depth or
+the oldest due job's wait, over a window of 1m / 15m / 1h / 24h, drawn with plotext.
+
+Completions are zero-filled over every bucket of the window (pgqtop.tui.charts), the y axis
+starts at zero, and the pauses and resumes of the audit trail are marked as vertical lines.
+The figure is built again only when its data, window, view, filter, theme or bucket changes.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from typing import Any
 
 from textual.color import Color
 from textual_plotext import PlotextPlot
 
-from pgqtop.db.rows import SeriesPoint
-from pgqtop.model import FAILED_OUTCOMES, WORKER_OUTCOMES, Status
+from pgqtop.model.messages import printable
+from pgqtop.tui import charts
+from pgqtop.tui.panes.tables import clip
 from pgqtop.tui.state import ConsoleState
 from pgqtop.tui.themes import text_colours
 
 MAX_LINES = 6
+TITLES = {
+    "rate": "completions/s by entrypoint",
+    "outcomes": "successes vs failures per second",
+    "latency": "seconds waiting / running, p50 and p95 by entrypoint",
+    "depth": "due jobs by entrypoint (history)",
+    "oldest": "oldest due job's wait, seconds (history)",
+}
 
 
 class ThroughputPane(PlotextPlot):
@@ -23,90 +36,121 @@ class ThroughputPane(PlotextPlot):
     def __init__(self) -> None:
         super().__init__(id="throughput")
         self._drawn: tuple[object, ...] = ()
+        self.plotted: dict[str, tuple[list[float], list[float]]] = {}
+        """What the last draw handed to plotext, line by line: x (window units ago) and y."""
+        self.marked: list[charts.Mark] = []
+        """The pauses and resumes the last draw marked."""
 
     def render_state(self, state: ConsoleState) -> None:
         window = state.chart_window
-        key = (state.series_at, window, state.chart_view, state.filter_text, self.app.theme)
+        now = state.series_at or state.clock()
+        frame = charts.buckets(now, window.seconds, window.bucket)
+        key = (
+            tuple(state.series),
+            tuple(state.chart_history),
+            tuple(state.chart_audit),
+            state.chart_latency_key,
+            frame.starts[-1],
+            window,
+            state.chart_view,
+            state.filter_text,
+            self.app.theme,
+        )
         if key == self._drawn:
             return
         self._drawn = key
+        self._draw(state, frame, now)
+
+    def _x(self, at: float, now: float, unit: float) -> float:
+        # Clamped: the database clock may run a little ahead of ours, and plotext fails on
+        # points outside the axis limits.
+        return min(0.0, round((at - now) / unit, 3))
+
+    def _line(self, label: str, xs: list[float], ys: list[float], **style: Any) -> None:
+        self.plotted[label] = (xs, ys)
+        self.plt.plot(xs, ys, label=printable(label), **style)
+
+    def _draw(self, state: ConsoleState, frame: charts.Buckets, now: float) -> None:
+        window = state.chart_window
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        now = state.series_at or state.clock()
+        self.plotted = {}
         needle = state.filter_text.lower()
-        left = -window.seconds / window.unit_seconds
-
-        def x_of(point: SeriesPoint) -> float:
-            # Clamped: the database clock may run a little ahead of ours, and plotext fails
-            # on points outside the axis limits.
-            return min(0.0, round((point.bucket.timestamp() - now) / window.unit_seconds, 2))
-
+        unit = window.unit_seconds
+        left = -window.seconds / unit
+        since = now - window.seconds
+        view = state.chart_view
+        self.border_title = f"Throughput · {TITLES[view]} · {window.label}"
+        if view != "latency":
+            plt.xlabel(f"{window.unit} ago")
+            plt.xlim(left, 0)
         points = [
             p
             for p in state.series
-            if (not needle or needle in p.entrypoint.lower()) and x_of(p) >= left
+            if (not needle or needle in p.entrypoint.lower()) and p.bucket.timestamp() >= since
         ]
-
-        view = state.chart_view
-        titles = {
-            "rate": "completions/s by entrypoint",
-            "outcomes": "successes vs failures per second",
-            "latency": "seconds in queue / running (avg, max)",
-        }
-        self.border_title = f"Throughput · {titles[view]} · {window.label}"
-        plt.xlabel(f"{window.unit} ago")
-        plt.xlim(left, 0)
+        xs = [self._x(start, now, unit) for start in frame.starts]
+        top = 0.0
+        ink = text_colours(self.app)
+        empty = "no completions in this window"
         if view == "rate":
-            series: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
-            for p in points:
-                if p.status in WORKER_OUTCOMES:
-                    series[p.entrypoint][x_of(p)] += p.count / window.bucket
-            busiest = sorted(series, key=lambda e: -sum(series[e].values()))[:MAX_LINES]
-            for name in busiest:
-                xs = sorted(series[name])
-                plt.plot(xs, [series[name][x] for x in xs], label=name, marker="braille")
+            series = charts.rates(points, frame, charts.WORKER_STATUSES)
+            for name in charts.busiest(series, MAX_LINES):
+                self._line(name, xs, series[name], marker="braille")
+                top = max(top, *series[name])
         elif view == "outcomes":
-            good: dict[float, float] = defaultdict(float)
-            bad: dict[float, float] = defaultdict(float)
-            for p in points:
-                if p.status == Status.SUCCESSFUL:
-                    good[x_of(p)] += p.count / window.bucket
-                elif p.status in FAILED_OUTCOMES:
-                    bad[x_of(p)] += p.count / window.bucket
-            ink = text_colours(self.app)
-            ok, failed = Color.parse(ink.success).rgb, Color.parse(ink.error).rgb
-            for label, data, colour in (("ok", good, ok), ("failed", bad, failed)):
-                if data:
-                    xs = sorted(data)
-                    plt.plot(xs, [data[x] for x in xs], label=label, color=colour, marker="braille")
+            colours = {"ok": Color.parse(ink.success).rgb, "failed": Color.parse(ink.error).rgb}
+            for label, values in charts.outcome_rates(points, frame).items():
+                self._line(label, xs, values, color=colours[label], marker="braille")
+                top = max(top, *values)
+        elif view == "latency":
+            top = self._percentiles(state)
+            empty = "no completions in this window"
         else:
-            sums: dict[str, dict[float, float]] = {
-                k: defaultdict(float) for k in ("queue", "run", "count")
-            }
-            peaks: dict[str, dict[float, float]] = {
-                "queue": defaultdict(float),
-                "run": defaultdict(float),
-            }
-            for p in points:
-                if p.status not in WORKER_OUTCOMES or p.count == 0:
-                    continue
-                x = x_of(p)
-                sums["queue"][x] += p.queue_seconds_sum
-                sums["run"][x] += p.run_seconds_sum
-                sums["count"][x] += p.count
-                peaks["queue"][x] = max(peaks["queue"][x], p.queue_seconds_max)
-                peaks["run"][x] = max(peaks["run"][x], p.run_seconds_max)
-            xs = sorted(sums["count"])
-            if xs:
-                for kind in ("queue", "run"):
-                    plt.plot(
-                        xs,
-                        [sums[kind][x] / sums["count"][x] for x in xs],
-                        label=f"{kind} avg",
-                        marker="braille",
-                    )
-                    plt.plot(xs, [peaks[kind][x] for x in xs], label=f"{kind} max", marker="dot")
-        if not points:
-            plt.title("no completions in this window")
+            field = "due" if view == "depth" else "oldest"
+            times, lines = charts.history_lines(state.chart_history, field, since)
+            wanted = {n: v for n, v in lines.items() if not needle or needle in n.lower()}
+            sample_xs = [self._x(t, now, unit) for t in times]
+            for name in charts.busiest(wanted, MAX_LINES):
+                self._line(name, sample_xs, wanted[name], marker="braille")
+                top = max(top, *wanted[name])
+            empty = "no queue history in this window (workers take it)"
+        self.marked = (
+            [] if view == "latency" else charts.pause_marks(state.chart_audit, since, needle)
+        )
+        tones = {"pause": Color.parse(ink.error).rgb, "resume": Color.parse(ink.success).rgb}
+        for mark in self.marked:
+            plt.vline(self._x(mark.at, now, unit), tones[mark.action])
+        if self.marked:
+            plt.title("│ pause / resume")
+        if not any(any(ys) for _, ys in self.plotted.values()):
+            plt.title(empty)
+        plt.ylim(0, top * 1.1 if top > 0 else 1)
         self.refresh()
+
+    def _percentiles(self, state: ConsoleState) -> float:
+        """Wait and run p50/p95 of the busiest entrypoints over the window, from the
+        statistics' latency histograms (each within a factor of about 1.58 of the truth)."""
+        needle = state.filter_text.lower()
+        found = {
+            name: latency
+            for name, latency in state.chart_latency.items()
+            if (not needle or needle in name.lower()) and latency.run.count
+        }
+        names = sorted(found, key=lambda n: (-found[n].run.count, n))[:MAX_LINES]
+        if not names:
+            return 0.0
+        plt = self.plt
+        series = {
+            "wait p50": [found[n].wait.p50 or 0.0 for n in names],
+            "wait p95": [found[n].wait.p95 or 0.0 for n in names],
+            "run p50": [found[n].run.p50 or 0.0 for n in names],
+            "run p95": [found[n].run.p95 or 0.0 for n in names],
+        }
+        labels = [clip(printable(n), 14) for n in names]
+        for label, values in series.items():
+            self.plotted[label] = ([float(i) for i in range(len(names))], values)
+        # plotext names the bar labels `labels`; its type stub says `label`.
+        plt.multiple_bar(labels, list(series.values()), labels=list(series))  # type: ignore[call-arg]
+        return max(max(values) for values in series.values())
