@@ -15,19 +15,21 @@ from collections.abc import Callable, Iterable, Mapping
 from pgqtop.db.rows import (
     FailureSummary,
     PauseInfo,
-    QueueCount,
+    QueueDepth,
     ScheduleInfo,
     SeriesPoint,
     WorkerInfo,
 )
 from pgqtop.model import ALL_ENTRYPOINTS, Event, target_label
+from pgqtop.model.forecast import Forecast, Sample, forecast
 from pgqtop.operations import completed_by_entrypoint
 
 Clock = Callable[[], float]
 
 EVENT_LIMIT = 200
-TREND_SPAN = 60.0
-"""Seconds of queued-count history the drain forecast looks back over."""
+HISTORY_SAMPLES = 320
+"""Due-count samples kept per entrypoint, one a second at most: the forecast's longest window
+(model.forecast.MAX_WINDOW) and some."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,34 +58,39 @@ def chart_window(label: str) -> ChartWindow:
     return CHART_WINDOWS[0]
 
 
+def _samples() -> deque[Sample]:
+    return deque(maxlen=HISTORY_SAMPLES)
+
+
 @dataclasses.dataclass(slots=True)
 class QueueRow:
     """What the console knows about one entrypoint."""
 
     entrypoint: str
-    queued: int = 0
+    due: int = 0
+    """Queued jobs whose time has come; a NOTIFY cannot tell them from scheduled ones, so new
+    jobs count here until the next count says otherwise."""
+    scheduled: int = 0
+    """Queued jobs waiting for a later time, as of the last count."""
     picked: int = 0
     failed_recent: int = 0
     completed_minute: int = 0
     oldest_since: float | None = None
-    """Clock time the oldest queued job was created; its age grows without a new query."""
-    history: deque[tuple[float, int]] = dataclasses.field(default_factory=lambda: deque(maxlen=256))
+    """Clock time the oldest due job became due; its age grows without a new query."""
+    next_due_at: float | None = None
+    """Clock time the next scheduled job comes due, as of the last count."""
+    history: deque[Sample] = dataclasses.field(
+        default_factory=lambda: deque(maxlen=HISTORY_SAMPLES)
+    )
+    """(clock time, due jobs), about one a second: what the forecast reads."""
 
     @property
     def completed_per_second(self) -> float:
         return self.completed_minute / 60.0
 
-    def trend(self, now: float) -> float:
-        """Change of the queued count per second over the recent past."""
-        while len(self.history) > 2 and now - self.history[1][0] >= TREND_SPAN:
-            self.history.popleft()
-        if len(self.history) < 2:
-            return 0.0
-        then, count = self.history[0]
-        elapsed = now - then
-        if elapsed < 3.0:
-            return 0.0
-        return (self.queued - count) / elapsed
+    def forecast(self, now: float) -> Forecast:
+        """Where the due backlog is heading, on its net rate over the recent samples."""
+        return forecast([*self.history, (now, self.due)], self.completed_per_second)
 
 
 @dataclasses.dataclass(slots=True)
@@ -171,12 +178,12 @@ class ConsoleState:
             return
         for entrypoint, deltas in event.changes.items():
             row = self.row(entrypoint)
-            queued_before = row.queued
-            row.queued = max(0, row.queued + deltas.get("queued", 0))
+            due_before = row.due
+            row.due = max(0, row.due + deltas.get("queued", 0))
             row.picked = max(0, row.picked + deltas.get("picked", 0))
-            if queued_before == 0 and row.queued > 0 and row.oldest_since is None:
+            if due_before == 0 and row.due > 0 and row.oldest_since is None:
                 row.oldest_since = now
-            if row.queued == 0:
+            if row.due == 0:
                 row.oldest_since = None
             pending = self.pending.setdefault(entrypoint, {})
             for status, delta in deltas.items():
@@ -195,34 +202,40 @@ class ConsoleState:
         self.events.appendleft(EventLine(self.clock(), text, kind))
         self.touch()
 
-    def apply_counts(self, counts: Iterable[QueueCount]) -> None:
-        """The reconciliation truth replaces whatever drift the event stream accumulated."""
+    def apply_counts(self, depths: Iterable[QueueDepth]) -> None:
+        """The reconciliation truth replaces whatever drift the event stream accumulated, and
+        tells due jobs from scheduled ones, which the events cannot."""
         now = self.clock()
         self.reconciled_at = now
-        seen: dict[str, QueueRow] = {}
-        for count in counts:
-            row = seen.get(count.entrypoint) or self.row(count.entrypoint)
-            if count.entrypoint not in seen:
-                row.queued = row.picked = 0
-                row.oldest_since = None
-                seen[count.entrypoint] = row
-            if count.status == "queued":
-                row.queued = count.count
-                row.oldest_since = now - count.oldest_seconds
-            elif count.status == "picked":
-                row.picked = count.count
+        seen: set[str] = set()
+        for depth in depths:
+            row = self.row(depth.entrypoint)
+            seen.add(depth.entrypoint)
+            row.due, row.scheduled, row.picked = depth.due, depth.scheduled, depth.picked
+            row.oldest_since = (
+                None if depth.oldest_due_seconds is None else now - depth.oldest_due_seconds
+            )
+            row.next_due_at = (
+                None if depth.next_due_seconds is None else now + depth.next_due_seconds
+            )
         for entrypoint, row in self.queues.items():
             if entrypoint not in seen:
-                row.queued = row.picked = 0
-                row.oldest_since = None
+                row.due = row.scheduled = row.picked = 0
+                row.oldest_since = row.next_due_at = None
         self.sample_trend()
         self.touch()
+
+    def next_due_at(self) -> float | None:
+        """Clock time the first scheduled job of any entrypoint comes due (a count then moves
+        it from scheduled to due); None when nothing is scheduled."""
+        times = [row.next_due_at for row in self.queues.values() if row.next_due_at is not None]
+        return min(times, default=None)
 
     def sample_trend(self) -> None:
         now = self.clock()
         for row in self.queues.values():
             if not row.history or now - row.history[-1][0] >= 1.0:
-                row.history.append((now, row.queued))
+                row.history.append((now, row.due))
 
     def apply_outcomes(self, outcomes: Mapping[tuple[str, str], int]) -> None:
         """Jobs finished in the last minute, counted as `pgqtop status` counts them."""

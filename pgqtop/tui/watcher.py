@@ -33,6 +33,9 @@ DEFAULT_RECONCILE = 5.0
 # NOTIFY deltas keep the counts live between reconciliations, so the full count only corrects
 # drift: at most 1% of the time goes to it, whatever the size of the table.
 RECONCILE_COST_FACTOR = 100.0
+RECOUNT_SOONEST = 1.0
+"""New jobs may be due or scheduled, which a NOTIFY does not say: they bring the next count
+forward to this many seconds after the last (or its cost bound, if longer)."""
 QUERY_TIMEOUT = 10.0
 RECONCILE_TIMEOUT = 60.0
 FAILURE_WINDOW = 3600.0
@@ -67,6 +70,9 @@ class Watcher:
         )
         self._listening = asyncio.Event()
         self._wake_reconcile = asyncio.Event()
+        self._jobs_arrived = False
+        self._recount_from = 0.0
+        """Monotonic time from which new jobs may wake the reconciliation at once."""
         self._wake_stats = asyncio.Event()
         self._wake_slow = asyncio.Event()
         self._stop = asyncio.Event()
@@ -131,6 +137,10 @@ class Watcher:
 
     def _on_event(self, event: Event) -> None:
         self.state.apply_event(event)
+        if any(deltas.get("queued", 0) > 0 for deltas in event.changes.values()):
+            self._jobs_arrived = True
+            if time.monotonic() >= self._recount_from:
+                self._wake_reconcile.set()
         if event.op in ("pause", "resume"):
             self._wake_slow.set()
 
@@ -144,12 +154,21 @@ class Watcher:
         # Count only while listening, so no event can fall between the count and the stream.
         await self._listening.wait()
         self._wake_reconcile.clear()
+        self._jobs_arrived = False
         started = time.monotonic()
-        counts = await _timed(queries.queue_counts(), RECONCILE_TIMEOUT)
+        depths = await _timed(queries.queue_depths(), RECONCILE_TIMEOUT)
         took = time.monotonic() - started
-        self.state.apply_counts(counts)
-        pause = max(self.refresh or DEFAULT_RECONCILE, RECONCILE_COST_FACTOR * took)
-        await _sleep_or_wake(self._wake_reconcile, pause)
+        self.state.apply_counts(depths)
+        soonest = max(RECOUNT_SOONEST, RECONCILE_COST_FACTOR * took)
+        pause = max(self.refresh or DEFAULT_RECONCILE, soonest)
+        due_at = self.state.next_due_at()
+        if due_at is not None:
+            # A scheduled job turns due without an event: count again when it does.
+            pause = min(pause, max(soonest, due_at - self.state.clock() + 0.05))
+        self._recount_from = time.monotonic() + soonest
+        await asyncio.sleep(soonest)
+        if not self._jobs_arrived:
+            await _sleep_or_wake(self._wake_reconcile, pause - soonest)
 
     async def _poll_stats(self, queries: ConsoleQueries) -> None:
         window = self.state.chart_window
