@@ -141,6 +141,8 @@ class ConsoleState:
     series: list[SeriesPoint] = dataclasses.field(default_factory=list)
     series_at: float = 0.0
     workers: list[SeenWorker] = dataclasses.field(default_factory=list)
+    workers_seen_at: float | None = None
+    """Clock time of the last workers poll; None before the first."""
     failures: list[FailureSummary] = dataclasses.field(default_factory=list)
     events: deque[EventLine] = dataclasses.field(default_factory=lambda: deque(maxlen=EVENT_LIMIT))
     pending: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
@@ -259,6 +261,7 @@ class ConsoleState:
     def apply_workers(self, workers: Iterable[WorkerInfo]) -> None:
         now = self.clock()
         self.workers = [SeenWorker(w, now) for w in workers]
+        self.workers_seen_at = now
         self.touch()
 
     def apply_failures(self, failures: list[FailureSummary]) -> None:
@@ -314,6 +317,15 @@ class ConsoleState:
         needle = self.filter_text.lower()
         return [
             row for name, row in sorted(self.queues.items()) if not needle or needle in name.lower()
+        ]
+
+    def declaring(self, entrypoint: str) -> list[str]:
+        """The live workers (heartbeat within the stale limit) that declare the entrypoint,
+        as `host:pid`."""
+        return [
+            f"{seen.info.host}:{seen.info.pid}"
+            for seen in self.workers
+            if entrypoint in seen.info.entrypoints and self.worker_age(seen) <= self.stale_after
         ]
 
     def worker_age(self, seen: SeenWorker) -> float:

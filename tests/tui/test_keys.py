@@ -238,7 +238,7 @@ async def test_view_keys_theme_chart_window_filter_freeze_help(
         await pilot.press("space")
         await until(pilot, lambda: "FROZEN" in screen_text(app).splitlines()[0])
         await queries.enqueue("resize_image", None, 0)
-        await until(pilot, lambda: app.state.queues["resize_image"].queued == 2)
+        await until(pilot, lambda: app.state.queues["resize_image"].due == 2)
         await pilot.pause(0.5)
         assert cell_text(app, "queues", "resize_image", "queued") == "1"  # frozen display
         await pilot.press("space")

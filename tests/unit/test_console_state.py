@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from pgqtop.db.rows import QueueCount
+from pgqtop.db.rows import QueueDepth
 from pgqtop.model import Event
-from pgqtop.tui.state import TREND_SPAN, ConsoleState, QueueRow
+from pgqtop.tui.state import ConsoleState
 
 
 class Clock:
@@ -36,7 +38,7 @@ def update(changes: dict[str, dict[str, int]]) -> Event:
 def test_events_move_counts_and_never_below_zero(state: ConsoleState) -> None:
     state.apply_event(Event("insert", {"mail": {"queued": 3}}))
     state.apply_event(update({"mail": {"queued": -2, "picked": 2}}))
-    assert (state.queues["mail"].queued, state.queues["mail"].picked) == (1, 2)
+    assert (state.queues["mail"].due, state.queues["mail"].picked) == (1, 2)
     # A delta for jobs the console never counted (it connected after they were queued) must
     # not show a negative queue.
     state.apply_event(Event("delete", {"mail": {"picked": -5}}))
@@ -101,12 +103,10 @@ def test_reconciliation_replaces_drift_and_zeroes_what_it_no_longer_finds(
     state: ConsoleState, clock: Clock
 ) -> None:
     state.apply_event(Event("insert", {"mail": {"queued": 9}, "gone": {"queued": 4}}))
-    state.apply_counts(
-        [QueueCount("mail", "queued", 7, 12.0), QueueCount("mail", "picked", 2, 0.0)]
-    )
+    state.apply_counts([depth("mail", due=7, picked=2, oldest=12.0)])
     mail, gone = state.queues["mail"], state.queues["gone"]
-    assert (mail.queued, mail.picked, mail.oldest_since) == (7, 2, clock.now - 12.0)
-    assert (gone.queued, gone.picked, gone.oldest_since) == (0, 0, None)
+    assert (mail.due, mail.picked, mail.oldest_since) == (7, 2, clock.now - 12.0)
+    assert (gone.due, gone.picked, gone.oldest_since) == (0, 0, None)
     assert state.reconciled_at == clock.now
 
 
@@ -114,29 +114,21 @@ def test_an_entrypoint_with_only_running_jobs_has_no_oldest_queued_age(
     state: ConsoleState,
 ) -> None:
     state.apply_event(Event("insert", {"mail": {"queued": 1}}))
-    state.apply_counts([QueueCount("mail", "picked", 1, 0.0)])
-    assert (state.queues["mail"].queued, state.queues["mail"].oldest_since) == (0, None)
+    state.apply_counts([depth("mail", picked=1)])
+    assert (state.queues["mail"].due, state.queues["mail"].oldest_since) == (0, None)
 
 
-def test_trend_needs_two_samples_three_seconds_apart(clock: Clock) -> None:
-    row = QueueRow("mail", queued=100)
-    assert row.trend(clock.now) == 0.0
-    row.history.append((clock.now, 100))
-    row.history.append((clock.now + 2, 90))
-    row.queued = 90
-    assert row.trend(clock.now + 2) == 0.0, "two seconds say nothing yet"
-    row.queued = 70
-    assert row.trend(clock.now + 10) == pytest.approx(-3.0)
-
-
-def test_trend_forgets_samples_older_than_its_span(clock: Clock) -> None:
-    row = QueueRow("mail", queued=50)
-    for offset, count in ((0, 1000), (10, 500), (TREND_SPAN + 5, 100)):
-        row.history.append((clock.now + offset, count))
-    now = clock.now + TREND_SPAN + 20
-    # The first sample is more than a span old: the trend runs from the one after it.
-    assert row.trend(now) == pytest.approx((50 - 500) / (now - (clock.now + 10)))
-    assert row.history[0] == (clock.now + 10, 500)
+def test_scheduled_jobs_are_no_backlog_and_bring_the_next_count_to_their_due_time(
+    state: ConsoleState, clock: Clock
+) -> None:
+    # A NOTIFY cannot tell a delayed job from a due one; the count can.
+    state.apply_event(Event("insert", {"charge": {"queued": 1}}))
+    state.apply_counts([depth("charge", scheduled=1, next_due=3240.0)])
+    charge = state.queues["charge"]
+    assert (charge.due, charge.scheduled, charge.oldest_since) == (0, 1, None)
+    assert state.next_due_at() == clock.now + 3240.0
+    clock.now += 30
+    assert charge.forecast(clock.now).trend == "empty", "nothing is due, nothing to clear"
 
 
 def test_trend_samples_at_most_once_a_second(state: ConsoleState, clock: Clock) -> None:
@@ -147,3 +139,16 @@ def test_trend_samples_at_most_once_a_second(state: ConsoleState, clock: Clock) 
     clock.now += 0.6
     state.sample_trend()
     assert [at for at, _ in state.queues["mail"].history] == [clock.now - 1.1, clock.now]
+
+
+def depth(
+    entrypoint: str,
+    *,
+    due: int = 0,
+    scheduled: int = 0,
+    picked: int = 0,
+    oldest: float | None = None,
+    next_due: float | None = None,
+) -> QueueDepth:
+    read_at = dt.datetime(2026, 12, 3, tzinfo=dt.UTC)
+    return QueueDepth(entrypoint, due, scheduled, picked, oldest, next_due, read_at)
