@@ -34,21 +34,27 @@ class Column:
     """0: always shown; higher ranks are dropped first when the pane is narrow."""
     least: int = 0
     """The narrowest this column may be squeezed to (0: never squeezed)."""
+    fair: int = 0
+    """The width it claims before the optional columns are placed (0: all it wants); it
+    gets more from the room they leave."""
 
 
 COLUMNS = (
     Column("entrypoint", "entrypoint", 0, least=8),
     Column("queued", "due", 0),
     Column("scheduled", "sched", 0),
-    Column("picked", "picked", 2),
+    Column("picked", "picked", 1),
     Column("failed", "fail 1h", 0),
-    Column("paused", "paused", 1, least=8),
     Column("oldest", "oldest", 0),
     Column("rate", "done/s", 3),
-    Column("forecast", "forecast", 0, least=9),
-    Column("schedule", "next run", 4),
+    # A paused entrypoint's forecast is its pause: who, how long still, and why.
+    Column("forecast", "forecast", 0, least=14, fair=36),
+    Column("schedule", "next run", 2),
 )
 """In display order."""
+SQUEEZE_FIRST = ("forecast", "entrypoint")
+"""Who gives up width when even the essentials do not fit: a long pause reason before a
+name (both keep their least)."""
 PADDING = 1
 """Cells of space on each side of a column."""
 OVERDUE_AFTER = 5.0
@@ -113,7 +119,7 @@ class QueuesPane(DataTable[Cell]):
         self.border_subtitle = f"sort: {self.sort_by}"
         ink = text_colours(self.app)
         cells = [(row.entrypoint, _cells(row, state, now, ink)) for row in rows]
-        layout = choose_columns(cells, self._room())
+        layout = choose_columns(cells, self._room(len(cells)))
         if layout != self._layout:
             selected = self.selected_entrypoint
             self.clear(columns=True)
@@ -127,9 +133,10 @@ class QueuesPane(DataTable[Cell]):
             return
         self._fill(cells)
 
-    def _room(self) -> int:
-        """Cells across for columns (the vertical scrollbar's share kept free)."""
-        return max(0, self.size.width - self.styles.scrollbar_size_vertical)
+    def _room(self, rows: int) -> int:
+        """Cells across for columns (less the vertical scrollbar's, when rows will need it)."""
+        scrollbar = self.styles.scrollbar_size_vertical if rows + 1 > self.size.height else 0
+        return max(0, self.size.width - scrollbar)
 
     def _fill(self, cells: Sequence[tuple[str, dict[str, Text]]]) -> None:
         widths = dict(self._layout)
@@ -149,35 +156,41 @@ def _label(key: str) -> str:
 def choose_columns(
     cells: Sequence[tuple[str, dict[str, Text]]], room: int
 ) -> tuple[tuple[str, int], ...]:
-    """The columns to show and their widths: each as wide as its widest cell; columns of
-    rank above 0 are added, most important first, while they fit (an optional column with
-    nothing to show is left out); if even the essentials do not fit, the squeezable ones
-    give up width down to their least."""
-    natural = {
+    """The columns to show and their widths. Every column wants its widest cell, a column
+    with a fair width claims no more than that at first. The essentials are always in (when
+    they do not fit, SQUEEZE_FIRST give way down to their least); the others join, most
+    important first, while they fit (unless they are blank); the room left goes to what was
+    cut, in display order."""
+    wanted = {
         column.key: max(
             [len(column.label), *(row[column.key].cell_len for _, row in cells)], default=0
         )
         for column in COLUMNS
     }
+    widths = {
+        column.key: min(wanted[column.key], column.fair or wanted[column.key]) for column in COLUMNS
+    }
+    least = {column.key: column.least for column in COLUMNS}
     chosen = {column.key for column in COLUMNS if column.rank == 0}
 
     def used(keys: set[str]) -> int:
-        return sum(natural[key] + 2 * PADDING for key in keys)
+        return sum(widths[key] + 2 * PADDING for key in keys)
 
+    for key in SQUEEZE_FIRST:
+        over = used(chosen) - room
+        if over > 0:
+            widths[key] -= min(over, max(0, widths[key] - least[key]))
     for column in sorted(COLUMNS, key=lambda c: c.rank):
         if column.key in chosen or not any(row[column.key].plain for _, row in cells):
-            continue
+            continue  # an optional column with nothing to say (no schedules) stays out
         if used(chosen | {column.key}) <= room:
             chosen.add(column.key)
-    widths = {key: natural[key] for key in chosen}
-    over = used(chosen) - room
+    spare = room - used(chosen)
     for column in COLUMNS:
-        if over <= 0:
-            break
-        if column.key in chosen and column.least:
-            give = min(over, max(0, widths[column.key] - column.least))
-            widths[column.key] -= give
-            over -= give
+        if column.key in chosen and spare > 0:
+            grow = min(spare, wanted[column.key] - widths[column.key])
+            widths[column.key] += grow
+            spare -= grow
     return tuple((column.key, widths[column.key]) for column in COLUMNS if column.key in chosen)
 
 
@@ -212,6 +225,8 @@ def _cells(row: QueueRow, state: ConsoleState, now: float, ink: TextColours) -> 
     forecast = _forecast(row, state, now)
     if forecast.startswith("growing"):
         forecast_style = ink.error
+    elif forecast.startswith("‖"):
+        forecast_style = f"bold {ink.warning}"
     elif forecast in ("stalled", "no worker"):
         forecast_style = ink.warning
     else:
@@ -222,7 +237,6 @@ def _cells(row: QueueRow, state: ConsoleState, now: float, ink: TextColours) -> 
         "scheduled": _right(format.count(row.scheduled) if row.scheduled else ""),
         "picked": _right(format.count(row.picked)),
         "failed": _right(format.count(row.failed_recent), ink.error if row.failed_recent else ""),
-        "paused": _paused_cell(state, row.entrypoint, ink),
         "oldest": _right(format.duration(age)),
         "rate": _right(format.rate(row.completed_per_second)),
         "forecast": Text(forecast, style=forecast_style),
@@ -231,8 +245,8 @@ def _cells(row: QueueRow, state: ConsoleState, now: float, ink: TextColours) -> 
 
 
 def _forecast(row: QueueRow, state: ConsoleState, now: float) -> str:
-    if state.is_paused(row.entrypoint) and row.due:
-        return "held (paused)"
+    if state.is_paused(row.entrypoint):
+        return pause_context(state, row.entrypoint)
     if row.due and state.workers_seen_at and not state.declaring(row.entrypoint):
         # Nobody will take these: say so rather than "stalled".
         return "no worker"
@@ -268,10 +282,6 @@ def pause_context(state: ConsoleState, entrypoint: str) -> str:
     if info is not None and info.reason:
         text += f": {printable(info.reason)}"
     return text
-
-
-def _paused_cell(state: ConsoleState, entrypoint: str, ink: TextColours) -> Text:
-    return Text(pause_context(state, entrypoint), style=f"bold {ink.warning}")
 
 
 def _when(moment: dt.datetime | None) -> str:
