@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -227,15 +228,78 @@ async def test_status_shows_every_entrypoint_as_table_and_json(
     lines = out.splitlines()
     assert lines[0].split() == [
         "ENTRYPOINT",
-        "QUEUED",
+        "DUE",
+        "SCHEDULED",
         "PICKED",
         "FAILED/1h",
         "OLDEST",
         "DONE/1m",
+        "FORECAST",
         "PAUSED",
     ]
-    assert lines[1].split()[:4] == ["a", "3", "1", "1"]
+    assert lines[1].split()[:5] == ["a", "3", "0", "1", "1"]
     assert "paused by ops@host until" in lines[2] and "db migration" in lines[2]
+
+
+async def test_a_delayed_job_is_scheduled_not_due_everywhere_status_looks(
+    capsys: pytest.CaptureFixture[str], dsn: str, names: ObjectNames, queries: ConsoleQueries
+) -> None:
+    args = target(dsn, names)
+    code, out, _ = await asyncio.to_thread(
+        cli, capsys, "enqueue", "charge", "--after", "3600", *args
+    )
+    assert code == 0
+    later = int(out)
+    await queries.enqueue(["charge"])
+    code, out, _ = await asyncio.to_thread(cli, capsys, "status", "--json", *args)
+    (charge,) = json.loads(out)["entrypoints"]
+    assert (charge["queued"], charge["scheduled"]) == (1, 1)
+    assert 3500 < charge["next_due_seconds"] <= 3600
+    assert charge["oldest_queued_seconds"] < 60, "measured over the due job only"
+    await queries.conn.execute(sq("DELETE FROM {jobs} WHERE id <> %s", names), (later,))
+    code, out, _ = await asyncio.to_thread(cli, capsys, "status", "--json", *args)
+    (charge,) = json.loads(out)["entrypoints"]
+    assert (charge["queued"], charge["scheduled"], charge["oldest_queued_seconds"]) == (0, 1, None)
+    assert charge["forecast"] == {
+        "trend": "empty",
+        "net_rate_per_second": None,
+        "clears_in_seconds": None,
+    }
+    code, out, _ = await asyncio.to_thread(cli, capsys, "status", *args)
+    row = out.splitlines()[1].split()
+    assert row[:4] == ["charge", "0", "1", "(in"] and row[4].startswith("59m")
+    assert row[9] == "empty"
+    code, out, _ = await asyncio.to_thread(cli, capsys, "job", str(later), "--json", *args)
+    assert code == 0
+    assert json.loads(out)["status"] == "scheduled"
+
+
+async def test_status_forecasts_a_drain_from_the_workers_history_samples(
+    capsys: pytest.CaptureFixture[str], dsn: str, names: ObjectNames, queries: ConsoleQueries
+) -> None:
+    # 30 due jobs now; the samples of the last minute saw 90, 80, ... 40: 1 job a second.
+    await queries.enqueue(["mail"] * 30)
+    tables = {"samples": names.history_samples, "history": names.history}
+    for ago, due in ((60, 90), (50, 80), (40, 70), (30, 60), (20, 50), (10, 40)):
+        await queries.conn.execute(
+            sq(
+                "WITH slot AS (SELECT now() - make_interval(secs => %(ago)s) AS at),"
+                " sample AS (INSERT INTO {samples} (slot) SELECT at FROM slot)"
+                " INSERT INTO {history} (slot, entrypoint, due) SELECT at, 'mail', %(due)s"
+                " FROM slot",
+                names,
+                **tables,
+            ),
+            {"ago": ago, "due": due},
+        )
+    code, out, _ = await asyncio.to_thread(cli, capsys, "status", "--json", *target(dsn, names))
+    (mail,) = json.loads(out)["entrypoints"]
+    assert mail["forecast"]["trend"] == "clearing"
+    assert mail["forecast"]["net_rate_per_second"] == pytest.approx(-1.0, abs=0.05)
+    assert mail["forecast"]["clears_in_seconds"] == pytest.approx(30.0, abs=2.0)
+    code, out, _ = await asyncio.to_thread(cli, capsys, "status", *target(dsn, names))
+    assert code == 0
+    assert re.search(r"clears in ~(29|30|31)s", out.splitlines()[1])
 
 
 def test_status_of_an_empty_queue_says_so(
