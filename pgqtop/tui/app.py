@@ -157,7 +157,7 @@ class PgqtopApp(App[int]):
             self._run_background(self.watcher.run(self._stop), "watcher")
         if self.manager is not None:
             self.state.engine.present = True
-            self.manager.add_listener(lambda event: self.state.add_event(event.message, "engine"))
+            self.manager.add_listener(self.state.apply_engine_event)
             self.start_engine()
         for feeder in self.extra_tasks:
             self._run_background(feeder(self._stop), "extra")

@@ -11,6 +11,7 @@ import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from pgqtop.db.rows import (
     FailureSummary,
@@ -20,13 +21,19 @@ from pgqtop.db.rows import (
     SeriesPoint,
     WorkerInfo,
 )
-from pgqtop.model import ALL_ENTRYPOINTS, Event, target_label
+from pgqtop.model import ALL_ENTRYPOINTS, Event, printable, target_label
+from pgqtop.model.audit import Action, AuditEntry
 from pgqtop.model.forecast import Forecast, Sample, forecast
 from pgqtop.operations import completed_by_entrypoint
+
+if TYPE_CHECKING:
+    from pgqtop.engine.manager import EngineEvent
 
 Clock = Callable[[], float]
 
 EVENT_LIMIT = 200
+AUDIT_REMEMBERED = 1000
+"""Audit entry ids remembered so that none is shown twice."""
 HISTORY_SAMPLES = 320
 """Due-count samples kept per entrypoint, one a second at most: the forecast's longest window
 (model.forecast.MAX_WINDOW) and some."""
@@ -93,6 +100,23 @@ class QueueRow:
         return forecast([*self.history, (now, self.due)], self.completed_per_second)
 
 
+def audit_line(entry: AuditEntry) -> str:
+    """`purge send_email (1,200) by ana@vm: bad deploy`, every database string made
+    printable (the pane draws it as literal text)."""
+    counted = entry.action in COUNTED_ACTIONS
+    text = f"{entry.action} {printable(target_label(entry.target))}"
+    if counted:
+        text += f" ({entry.count:,})"
+    text += f" by {printable(entry.actor) or '?'}"
+    if entry.reason:
+        text += f": {printable(entry.reason)}"
+    return text
+
+
+COUNTED_ACTIONS = frozenset({Action.PURGE, Action.PURGE_FAILURES, Action.REQUEUE, Action.ENQUEUE})
+"""Actions whose count (rows touched) says something the target does not."""
+
+
 @dataclasses.dataclass(slots=True)
 class EventLine:
     at: float
@@ -146,6 +170,8 @@ class ConsoleState:
     failures: list[FailureSummary] = dataclasses.field(default_factory=list)
     events: deque[EventLine] = dataclasses.field(default_factory=lambda: deque(maxlen=EVENT_LIMIT))
     pending: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    audit_seen: dict[int, None] = dataclasses.field(default_factory=dict)
+    """Ids of the audit entries shown (insertion-ordered, the oldest forgotten first)."""
     engine: EngineView = dataclasses.field(default_factory=EngineView)
     reconciled_at: float | None = None
     """Clock time of the last full count; None before the first."""
@@ -166,14 +192,11 @@ class ConsoleState:
     def apply_event(self, event: Event) -> None:
         """Fold one NOTIFY event into the counts; the text line waits for `flush_events`."""
         now = self.clock()
-        if event.op in ("pause", "resume"):
-            names = ", ".join(event.entrypoints) or "?"
-            label = target_label(names)
-            self.add_event(f"{event.op} {label}", "control")
+        if event.audit is not None:
+            self.apply_audit(event.audit)
             return
-        if event.op == "cancel":
-            ids = ", ".join(str(i) for i in event.job_ids[:5])
-            self.add_event(f"cancel job {ids}", "control")
+        if event.op in ("pause", "resume", "cancel", "control"):
+            # The action's audit entry, announced with it, is its line: who, what and why.
             return
         if event.overflow or event.op == "truncate":
             self.add_event(f"{event.op}: many changes at once", "control")
@@ -200,9 +223,34 @@ class ConsoleState:
                 self.add_event(f"{entrypoint} {', '.join(parts)}")
         self.pending.clear()
 
-    def add_event(self, text: str, kind: str = "change") -> None:
-        self.events.appendleft(EventLine(self.clock(), text, kind))
+    def add_event(self, text: str, kind: str = "change", at: float | None = None) -> None:
+        """A line for the events pane, newest first (`at`: an older moment, put in its place)."""
+        line = EventLine(self.clock() if at is None else at, text, kind)
+        position = 0
+        while position < len(self.events) and self.events[position].at > line.at:
+            position += 1
+        if position >= EVENT_LIMIT:
+            return
+        if len(self.events) == self.events.maxlen:
+            self.events.pop()
+        self.events.insert(position, line)
         self.touch()
+
+    def apply_audit(self, entry: AuditEntry) -> None:
+        """An operator action, from whichever console or command did it, as one line: its
+        announcement and the trail read after a reconnect both come here, once per entry."""
+        if entry.id in self.audit_seen:
+            return
+        self.audit_seen[entry.id] = None
+        while len(self.audit_seen) > AUDIT_REMEMBERED:
+            del self.audit_seen[next(iter(self.audit_seen))]
+        self.add_event(audit_line(entry), "control", at=entry.at.timestamp())
+
+    def apply_engine_event(self, event: EngineEvent) -> None:
+        """The embedded worker's own news; its view of a pause is left out (the pause's audit
+        entry says it, with who and why)."""
+        if event.kind != "paused":
+            self.add_event(event.message, "engine")
 
     def apply_counts(self, depths: Iterable[QueueDepth]) -> None:
         """The reconciliation truth replaces whatever drift the event stream accumulated, and

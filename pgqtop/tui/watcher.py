@@ -23,7 +23,7 @@ from pgqtop.db.console import ConsoleQueries
 from pgqtop.engine.link import ReconnectingConnection
 from pgqtop.engine.listener import Listener
 from pgqtop.model import Event
-from pgqtop.tui.state import ConsoleState
+from pgqtop.tui.state import EVENT_LIMIT, ConsoleState
 
 T = TypeVar("T")
 
@@ -39,6 +39,9 @@ forward to this many seconds after the last (or its cost bound, if longer)."""
 QUERY_TIMEOUT = 10.0
 RECONCILE_TIMEOUT = 60.0
 FAILURE_WINDOW = 3600.0
+AUDIT_WINDOW = 3600.0
+"""Seconds of operator actions the events pane reads back when LISTEN (re)starts: those said
+meanwhile were not heard."""
 FAILURE_ROWS = 100
 
 
@@ -76,6 +79,7 @@ class Watcher:
         self._wake_stats = asyncio.Event()
         self._wake_slow = asyncio.Event()
         self._stop = asyncio.Event()
+        self._read_audit = True
 
     @property
     def queries(self) -> ConsoleQueries | None:
@@ -129,8 +133,11 @@ class Watcher:
     def _on_listening(self, up: bool) -> None:
         if up:
             self._listening.set()
-            # Events sent while LISTEN was down are lost: count again now it is back.
+            # Events sent while LISTEN was down are lost: count again now it is back, and read
+            # the operator actions of the gap from the trail (each entry shows once).
             self._wake_reconcile.set()
+            self._read_audit = True
+            self._wake_slow.set()
         else:
             self._listening.clear()
         self._show_connection()
@@ -185,6 +192,11 @@ class Watcher:
         failed = await _timed(queries.failures_since(FAILURE_WINDOW))
         paused = await _timed(queries.paused())
         schedules = await _timed(queries.schedules())
+        if self._read_audit and self._listening.is_set():
+            entries = await _timed(queries.audit_log(AUDIT_WINDOW, EVENT_LIMIT))
+            self._read_audit = False
+            for entry in reversed(entries):
+                self.state.apply_audit(entry)
         self.state.apply_workers(workers)
         self.state.apply_schedules(schedules)
         self.state.apply_failures(failures)

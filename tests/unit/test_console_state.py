@@ -8,6 +8,7 @@ import pytest
 
 from pgqtop.db.rows import QueueDepth
 from pgqtop.model import Event
+from pgqtop.model.audit import AuditEntry
 from pgqtop.tui.state import ConsoleState
 
 
@@ -75,20 +76,27 @@ def test_deltas_that_cancel_out_make_no_line(state: ConsoleState) -> None:
     assert not state.events
 
 
-def test_control_events_are_lines_of_their_own_and_leave_counts_alone(
-    state: ConsoleState,
+def test_operator_actions_are_lines_from_their_audit_entries_once_each(
+    state: ConsoleState, clock: Clock
 ) -> None:
+    # The control NOTIFY of a pause, resume or cancel is no line: its audit entry is.
     state.apply_event(Event("pause", entrypoints=("mail",)))
     state.apply_event(Event("resume", entrypoints=("*",)))
     state.apply_event(Event("cancel", job_ids=tuple(range(1, 8))))
     state.apply_event(Event("update", overflow=True))
     state.apply_event(Event("truncate"))
+    pause = entry(1, "pause", "mail", reason="CRM [bold]rate[/] limit\x1b[2J")
+    purge = entry(2, "purge", "*", count=1200)
+    state.apply_event(Event("audit", audit=pause))
+    state.apply_event(Event("audit", audit=purge))
+    state.apply_audit(pause)  # read back from the trail after a reconnect
+    state.apply_audit(entry(0, "resume", "mail", at=clock.now - 60))
     assert [(line.text, line.kind) for line in reversed(state.events)] == [
-        ("pause mail", "control"),
-        ("resume every entrypoint", "control"),
-        ("cancel job 1, 2, 3, 4, 5", "control"),
+        ("resume mail by ana@vm", "control"),
         ("update: many changes at once", "control"),
         ("truncate: many changes at once", "control"),
+        ("pause mail by ana@vm: CRM [bold]rate[/] limit\\x1b[2J", "control"),
+        ("purge every entrypoint (1,200) by ana@vm", "control"),
     ]
     assert state.queues == {}
 
@@ -139,6 +147,19 @@ def test_trend_samples_at_most_once_a_second(state: ConsoleState, clock: Clock) 
     clock.now += 0.6
     state.sample_trend()
     assert [at for at, _ in state.queues["mail"].history] == [clock.now - 1.1, clock.now]
+
+
+def entry(
+    identifier: int,
+    action: str,
+    target: str,
+    *,
+    count: int = 1,
+    reason: str = "",
+    at: float | None = None,
+) -> AuditEntry:
+    moment = dt.datetime.fromtimestamp(1000.0 if at is None else at, dt.UTC)
+    return AuditEntry(identifier, moment, action, "ana@vm", "console", target, count, reason)
 
 
 def depth(

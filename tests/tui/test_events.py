@@ -1,0 +1,87 @@
+"""Operator actions in the Events pane: one line each, with who did it, whether this console,
+another console or the command line acted, and the gap of a lost LISTEN read back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pgqtop import operations
+from pgqtop.db.console import ConsoleQueries
+from pgqtop.tui.app import PgqtopApp
+from pgqtop.tui.panes.queues import QueuesPane
+from pgqtop.tui.screens.detail import DetailScreen
+from tests.tui.conftest import make_failure, screen_text, until
+
+
+def event_lines(app: PgqtopApp) -> list[str]:
+    return [line.text for line in app.state.events]
+
+
+async def test_every_action_is_one_line_with_its_actor(
+    make_app: Callable[..., PgqtopApp], queries: ConsoleQueries
+) -> None:
+    await make_failure(queries, "sync_crm")
+    (failure,) = [f.id for f in await queries.recent_failures()]
+    await queries.enqueue(["report"] * 3)
+    me = operations.operator_identity()
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.watcher.queries is not None)
+        # Another session (the command line, another console) acts on the same queue.
+        await operations.pause(queries, "report", seconds=120, reason="CRM rate limit")
+        await operations.resume(queries, "report")
+        plan = await operations.plan_purge(queries, ["report"])
+        await operations.execute_purge(queries, plan, reason="bad deploy")
+        assert await operations.requeue_failure(queries, failure)
+        await operations.cancel_jobs(queries, [999])
+        expected = [
+            f"pause report by {me}: CRM rate limit",
+            f"resume report by {me}",
+            f"purge report (3) by {me}: bad deploy",
+            f"requeue failure {failure} (1) by {me}",
+            f"cancel job 999 by {me}",
+        ]
+        await until(pilot, lambda: set(expected) <= set(event_lines(app)))
+        await pilot.pause(0.5)
+        for line in expected:
+            assert event_lines(app).count(line) == 1, line
+        assert not [line for line in event_lines(app) if line.startswith(("pause ", "resume "))][
+            2:
+        ], "no second line from the control NOTIFY"
+
+
+async def test_the_consoles_own_pause_is_one_line_and_the_row_says_who_and_why(
+    make_app: Callable[..., PgqtopApp], queries: ConsoleQueries
+) -> None:
+    await queries.enqueue(["report"])
+    me = operations.operator_identity()
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.query_one(QueuesPane).selected_entrypoint == "report")
+        await pilot.press("p")
+        await until(pilot, lambda: f"pause report by {me}: console" in event_lines(app))
+        await pilot.pause(0.5)
+        assert [line for line in event_lines(app) if line.startswith("pause")] == [
+            f"pause report by {me}: console"
+        ]
+        await until(pilot, lambda: f"‖ paused by {me}: console" in screen_text(app))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+        text = screen_text(app)
+        assert f"paused by  {me}" in text and "until  resumed" in text
+        assert "reason  console" in text
+
+
+async def test_actions_while_listen_was_down_are_read_back_once(
+    make_app: Callable[..., PgqtopApp], queries: ConsoleQueries
+) -> None:
+    # Done before the console listened: only the trail knows of it.
+    await operations.pause(queries, "report", reason="before the console")
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        line = f"pause report by {operations.operator_identity()}: before the console"
+        await until(pilot, lambda: line in event_lines(app))
+        app.watcher._on_listening(True)  # as after a reconnect: the trail is read again
+        app.watcher.poke()
+        await pilot.pause(1.0)
+        assert event_lines(app).count(line) == 1
