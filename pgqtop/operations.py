@@ -513,6 +513,26 @@ async def enqueue(
     return ids
 
 
+async def undeclared(
+    queries: ConsoleQueries, entrypoints: Iterable[str], stale_after: float
+) -> list[str]:
+    """Of these entrypoints, those no live worker (a heartbeat within `stale_after` seconds)
+    declares: their jobs are accepted, and wait until a worker that handles them starts, so
+    whoever enqueued them should hear of it (a typo in a name, perhaps)."""
+    declared = {
+        name
+        for worker in await queries.workers()
+        if worker.heartbeat_age <= stale_after
+        for name in worker.entrypoints
+    }
+    return [name for name in dict.fromkeys(entrypoints) if name not in declared]
+
+
+def undeclared_warning(entrypoint: str) -> str:
+    """What the command line and the console say of an entrypoint no live worker declares."""
+    return f"no live worker declares {entrypoint!r}: its jobs wait until one does"
+
+
 # --- the embedded worker ------------------------------------------------------------------------
 
 

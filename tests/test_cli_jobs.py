@@ -15,6 +15,7 @@ import pytest
 
 from pgqtop.config import ObjectNames
 from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.rows import WorkerIdentity
 from pgqtop.db.worker import WorkerQueries
 from pgqtop.model import Outcome, Status
 from tests.test_cli_admin import cli, pgqtop, target
@@ -337,3 +338,25 @@ def test_purge_refuses_an_unknown_status(
     code, out, err = cli(capsys, "purge", "--status", "exploded", "--yes", *target(dsn, names))
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "cannot purge status 'exploded'" in err
+
+
+async def test_enqueue_warns_when_no_live_worker_declares_the_entrypoint(
+    capsys: pytest.CaptureFixture[str],
+    dsn: str,
+    names: ObjectNames,
+    worker_queries: WorkerQueries,
+    sync_conn: psycopg.Connection[Any],
+) -> None:
+    live = WorkerIdentity(uuid.uuid4(), "host-a", 101, "0.1.0", ["charge"], 5)
+    gone = WorkerIdentity(uuid.uuid4(), "host-b", 202, "0.1.0", ["refund"], 5)
+    await worker_queries.heartbeat(live, [], in_flight=0, processed=0, failed=0)
+    await worker_queries.heartbeat(gone, [], in_flight=0, processed=0, failed=0)
+    sync_conn.execute(
+        sq("UPDATE {workers} SET heartbeat = now() - interval '5 minutes' WHERE pid = 202", names)
+    )
+    args = target(dsn, names)
+    for name, warned in (("charge", False), ("chrage", True), ("refund", True)):
+        code, out, err = await asyncio.to_thread(cli, capsys, "enqueue", name, *args)
+        assert code == 0 and out.strip().isdigit(), "the job is accepted all the same"
+        assert (f"no live worker declares {name!r}" in err) is warned, err
+        assert len(err.splitlines()) == int(warned)

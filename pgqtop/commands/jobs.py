@@ -20,6 +20,7 @@ from pgqtop.commands.common import (
     say,
     session,
     settings_from,
+    warn,
     where,
 )
 from pgqtop.commands.progress import progress_bar
@@ -122,7 +123,11 @@ async def _enqueue(
 ) -> list[int]:
     async with session(settings, "enqueue") as queries:
         with progress_bar("enqueueing", len(jobs)) as advance:
-            return await operations.enqueue(queries, jobs, policy, reason=reason, progress=advance)
+            ids = await operations.enqueue(queries, jobs, policy, reason=reason, progress=advance)
+        stale_after = settings.engine.worker_stale_after
+        for name in await operations.undeclared(queries, [j.entrypoint for j in jobs], stale_after):
+            warn(operations.undeclared_warning(name))
+        return ids
 
 
 # --- status -------------------------------------------------------------------------------------

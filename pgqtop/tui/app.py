@@ -32,7 +32,15 @@ from pgqtop import operations
 from pgqtop.config import Settings, describe_dsn
 from pgqtop.db.console import ConsoleQueries
 from pgqtop.errors import PgqtopError
-from pgqtop.model import ALL_ENTRYPOINTS, Job, NewJob, first_line, redact, target_label
+from pgqtop.model import (
+    ALL_ENTRYPOINTS,
+    Job,
+    NewJob,
+    first_line,
+    printable,
+    redact,
+    target_label,
+)
 from pgqtop.tui import keys
 from pgqtop.tui.panes.events import EventsPane
 from pgqtop.tui.panes.failures import FailuresPane
@@ -440,6 +448,10 @@ class PgqtopApp(App[int]):
             job = NewJob(name, payload or None, priority)
             ids = await operations.enqueue(self.queries(), [job])
             self.notify(f"enqueued job {ids[0]} for {name}")
+            stale_after = self.settings.engine.worker_stale_after
+            for missing in await operations.undeclared(self.queries(), [name], stale_after):
+                warning = printable(operations.undeclared_warning(missing))
+                self.notify(warning, severity="warning", timeout=8, markup=False)
 
     # --- actions: embedded worker -------------------------------------------------------------
 

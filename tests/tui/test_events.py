@@ -3,14 +3,17 @@ another console or the command line acted, and the gap of a lost LISTEN read bac
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 from pgqtop import operations
 from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.rows import WorkerIdentity
+from pgqtop.db.worker import WorkerQueries
 from pgqtop.tui.app import PgqtopApp
 from pgqtop.tui.panes.queues import QueuesPane
 from pgqtop.tui.screens.detail import DetailScreen
-from tests.tui.conftest import make_failure, screen_text, until
+from tests.tui.conftest import cell_text, make_failure, notifications, screen_text, until
 
 
 def event_lines(app: PgqtopApp) -> list[str]:
@@ -85,3 +88,24 @@ async def test_actions_while_listen_was_down_are_read_back_once(
         app.watcher.poke()
         await pilot.pause(1.0)
         assert event_lines(app).count(line) == 1
+
+
+async def test_enqueue_of_an_entrypoint_no_worker_declares_warns_and_the_row_says_no_worker(
+    make_app: Callable[..., PgqtopApp], queries: ConsoleQueries, worker_queries: WorkerQueries
+) -> None:
+    worker = WorkerIdentity(uuid.uuid4(), "host-a", 101, "0.1.0", ["charge"], 5)
+    await worker_queries.heartbeat(worker, [], in_flight=0, processed=0, failed=0)
+    await queries.enqueue(["charge"])
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.query_one(QueuesPane).selected_entrypoint == "charge")
+        await until(pilot, lambda: app.state.workers_seen_at is not None)
+        await pilot.press("e")
+        await until(pilot, lambda: "Enqueue a job" in screen_text(app))
+        await pilot.press("backspace", *"chrage", "enter")  # the prefilled name, replaced
+        await until(
+            pilot, lambda: "no live worker declares 'chrage'" in " ".join(notifications(app))
+        )
+        assert not [n for n in notifications(app) if "'charge'" in n]
+        await until(pilot, lambda: cell_text(app, "queues", "chrage", "forecast") == "no worker")
+        assert cell_text(app, "queues", "charge", "forecast") != "no worker"
