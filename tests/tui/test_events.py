@@ -1,10 +1,14 @@
-"""Operator actions in the Events pane: one line each, with who did it, whether this console,
-another console or the command line acted, and the gap of a lost LISTEN read back."""
+"""What the console tells an operator: each action once in the Events pane with who did it
+(this console, another, or the command line; a lost LISTEN's gap read back), a warning for an
+entrypoint no worker declares, and a delayed job as due in the future."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
+
+from textual.widgets import DataTable
 
 from pgqtop import operations
 from pgqtop.db.console import ConsoleQueries
@@ -13,6 +17,7 @@ from pgqtop.db.worker import WorkerQueries
 from pgqtop.tui.app import PgqtopApp
 from pgqtop.tui.panes.queues import QueuesPane
 from pgqtop.tui.screens.detail import DetailScreen
+from pgqtop.tui.screens.jobs import JobsScreen
 from tests.tui.conftest import cell_text, make_failure, notifications, screen_text, until
 
 
@@ -109,3 +114,23 @@ async def test_enqueue_of_an_entrypoint_no_worker_declares_warns_and_the_row_say
         assert not [n for n in notifications(app) if "'charge'" in n]
         await until(pilot, lambda: cell_text(app, "queues", "chrage", "forecast") == "no worker")
         assert cell_text(app, "queues", "charge", "forecast") != "no worker"
+
+
+async def test_a_delayed_job_reads_in_54m_in_the_browser_and_its_detail(
+    make_app: Callable[..., PgqtopApp], queries: ConsoleQueries
+) -> None:
+    (later,) = await queries.enqueue("charge", execute_after=3240)
+    await queries.enqueue("charge")
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: cell_text(app, "queues", "charge", "scheduled") == "1")
+        assert cell_text(app, "queues", "charge", "queued") == "1", "the due one only"
+        await pilot.press("j")
+        await until(pilot, lambda: isinstance(app.screen, JobsScreen) and len(app.screen.jobs) == 2)
+        table = app.screen.query_one("#jobs", DataTable)
+        due = {job.id: str(table.get_cell(str(job.id), "due")) for job in app.screen.jobs}
+        assert re.fullmatch(r"in 5[34]m\d\ds", due.pop(later)), due
+        assert list(due.values())[0] in ("now", "1s ago", "2s ago")
+        app.open_job(later)
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+        assert re.search(r"runs after  in 5[34]m\d\ds", screen_text(app))
