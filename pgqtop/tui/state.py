@@ -65,10 +65,6 @@ def chart_window(label: str) -> ChartWindow:
     return CHART_WINDOWS[0]
 
 
-def _samples() -> deque[Sample]:
-    return deque(maxlen=HISTORY_SAMPLES)
-
-
 @dataclasses.dataclass(slots=True)
 class QueueRow:
     """What the console knows about one entrypoint."""
@@ -100,6 +96,10 @@ class QueueRow:
         return forecast([*self.history, (now, self.due)], self.completed_per_second)
 
 
+COUNTED_ACTIONS = frozenset({Action.PURGE, Action.PURGE_FAILURES, Action.REQUEUE, Action.ENQUEUE})
+"""Actions whose count (rows touched) says something the target does not."""
+
+
 def audit_line(entry: AuditEntry) -> str:
     """`purge send_email (1,200) by ana@vm: bad deploy`, every database string made
     printable (the pane draws it as literal text)."""
@@ -111,10 +111,6 @@ def audit_line(entry: AuditEntry) -> str:
     if entry.reason:
         text += f": {printable(entry.reason)}"
     return text
-
-
-COUNTED_ACTIONS = frozenset({Action.PURGE, Action.PURGE_FAILURES, Action.REQUEUE, Action.ENQUEUE})
-"""Actions whose count (rows touched) says something the target does not."""
 
 
 @dataclasses.dataclass(slots=True)
