@@ -131,7 +131,7 @@ async def test_a_delayed_job_reads_in_54m_in_the_browser_and_its_detail(
         due = {job.id: str(table.get_cell(str(job.id), "due")) for job in app.screen.jobs}
         assert re.fullmatch(r"in 5[34]m\d\ds", due.pop(later)), due
         (now,) = due.values()
-        assert now in ("now", "1s ago", "2s ago")
+        assert re.fullmatch(r"now|\d+s ago", now), now
         app.open_job(later)
         await until(pilot, lambda: isinstance(app.screen, DetailScreen))
         assert re.search(r"runs after  in 5[34]m\d\ds", screen_text(app))
@@ -144,9 +144,9 @@ async def test_a_delayed_job_counts_as_scheduled_soon_and_as_due_when_its_time_c
     app = make_app(refresh=60)  # no periodic count: only new jobs or a due time bring one
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: cell_text(app, "queues", "report", "queued") == "1")
-        await queries.enqueue(["charge", "charge"], execute_after=[3600, 3])
-        await until(pilot, lambda: cell_text(app, "queues", "charge", "scheduled") == "2")
+        await queries.enqueue(["charge", "charge"], execute_after=[3600, 5])
+        await until(pilot, lambda: cell_text(app, "queues", "charge", "scheduled") == "2", 15)
         assert cell_text(app, "queues", "charge", "queued") == "0"
         # Nothing is sent when a job comes due: the count the watcher sets for then shows it.
-        await until(pilot, lambda: cell_text(app, "queues", "charge", "queued") == "1", 10)
+        await until(pilot, lambda: cell_text(app, "queues", "charge", "queued") == "1", 20)
         assert cell_text(app, "queues", "charge", "scheduled") == "1"
