@@ -95,7 +95,7 @@ async def run(args: argparse.Namespace, dsn: str) -> None:
     producer = asyncio.create_task(produce(settings, args.rate, stop))
     launched = time.perf_counter()
     async with app.run_test(size=(160, 48)) as pilot:
-        while app.state.queues.get("backlog") is None or app.state.queues["backlog"].queued == 0:
+        while app.state.queues.get("backlog") is None or app.state.queues["backlog"].due == 0:
             await pilot.pause(0.01)
         first_paint = time.perf_counter() - launched
         with psycopg.connect(dsn, autocommit=True) as conn:

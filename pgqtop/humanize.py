@@ -57,3 +57,43 @@ def format_time(moment: dt.datetime | None) -> str:
     if moment is None:
         return "-"
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def rough_duration(seconds: float) -> str:
+    """An estimate, said in one unit: `40s`, `3m`, `2h`, `1d`."""
+    if seconds < 60:
+        return f"{max(1, round(seconds))}s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)}m"
+    if seconds < 86400:
+        return f"{round(seconds / 3600)}h"
+    return f"{round(seconds / 86400)}d"
+
+
+def rate(per_second: float) -> str:
+    """Jobs per second: one decimal below ten, whole numbers with separators above."""
+    if per_second == 0:
+        return "0"
+    if abs(per_second) < 10:
+        return f"{per_second:.1f}"
+    return f"{per_second:,.0f}"
+
+
+def relative(seconds: float | None) -> str:
+    """A moment from now: `in 54m` ahead, `3m ago` behind, `now` within the second."""
+    if seconds is None:
+        return "-"
+    if abs(seconds) < 1:
+        return "now"
+    return f"in {duration(seconds)}" if seconds > 0 else f"{duration(-seconds)} ago"
+
+
+def forecast(trend: str, net_rate: float | None, clears_in: float | None) -> str:
+    """A backlog forecast (model.forecast) in a few words."""
+    if trend == "clearing" and clears_in is not None:
+        return f"clears in ~{rough_duration(clears_in)}"
+    if trend == "growing" and net_rate is not None:
+        return f"growing +{rate(net_rate)}/s"
+    if trend == "unknown":
+        return "-"
+    return trend

@@ -54,6 +54,7 @@ from pgqtop.model import (
     short_id,
 )
 from pgqtop.model.audit import Action, AuditEntry, AuditNote, check_reason, list_target
+from pgqtop.model.forecast import MAX_WINDOW, Forecast, Sample, forecast
 from pgqtop.model.history import HistorySample
 from pgqtop.model.latency import Percentiles
 
@@ -102,15 +103,36 @@ class PauseRecord:
         return cls(info.paused_by, info.reason, info.paused_at, info.paused_until)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ForecastRecord:
+    """Where an entrypoint's due backlog is heading, as `status` reports it (model.forecast)."""
+
+    trend: str
+    net_rate_per_second: float | None
+    """Arrivals minus completions, per second, over a window that fits the backlog."""
+    clears_in_seconds: float | None
+
+    @classmethod
+    def of(cls, found: Forecast) -> ForecastRecord:
+        return cls(str(found.trend), found.net_rate_per_second, found.clears_in_seconds)
+
+
 @dataclasses.dataclass(slots=True)
 class EntrypointStatus:
     entrypoint: str
     queued: int = 0
+    """Queued jobs that are due now."""
+    scheduled: int = 0
+    """Queued jobs due later (delayed, or a retry's backoff)."""
+    next_due_seconds: float | None = None
+    """Seconds until the next scheduled job comes due; None when none is scheduled."""
     picked: int = 0
     failed_last_hour: int = 0
     oldest_queued_seconds: float | None = None
+    """Wait of the oldest due job, from when it became due."""
     completed_last_minute: int = 0
     paused: PauseRecord | None = None
+    forecast: ForecastRecord | None = None
     wait_p50_seconds: float | None = None
     """Percentiles over LATENCY_WINDOW of the time from due to picked; None without data."""
     wait_p95_seconds: float | None = None
@@ -152,19 +174,19 @@ def completed_by_entrypoint(outcomes: Mapping[tuple[str, str], int]) -> dict[str
 
 
 async def snapshot(queries: ConsoleQueries) -> Snapshot:
-    """One look at every queue: counts, the oldest waiting job, recent work, failures, pauses."""
+    """One look at every queue: due and scheduled counts, the oldest due job, recent work,
+    failures, pauses, and where each due backlog is heading."""
     rows: dict[str, EntrypointStatus] = {}
 
     def row(name: str) -> EntrypointStatus:
         return rows.setdefault(name, EntrypointStatus(name))
 
-    for count in await queries.queue_counts():
-        entry = row(count.entrypoint)
-        if count.status == "queued":
-            entry.queued = count.count
-            entry.oldest_queued_seconds = count.oldest_seconds
-        elif count.status == "picked":
-            entry.picked = count.count
+    depths = await queries.queue_depths()
+    for depth in depths:
+        entry = row(depth.entrypoint)
+        entry.queued, entry.scheduled, entry.picked = depth.due, depth.scheduled, depth.picked
+        entry.oldest_queued_seconds = depth.oldest_due_seconds
+        entry.next_due_seconds = depth.next_due_seconds
     outcomes = await queries.recent_outcomes(COMPLETED_WINDOW)
     for name, completed in completed_by_entrypoint(outcomes).items():
         row(name).completed_last_minute = completed
@@ -178,7 +200,32 @@ async def snapshot(queries: ConsoleQueries) -> Snapshot:
             paused_all = PauseRecord.of(pause)
         else:
             row(pause.entrypoint).paused = PauseRecord.of(pause)
+    # The workers' history samples show how the due counts moved (read only when some job
+    # waits or runs: an idle queue's forecast is "empty" anyway).
+    samples = await queries.queue_history(MAX_WINDOW) if depths else []
+    for entry in rows.values():
+        points = (
+            due_samples(samples, entry.entrypoint, depths[0].read_at, entry.queued)
+            if depths
+            else [(0.0, 0)]
+        )
+        rate = entry.completed_last_minute / COMPLETED_WINDOW
+        entry.forecast = ForecastRecord.of(forecast(points, rate))
     return Snapshot(sorted(rows.values(), key=lambda e: e.entrypoint), paused_all)
+
+
+def due_samples(
+    samples: Sequence[HistorySample], entrypoint: str, now: dt.datetime, due_now: int
+) -> list[Sample]:
+    """An entrypoint's due jobs over the workers' history samples, then as counted `now`, in
+    seconds before `now` (a sample that did not count the entrypoint had none waiting)."""
+    points: list[Sample] = []
+    for sample in samples:
+        if sample.at < now:
+            point = sample.entrypoints.get(entrypoint)
+            points.append(((sample.at - now).total_seconds(), point.due if point else 0))
+    points.append((0.0, due_now))
+    return points
 
 
 # --- latency ------------------------------------------------------------------------------------
@@ -464,6 +511,26 @@ async def enqueue(
             progress(len(ids))
         await queries.record_audit(note, len(ids))
     return ids
+
+
+async def undeclared(
+    queries: ConsoleQueries, entrypoints: Iterable[str], stale_after: float
+) -> list[str]:
+    """Of these entrypoints, those no live worker (a heartbeat within `stale_after` seconds)
+    declares: their jobs are accepted, and wait until a worker that handles them starts, so
+    whoever enqueued them should hear of it (a typo in a name, perhaps)."""
+    declared = {
+        name
+        for worker in await queries.workers()
+        if worker.heartbeat_age <= stale_after
+        for name in worker.entrypoints
+    }
+    return [name for name in dict.fromkeys(entrypoints) if name not in declared]
+
+
+def undeclared_warning(entrypoint: str) -> str:
+    """What the command line and the console say of an entrypoint no live worker declares."""
+    return f"no live worker declares {entrypoint!r}: its jobs wait until one does"
 
 
 # --- the embedded worker ------------------------------------------------------------------------

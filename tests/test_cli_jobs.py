@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from pgqtop.config import ObjectNames
 from pgqtop.db.console import ConsoleQueries
+from pgqtop.db.rows import WorkerIdentity
 from pgqtop.db.worker import WorkerQueries
 from pgqtop.model import Outcome, Status
 from tests.test_cli_admin import cli, pgqtop, target
@@ -227,15 +229,78 @@ async def test_status_shows_every_entrypoint_as_table_and_json(
     lines = out.splitlines()
     assert lines[0].split() == [
         "ENTRYPOINT",
-        "QUEUED",
+        "DUE",
+        "SCHEDULED",
         "PICKED",
         "FAILED/1h",
         "OLDEST",
         "DONE/1m",
+        "FORECAST",
         "PAUSED",
     ]
-    assert lines[1].split()[:4] == ["a", "3", "1", "1"]
+    assert lines[1].split()[:5] == ["a", "3", "0", "1", "1"]
     assert "paused by ops@host until" in lines[2] and "db migration" in lines[2]
+
+
+async def test_a_delayed_job_is_scheduled_not_due_everywhere_status_looks(
+    capsys: pytest.CaptureFixture[str], dsn: str, names: ObjectNames, queries: ConsoleQueries
+) -> None:
+    args = target(dsn, names)
+    code, out, _ = await asyncio.to_thread(
+        cli, capsys, "enqueue", "charge", "--after", "3600", *args
+    )
+    assert code == 0
+    later = int(out)
+    await queries.enqueue(["charge"])
+    code, out, _ = await asyncio.to_thread(cli, capsys, "status", "--json", *args)
+    (charge,) = json.loads(out)["entrypoints"]
+    assert (charge["queued"], charge["scheduled"]) == (1, 1)
+    assert 3500 < charge["next_due_seconds"] <= 3600
+    assert charge["oldest_queued_seconds"] < 60, "measured over the due job only"
+    await queries.conn.execute(sq("DELETE FROM {jobs} WHERE id <> %s", names), (later,))
+    code, out, _ = await asyncio.to_thread(cli, capsys, "status", "--json", *args)
+    (charge,) = json.loads(out)["entrypoints"]
+    assert (charge["queued"], charge["scheduled"], charge["oldest_queued_seconds"]) == (0, 1, None)
+    assert charge["forecast"] == {
+        "trend": "empty",
+        "net_rate_per_second": None,
+        "clears_in_seconds": None,
+    }
+    code, out, _ = await asyncio.to_thread(cli, capsys, "status", *args)
+    row = out.splitlines()[1].split()
+    assert row[:4] == ["charge", "0", "1", "(in"] and row[4].startswith("59m")
+    assert row[9] == "empty"
+    code, out, _ = await asyncio.to_thread(cli, capsys, "job", str(later), "--json", *args)
+    assert code == 0
+    assert json.loads(out)["status"] == "scheduled"
+
+
+async def test_status_forecasts_a_drain_from_the_workers_history_samples(
+    capsys: pytest.CaptureFixture[str], dsn: str, names: ObjectNames, queries: ConsoleQueries
+) -> None:
+    # 30 due jobs now; the samples of the last minute saw 90, 80, ... 40: 1 job a second.
+    await queries.enqueue(["mail"] * 30)
+    tables = {"samples": names.history_samples, "history": names.history}
+    for ago, due in ((60, 90), (50, 80), (40, 70), (30, 60), (20, 50), (10, 40)):
+        await queries.conn.execute(
+            sq(
+                "WITH slot AS (SELECT now() - make_interval(secs => %(ago)s) AS at),"
+                " sample AS (INSERT INTO {samples} (slot) SELECT at FROM slot)"
+                " INSERT INTO {history} (slot, entrypoint, due) SELECT at, 'mail', %(due)s"
+                " FROM slot",
+                names,
+                **tables,
+            ),
+            {"ago": ago, "due": due},
+        )
+    code, out, _ = await asyncio.to_thread(cli, capsys, "status", "--json", *target(dsn, names))
+    (mail,) = json.loads(out)["entrypoints"]
+    assert mail["forecast"]["trend"] == "clearing"
+    assert mail["forecast"]["net_rate_per_second"] == pytest.approx(-1.0, abs=0.05)
+    assert mail["forecast"]["clears_in_seconds"] == pytest.approx(30.0, abs=2.0)
+    code, out, _ = await asyncio.to_thread(cli, capsys, "status", *target(dsn, names))
+    assert code == 0
+    assert re.search(r"clears in ~(29|30|31)s", out.splitlines()[1])
 
 
 def test_status_of_an_empty_queue_says_so(
@@ -273,3 +338,25 @@ def test_purge_refuses_an_unknown_status(
     code, out, err = cli(capsys, "purge", "--status", "exploded", "--yes", *target(dsn, names))
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "cannot purge status 'exploded'" in err
+
+
+async def test_enqueue_warns_when_no_live_worker_declares_the_entrypoint(
+    capsys: pytest.CaptureFixture[str],
+    dsn: str,
+    names: ObjectNames,
+    worker_queries: WorkerQueries,
+    sync_conn: psycopg.Connection[Any],
+) -> None:
+    live = WorkerIdentity(uuid.uuid4(), "host-a", 101, "0.1.0", ["charge"], 5)
+    gone = WorkerIdentity(uuid.uuid4(), "host-b", 202, "0.1.0", ["refund"], 5)
+    await worker_queries.heartbeat(live, [], in_flight=0, processed=0, failed=0)
+    await worker_queries.heartbeat(gone, [], in_flight=0, processed=0, failed=0)
+    sync_conn.execute(
+        sq("UPDATE {workers} SET heartbeat = now() - interval '5 minutes' WHERE pid = 202", names)
+    )
+    args = target(dsn, names)
+    for name, warned in (("charge", False), ("chrage", True), ("refund", True)):
+        code, out, err = await asyncio.to_thread(cli, capsys, "enqueue", name, *args)
+        assert code == 0 and out.strip().isdigit(), "the job is accepted all the same"
+        assert (f"no live worker declares {name!r}" in err) is warned, err
+        assert len(err.splitlines()) == int(warned)

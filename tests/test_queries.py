@@ -418,3 +418,29 @@ async def test_queue_counts_report_each_status_and_the_oldest_age(
     assert counts[("a", "queued")] == (2, 90)
     assert counts[("a", "picked")][0] == 1
     assert counts[("b", "queued")][0] == 1
+
+
+async def test_queue_depths_tell_due_from_scheduled_and_age_from_the_due_time(
+    queries: ConsoleQueries,
+    worker_queries: WorkerQueries,
+    sync_conn: psycopg.Connection[Any],
+    names: ObjectNames,
+) -> None:
+    await queries.enqueue(["a"] * 3 + ["b"])
+    await queries.enqueue(["a", "a"], execute_after=[600, 1200])
+    # A retry created long ago that came due 30 s ago has waited 30 s, not 90.
+    sync_conn.execute(
+        sq(
+            "UPDATE {jobs} SET created = now() - interval '90 seconds',"
+            " execute_after = now() - interval '30 seconds'"
+            " WHERE entrypoint = 'a' AND execute_after <= now()",
+            names,
+        )
+    )
+    await worker_queries.dequeue({"a": 1}, 10, uuid.uuid4(), 0)
+    depths = {d.entrypoint: d for d in await queries.queue_depths()}
+    a, b = depths["a"], depths["b"]
+    assert (a.due, a.scheduled, a.picked) == (2, 2, 1)
+    assert a.oldest_due_seconds == pytest.approx(30, abs=2)
+    assert a.next_due_seconds == pytest.approx(600, abs=2)
+    assert (b.due, b.scheduled, b.picked, b.next_due_seconds) == (1, 0, 0, None)

@@ -20,13 +20,15 @@ from pgqtop.commands.common import (
     say,
     session,
     settings_from,
+    warn,
     where,
 )
 from pgqtop.commands.progress import progress_bar
 from pgqtop.commands.triage import purge_group
 from pgqtop.config import Settings, describe_dsn
 from pgqtop.errors import ConfigError, InvalidJob, PayloadTooLarge, UsageError
-from pgqtop.humanize import duration
+from pgqtop.humanize import duration, relative
+from pgqtop.humanize import forecast as forecast_text
 from pgqtop.model import NewJob, OnDuplicate, check_new_jobs, purge_statuses
 
 LIST_IDS_UP_TO = 20
@@ -121,7 +123,11 @@ async def _enqueue(
 ) -> list[int]:
     async with session(settings, "enqueue") as queries:
         with progress_bar("enqueueing", len(jobs)) as advance:
-            return await operations.enqueue(queries, jobs, policy, reason=reason, progress=advance)
+            ids = await operations.enqueue(queries, jobs, policy, reason=reason, progress=advance)
+        stale_after = settings.engine.worker_stale_after
+        for name in await operations.undeclared(queries, [j.entrypoint for j in jobs], stale_after):
+            warn(operations.undeclared_warning(name))
+        return ids
 
 
 # --- status -------------------------------------------------------------------------------------
@@ -155,21 +161,45 @@ def status(args: argparse.Namespace) -> int:
         say(f"no jobs and no recent activity in {where(settings)}")
         return 0
     print_table(
-        ("ENTRYPOINT", "QUEUED", "PICKED", "FAILED/1h", "OLDEST", "DONE/1m", "PAUSED"),
+        (
+            "ENTRYPOINT",
+            "DUE",
+            "SCHEDULED",
+            "PICKED",
+            "FAILED/1h",
+            "OLDEST",
+            "DONE/1m",
+            "FORECAST",
+            "PAUSED",
+        ),
         [
             (
                 e.entrypoint,
                 e.queued,
+                _scheduled_cell(e),
                 e.picked,
                 e.failed_last_hour,
                 duration(e.oldest_queued_seconds),
                 e.completed_last_minute,
+                _forecast_cell(e.forecast),
                 _pause_cell(e.paused) or _pause_cell(found.paused_all, of_all=True),
             )
             for e in found.entrypoints
         ],
     )
     return 0
+
+
+def _scheduled_cell(entry: operations.EntrypointStatus) -> str:
+    if not entry.scheduled:
+        return "0"
+    return f"{entry.scheduled} ({relative(entry.next_due_seconds)})"
+
+
+def _forecast_cell(found: operations.ForecastRecord | None) -> str:
+    if found is None:
+        return "-"
+    return forecast_text(found.trend, found.net_rate_per_second, found.clears_in_seconds)
 
 
 async def _status(settings: Settings) -> operations.Snapshot:

@@ -34,6 +34,7 @@ from pgqtop.db.rows import (
     JobFailure,
     LatencyHistograms,
     QueueCount,
+    QueueDepth,
     SeriesPoint,
     WorkerInfo,
 )
@@ -96,6 +97,10 @@ class ConsoleQueries(Queries, FleetReads, HistoryReads, FailureTriage, AuditTrai
 
     async def queue_counts(self) -> list[QueueCount]:
         return await self._built(self.console_sql.queue_counts, {}, rows.QUEUE_COUNT)
+
+    async def queue_depths(self) -> list[QueueDepth]:
+        """Due, scheduled and picked per entrypoint with waiting or running jobs."""
+        return await self._built(self.console_sql.queue_depths, {}, rows.QUEUE_DEPTH)
 
     async def recent_outcomes(self, seconds: float = 60.0) -> dict[tuple[str, str], int]:
         found = await self._tuples(self.console_sql.recent_outcomes, {"seconds": seconds})

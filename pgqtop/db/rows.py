@@ -139,6 +139,24 @@ class QueueCount:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class QueueDepth:
+    """One entrypoint's waiting and running jobs, with due and scheduled told apart."""
+
+    entrypoint: str
+    due: int
+    """Queued and due now: what a worker would take next."""
+    scheduled: int
+    """Queued for a later time (a delayed job, a retry's backoff)."""
+    picked: int
+    oldest_due_seconds: float | None
+    """Wait of the oldest due job, from when it became due; None when none is due."""
+    next_due_seconds: float | None
+    """Seconds until the next scheduled job comes due; None when none is scheduled."""
+    read_at: dt.datetime
+    """The database's clock when it counted."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class PauseInfo:
     entrypoint: str
     paused_at: dt.datetime
@@ -330,6 +348,7 @@ def _job(*values: Any) -> Job:
 
 
 QUEUE_COUNT: BaseRowFactory[QueueCount] = class_row(QueueCount)
+QUEUE_DEPTH: BaseRowFactory[QueueDepth] = class_row(QueueDepth)
 PAUSE_INFO: BaseRowFactory[PauseInfo] = class_row(PauseInfo)
 SCHEDULE_INFO: BaseRowFactory[ScheduleInfo] = class_row(ScheduleInfo)
 WORKER_INFO: BaseRowFactory[WorkerInfo] = class_row(WorkerInfo)

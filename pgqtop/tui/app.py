@@ -33,7 +33,15 @@ from pgqtop.config import Settings, describe_dsn
 from pgqtop.db.console import ConsoleQueries
 from pgqtop.db.rows import InFlightJob, WorkerInfo
 from pgqtop.errors import PgqtopError
-from pgqtop.model import ALL_ENTRYPOINTS, Job, NewJob, first_line, redact, target_label
+from pgqtop.model import (
+    ALL_ENTRYPOINTS,
+    Job,
+    NewJob,
+    first_line,
+    printable,
+    redact,
+    target_label,
+)
 from pgqtop.story import parse_job_id, retention_note
 from pgqtop.tui import keys
 from pgqtop.tui.panes.events import EventsPane
@@ -165,7 +173,7 @@ class PgqtopApp(App[int]):
             self._run_background(self.watcher.run(self._stop), "watcher")
         if self.manager is not None:
             self.state.engine.present = True
-            self.manager.add_listener(lambda event: self.state.add_event(event.message, "engine"))
+            self.manager.add_listener(self.state.apply_engine_event)
             self.start_engine()
         for feeder in self.extra_tasks:
             self._run_background(feeder(self._stop), "extra")
@@ -488,6 +496,10 @@ class PgqtopApp(App[int]):
             job = NewJob(name, payload or None, priority)
             ids = await operations.enqueue(self.queries(), [job])
             self.notify(f"enqueued job {ids[0]} for {name}")
+            stale_after = self.settings.engine.worker_stale_after
+            for missing in await operations.undeclared(self.queries(), [name], stale_after):
+                warning = printable(operations.undeclared_warning(missing))
+                self.notify(warning, severity="warning", timeout=8, markup=False)
 
     # --- actions: embedded worker -------------------------------------------------------------
 

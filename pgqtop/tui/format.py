@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from pgqtop.humanize import duration as duration  # the panes call it as format.duration
+from pgqtop import humanize
+from pgqtop.humanize import duration as duration  # the panes call these as format.<name>
+from pgqtop.humanize import rate as rate
+from pgqtop.humanize import relative as relative
+from pgqtop.humanize import rough_duration as rough_duration
+from pgqtop.model.forecast import Trend
 from pgqtop.tui.state import QueueRow
-
-
-def rough_duration(seconds: float) -> str:
-    """A forecast is an estimate: say it in one unit."""
-    if seconds < 60:
-        return f"{max(1, round(seconds))}s"
-    if seconds < 3600:
-        return f"{round(seconds / 60)}m"
-    if seconds < 86400:
-        return f"{round(seconds / 3600)}h"
-    return f"{round(seconds / 86400)}d"
-
-
-def rate(per_second: float) -> str:
-    if per_second == 0:
-        return "0"
-    if per_second < 10:
-        return f"{per_second:.1f}"
-    return f"{per_second:,.0f}"
 
 
 def count(value: int) -> str:
@@ -30,17 +16,9 @@ def count(value: int) -> str:
 
 
 def forecast(row: QueueRow, now: float) -> str:
-    """Where the backlog is heading: from the queued trend, else from the completion rate."""
-    trend = row.trend(now)
-    if row.queued == 0:
-        return "empty" if trend <= 0 else f"growing {trend:+.0f}/s"
-    if trend >= 0.5:
-        return f"growing +{rate(trend)}/s"
-    if trend <= -0.5:
-        return f"clears in ~{rough_duration(row.queued / -trend)}"
-    if row.completed_per_second > 0:
-        # Too few samples for a trend yet: the completion rate is the best guess.
-        if 0 < len(row.history) < 3:
-            return f"clears in ~{rough_duration(row.queued / row.completed_per_second)}"
-        return "steady"
-    return "stalled" if row.picked == 0 else "working"
+    """Where the due backlog is heading, on its net rate (model.forecast)."""
+    found = row.forecast(now)
+    text = humanize.forecast(found.trend, found.net_rate_per_second, found.clears_in_seconds)
+    if found.trend == Trend.STALLED and row.picked:
+        return "working"
+    return text

@@ -12,27 +12,35 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from pgqtop.db.rows import (
     FailureGroup,
     FailureSummary,
     InFlightJob,
     PauseInfo,
-    QueueCount,
+    QueueDepth,
     ScheduleInfo,
     SeriesPoint,
     WorkerInfo,
 )
-from pgqtop.model import ALL_ENTRYPOINTS, Event, target_label
-from pgqtop.model.audit import AuditEntry
+from pgqtop.model import ALL_ENTRYPOINTS, Event, printable, target_label
+from pgqtop.model.audit import Action, AuditEntry
+from pgqtop.model.forecast import Forecast, Sample, forecast
 from pgqtop.model.history import HistorySample
 from pgqtop.operations import Latency, completed_by_entrypoint
+
+if TYPE_CHECKING:
+    from pgqtop.engine.manager import EngineEvent
 
 Clock = Callable[[], float]
 
 EVENT_LIMIT = 200
-TREND_SPAN = 60.0
-"""Seconds of queued-count history the drain forecast looks back over."""
+AUDIT_REMEMBERED = 1000
+"""Audit entry ids remembered so that none is shown twice."""
+HISTORY_SAMPLES = 320
+"""Due-count samples kept per entrypoint, one a second at most: the forecast's longest window
+(model.forecast.MAX_WINDOW) and some."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -68,29 +76,47 @@ class QueueRow:
     """What the console knows about one entrypoint."""
 
     entrypoint: str
-    queued: int = 0
+    due: int = 0
+    """Queued jobs whose time has come; a NOTIFY cannot tell them from scheduled ones, so new
+    jobs count here until the next count says otherwise."""
+    scheduled: int = 0
+    """Queued jobs waiting for a later time, as of the last count."""
     picked: int = 0
     failed_recent: int = 0
     completed_minute: int = 0
     oldest_since: float | None = None
-    """Clock time the oldest queued job was created; its age grows without a new query."""
-    history: deque[tuple[float, int]] = dataclasses.field(default_factory=lambda: deque(maxlen=256))
+    """Clock time the oldest due job became due; its age grows without a new query."""
+    next_due_at: float | None = None
+    """Clock time the next scheduled job comes due, as of the last count."""
+    history: deque[Sample] = dataclasses.field(
+        default_factory=lambda: deque(maxlen=HISTORY_SAMPLES)
+    )
+    """(clock time, due jobs), about one a second: what the forecast reads."""
 
     @property
     def completed_per_second(self) -> float:
         return self.completed_minute / 60.0
 
-    def trend(self, now: float) -> float:
-        """Change of the queued count per second over the recent past."""
-        while len(self.history) > 2 and now - self.history[1][0] >= TREND_SPAN:
-            self.history.popleft()
-        if len(self.history) < 2:
-            return 0.0
-        then, count = self.history[0]
-        elapsed = now - then
-        if elapsed < 3.0:
-            return 0.0
-        return (self.queued - count) / elapsed
+    def forecast(self, now: float) -> Forecast:
+        """Where the due backlog is heading, on its net rate over the recent samples."""
+        return forecast([*self.history, (now, self.due)], self.completed_per_second)
+
+
+COUNTED_ACTIONS = frozenset({Action.PURGE, Action.PURGE_FAILURES, Action.REQUEUE, Action.ENQUEUE})
+"""Actions whose count (rows touched) says something the target does not."""
+
+
+def audit_line(entry: AuditEntry) -> str:
+    """`purge send_email (1,200) by ana@vm: bad deploy`, every database string made
+    printable (the pane draws it as literal text)."""
+    counted = entry.action in COUNTED_ACTIONS
+    text = f"{entry.action} {printable(target_label(entry.target))}"
+    if counted:
+        text += f" ({entry.count:,})"
+    text += f" by {printable(entry.actor) or '?'}"
+    if entry.reason:
+        text += f": {printable(entry.reason)}"
+    return text
 
 
 @dataclasses.dataclass(slots=True)
@@ -150,12 +176,16 @@ class ConsoleState:
     workers: list[SeenWorker] = dataclasses.field(default_factory=list)
     held_jobs: dict[uuid.UUID | None, list[InFlightJob]] = dataclasses.field(default_factory=dict)
     """The running jobs by the worker holding them, longest running first."""
+    workers_seen_at: float | None = None
+    """Clock time of the last workers poll; None before the first."""
     failures: list[FailureSummary] = dataclasses.field(default_factory=list)
     failures_grouped: bool = False
     """The failures pane shows groups by fingerprint; only then are the groups polled."""
     failure_groups: list[FailureGroup] = dataclasses.field(default_factory=list)
     events: deque[EventLine] = dataclasses.field(default_factory=lambda: deque(maxlen=EVENT_LIMIT))
     pending: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    audit_seen: dict[int, None] = dataclasses.field(default_factory=dict)
+    """Ids of the audit entries shown (insertion-ordered, the oldest forgotten first)."""
     engine: EngineView = dataclasses.field(default_factory=EngineView)
     reconciled_at: float | None = None
     """Clock time of the last full count; None before the first."""
@@ -176,26 +206,23 @@ class ConsoleState:
     def apply_event(self, event: Event) -> None:
         """Fold one NOTIFY event into the counts; the text line waits for `flush_events`."""
         now = self.clock()
-        if event.op in ("pause", "resume"):
-            names = ", ".join(event.entrypoints) or "?"
-            label = target_label(names)
-            self.add_event(f"{event.op} {label}", "control")
+        if event.audit is not None:
+            self.apply_audit(event.audit)
             return
-        if event.op == "cancel":
-            ids = ", ".join(str(i) for i in event.job_ids[:5])
-            self.add_event(f"cancel job {ids}", "control")
+        if event.op in ("pause", "resume", "cancel", "control"):
+            # The action's audit entry, announced with it, is its line: who, what and why.
             return
         if event.overflow or event.op == "truncate":
             self.add_event(f"{event.op}: many changes at once", "control")
             return
         for entrypoint, deltas in event.changes.items():
             row = self.row(entrypoint)
-            queued_before = row.queued
-            row.queued = max(0, row.queued + deltas.get("queued", 0))
+            due_before = row.due
+            row.due = max(0, row.due + deltas.get("queued", 0))
             row.picked = max(0, row.picked + deltas.get("picked", 0))
-            if queued_before == 0 and row.queued > 0 and row.oldest_since is None:
+            if due_before == 0 and row.due > 0 and row.oldest_since is None:
                 row.oldest_since = now
-            if row.queued == 0:
+            if row.due == 0:
                 row.oldest_since = None
             pending = self.pending.setdefault(entrypoint, {})
             for status, delta in deltas.items():
@@ -210,38 +237,69 @@ class ConsoleState:
                 self.add_event(f"{entrypoint} {', '.join(parts)}")
         self.pending.clear()
 
-    def add_event(self, text: str, kind: str = "change") -> None:
-        self.events.appendleft(EventLine(self.clock(), text, kind))
+    def add_event(self, text: str, kind: str = "change", at: float | None = None) -> None:
+        """A line for the events pane, newest first (`at`: an older moment, put in its place)."""
+        line = EventLine(self.clock() if at is None else at, text, kind)
+        position = 0
+        while position < len(self.events) and self.events[position].at > line.at:
+            position += 1
+        if position >= EVENT_LIMIT:
+            return
+        if len(self.events) == self.events.maxlen:
+            self.events.pop()
+        self.events.insert(position, line)
         self.touch()
 
-    def apply_counts(self, counts: Iterable[QueueCount]) -> None:
-        """The reconciliation truth replaces whatever drift the event stream accumulated."""
+    def apply_audit(self, entry: AuditEntry) -> None:
+        """An operator action, from whichever console or command did it, as one line: its
+        announcement and the trail read after a reconnect both come here, once per entry."""
+        if entry.id in self.audit_seen:
+            return
+        self.audit_seen[entry.id] = None
+        while len(self.audit_seen) > AUDIT_REMEMBERED:
+            del self.audit_seen[next(iter(self.audit_seen))]
+        self.add_event(audit_line(entry), "control", at=entry.at.timestamp())
+
+    def apply_engine_event(self, event: EngineEvent) -> None:
+        """The embedded worker's own news; its view of a pause is left out (the pause's audit
+        entry says it, with who and why)."""
+        if event.kind != "paused":
+            self.add_event(event.message, "engine")
+
+    def apply_counts(self, depths: Iterable[QueueDepth]) -> None:
+        """The reconciliation truth replaces whatever drift the event stream accumulated, and
+        tells due jobs from scheduled ones, which the events cannot."""
         now = self.clock()
         self.reconciled_at = now
-        seen: dict[str, QueueRow] = {}
-        for count in counts:
-            row = seen.get(count.entrypoint) or self.row(count.entrypoint)
-            if count.entrypoint not in seen:
-                row.queued = row.picked = 0
-                row.oldest_since = None
-                seen[count.entrypoint] = row
-            if count.status == "queued":
-                row.queued = count.count
-                row.oldest_since = now - count.oldest_seconds
-            elif count.status == "picked":
-                row.picked = count.count
+        seen: set[str] = set()
+        for depth in depths:
+            row = self.row(depth.entrypoint)
+            seen.add(depth.entrypoint)
+            row.due, row.scheduled, row.picked = depth.due, depth.scheduled, depth.picked
+            row.oldest_since = (
+                None if depth.oldest_due_seconds is None else now - depth.oldest_due_seconds
+            )
+            row.next_due_at = (
+                None if depth.next_due_seconds is None else now + depth.next_due_seconds
+            )
         for entrypoint, row in self.queues.items():
             if entrypoint not in seen:
-                row.queued = row.picked = 0
-                row.oldest_since = None
+                row.due = row.scheduled = row.picked = 0
+                row.oldest_since = row.next_due_at = None
         self.sample_trend()
         self.touch()
+
+    def next_due_at(self) -> float | None:
+        """Clock time the first scheduled job of any entrypoint comes due (a count then moves
+        it from scheduled to due); None when nothing is scheduled."""
+        times = [row.next_due_at for row in self.queues.values() if row.next_due_at is not None]
+        return min(times, default=None)
 
     def sample_trend(self) -> None:
         now = self.clock()
         for row in self.queues.values():
             if not row.history or now - row.history[-1][0] >= 1.0:
-                row.history.append((now, row.queued))
+                row.history.append((now, row.due))
 
     def apply_outcomes(self, outcomes: Mapping[tuple[str, str], int]) -> None:
         """Jobs finished in the last minute, counted as `pgqtop status` counts them."""
@@ -278,6 +336,7 @@ class ConsoleState:
     def apply_workers(self, workers: Iterable[WorkerInfo]) -> None:
         now = self.clock()
         self.workers = [SeenWorker(w, now) for w in workers]
+        self.workers_seen_at = now
         self.touch()
 
     def apply_held_jobs(self, jobs: Iterable[InFlightJob]) -> None:
@@ -344,6 +403,15 @@ class ConsoleState:
         needle = self.filter_text.lower()
         return [
             row for name, row in sorted(self.queues.items()) if not needle or needle in name.lower()
+        ]
+
+    def declaring(self, entrypoint: str) -> list[str]:
+        """The live workers (heartbeat within the stale limit) that declare the entrypoint,
+        as `host:pid`."""
+        return [
+            f"{seen.info.host}:{seen.info.pid}"
+            for seen in self.workers
+            if entrypoint in seen.info.entrypoints and self.worker_age(seen) <= self.stale_after
         ]
 
     def worker_age(self, seen: SeenWorker) -> float:

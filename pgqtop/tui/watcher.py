@@ -24,7 +24,7 @@ from pgqtop.db.console import ConsoleQueries
 from pgqtop.engine.link import ReconnectingConnection
 from pgqtop.engine.listener import Listener
 from pgqtop.model import Event
-from pgqtop.tui.state import HISTORY_VIEWS, ConsoleState
+from pgqtop.tui.state import EVENT_LIMIT, HISTORY_VIEWS, ConsoleState
 
 T = TypeVar("T")
 
@@ -34,9 +34,15 @@ DEFAULT_RECONCILE = 5.0
 # NOTIFY deltas keep the counts live between reconciliations, so the full count only corrects
 # drift: at most 1% of the time goes to it, whatever the size of the table.
 RECONCILE_COST_FACTOR = 100.0
+RECOUNT_SOONEST = 1.0
+"""New jobs may be due or scheduled, which a NOTIFY does not say: they bring the next count
+forward to this many seconds after the last (or its cost bound, if longer)."""
 QUERY_TIMEOUT = 10.0
 RECONCILE_TIMEOUT = 60.0
 FAILURE_WINDOW = 3600.0
+AUDIT_WINDOW = 3600.0
+"""Seconds of operator actions the events pane reads back when LISTEN (re)starts: those said
+meanwhile were not heard."""
 FAILURE_ROWS = 100
 AUDIT_ROWS = 200
 LATENCY_FAST = 5.0
@@ -72,9 +78,13 @@ class Watcher:
         )
         self._listening = asyncio.Event()
         self._wake_reconcile = asyncio.Event()
+        self._jobs_arrived = False
+        self._recount_from = 0.0
+        """Monotonic time from which new jobs may wake the reconciliation at once."""
         self._wake_stats = asyncio.Event()
         self._wake_slow = asyncio.Event()
         self._stop = asyncio.Event()
+        self._read_audit = True
 
     @property
     def queries(self) -> ConsoleQueries | None:
@@ -128,14 +138,21 @@ class Watcher:
     def _on_listening(self, up: bool) -> None:
         if up:
             self._listening.set()
-            # Events sent while LISTEN was down are lost: count again now it is back.
+            # Events sent while LISTEN was down are lost: count again now it is back, and read
+            # the operator actions of the gap from the trail (each entry shows once).
             self._wake_reconcile.set()
+            self._read_audit = True
+            self._wake_slow.set()
         else:
             self._listening.clear()
         self._show_connection()
 
     def _on_event(self, event: Event) -> None:
         self.state.apply_event(event)
+        if any(deltas.get("queued", 0) > 0 for deltas in event.changes.values()):
+            self._jobs_arrived = True
+            if time.monotonic() >= self._recount_from:
+                self._wake_reconcile.set()
         if event.op in ("pause", "resume"):
             self._wake_slow.set()
 
@@ -149,12 +166,21 @@ class Watcher:
         # Count only while listening, so no event can fall between the count and the stream.
         await self._listening.wait()
         self._wake_reconcile.clear()
+        self._jobs_arrived = False
         started = time.monotonic()
-        counts = await _timed(queries.queue_counts(), RECONCILE_TIMEOUT)
+        depths = await _timed(queries.queue_depths(), RECONCILE_TIMEOUT)
         took = time.monotonic() - started
-        self.state.apply_counts(counts)
-        pause = max(self.refresh or DEFAULT_RECONCILE, RECONCILE_COST_FACTOR * took)
-        await _sleep_or_wake(self._wake_reconcile, pause)
+        self.state.apply_counts(depths)
+        soonest = max(RECOUNT_SOONEST, RECONCILE_COST_FACTOR * took)
+        pause = max(self.refresh or DEFAULT_RECONCILE, soonest)
+        due_at = self.state.next_due_at()
+        if due_at is not None:
+            # A scheduled job turns due without an event: count again when it does.
+            pause = min(pause, max(soonest, due_at - self.state.clock() + 0.05))
+        self._recount_from = time.monotonic() + soonest
+        await asyncio.sleep(soonest)
+        if not self._jobs_arrived:
+            await _sleep_or_wake(self._wake_reconcile, pause - soonest)
 
     async def _poll_stats(self, queries: ConsoleQueries) -> None:
         window = self.state.chart_window
@@ -194,6 +220,11 @@ class Watcher:
         if self.state.failures_grouped:
             groups = await _timed(queries.failure_groups(limit=FAILURE_ROWS))
             self.state.apply_failure_groups(groups)
+        if self._read_audit and self._listening.is_set():
+            entries = await _timed(queries.audit_log(AUDIT_WINDOW, EVENT_LIMIT))
+            self._read_audit = False
+            for entry in reversed(entries):
+                self.state.apply_audit(entry)
         self.state.apply_workers(workers)
         self.state.apply_held_jobs(held)
         self.state.apply_schedules(schedules)

@@ -43,6 +43,11 @@ async def ready(pilot: Pilot[Any], app: PgqtopApp, entrypoint: str = "send_email
     table.move_cursor(row=keys.index(entrypoint))  # type: ignore[attr-defined]
 
 
+def paused_cell(app: PgqtopApp, entrypoint: str) -> bool:
+    """Whether the queues row shows a pause (its forecast is then the pause's context)."""
+    return "‖" in (cell_text(app, "queues", entrypoint, "forecast") or "‖")
+
+
 async def test_p_pauses_the_selected_entrypoint_fleet_wide_and_again_resumes(
     make_app: Factory, queries: ConsoleQueries
 ) -> None:
@@ -52,12 +57,14 @@ async def test_p_pauses_the_selected_entrypoint_fleet_wide_and_again_resumes(
         await ready(pilot, app)
         await pilot.press("p")
         await until(
-            pilot, lambda: "paused" in (cell_text(app, "queues", "send_email", "paused") or "")
+            pilot, lambda: "paused" in (cell_text(app, "queues", "send_email", "forecast") or "")
         )
         assert [p.entrypoint for p in await queries.paused()] == ["send_email"]
-        assert cell_text(app, "queues", "resize_image", "paused") == ""
+        assert not paused_cell(app, "resize_image")
         await pilot.press("p")
-        await until(pilot, lambda: cell_text(app, "queues", "send_email", "paused") == "")
+        await until(
+            pilot, lambda: "‖" not in (cell_text(app, "queues", "send_email", "forecast") or "‖")
+        )
         assert await queries.paused() == []
 
 
@@ -70,11 +77,13 @@ async def test_shift_p_pauses_everything_with_the_star_row(
         await ready(pilot, app)
         await pilot.press("P")
         await until(
-            pilot, lambda: "paused" in (cell_text(app, "queues", "resize_image", "paused") or "")
+            pilot, lambda: "paused" in (cell_text(app, "queues", "resize_image", "forecast") or "")
         )
         assert [p.entrypoint for p in await queries.paused()] == ["*"]
         await pilot.press("P")
-        await until(pilot, lambda: cell_text(app, "queues", "resize_image", "paused") == "")
+        await until(
+            pilot, lambda: "‖" not in (cell_text(app, "queues", "resize_image", "forecast") or "‖")
+        )
         assert await queries.paused() == []
 
 
@@ -89,7 +98,7 @@ async def test_timed_pause_sets_paused_until_and_shows_the_time_left(
         await until(pilot, lambda: "Pause send_email for" in screen_text(app))
         await pilot.press("2")
         await until(
-            pilot, lambda: "14m" in (cell_text(app, "queues", "send_email", "paused") or "")
+            pilot, lambda: "14m" in (cell_text(app, "queues", "send_email", "forecast") or "")
         )
         (info,) = await queries.paused()
         assert info.remaining_seconds is not None and 880 < info.remaining_seconds <= 900
@@ -238,7 +247,7 @@ async def test_view_keys_theme_chart_window_filter_freeze_help(
         await pilot.press("space")
         await until(pilot, lambda: "FROZEN" in screen_text(app).splitlines()[0])
         await queries.enqueue("resize_image", None, 0)
-        await until(pilot, lambda: app.state.queues["resize_image"].queued == 2)
+        await until(pilot, lambda: app.state.queues["resize_image"].due == 2)
         await pilot.pause(0.5)
         assert cell_text(app, "queues", "resize_image", "queued") == "1"  # frozen display
         await pilot.press("space")

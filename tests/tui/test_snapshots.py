@@ -18,7 +18,7 @@ from pgqtop.db.console import ConsoleQueries
 from pgqtop.db.rows import (
     FailureSummary,
     PauseInfo,
-    QueueCount,
+    QueueDepth,
     ScheduleInfo,
     SeriesPoint,
     WorkerInfo,
@@ -47,6 +47,16 @@ def at(seconds_ago: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(FIXED - seconds_ago, dt.UTC)
 
 
+def depths(send_email: int, resize_image: int, nightly_report: int) -> list[QueueDepth]:
+    """The three queues as counted: send_email has retries waiting out their backoff."""
+    read = at(0)
+    return [
+        QueueDepth("nightly_report", nightly_report, 0, 0, 4000.0, None, read),
+        QueueDepth("resize_image", resize_image, 0, 8, 40.0, None, read),
+        QueueDepth("send_email", send_email, 3, 25, 95.0, 3240.0, read),
+    ]
+
+
 def seed_main(app: PgqtopApp) -> None:
     """A believable moment: one queue draining, one growing, one paused, a stale worker, two
     timetables."""
@@ -57,15 +67,7 @@ def seed_main(app: PgqtopApp) -> None:
     for seconds_ago, counts in ((30.0, (900, 40, 80)), (0.0, (600, 400, 80))):
         clock_then = FIXED - seconds_ago
         state.clock = lambda t=clock_then: t
-        state.apply_counts(
-            [
-                QueueCount("send_email", "queued", counts[0], 95.0),
-                QueueCount("send_email", "picked", 25, 2.0),
-                QueueCount("resize_image", "queued", counts[1], 40.0),
-                QueueCount("resize_image", "picked", 8, 1.0),
-                QueueCount("nightly_report", "queued", counts[2], 4000.0),
-            ]
-        )
+        state.apply_counts(depths(*counts))
     state.clock = lambda: FIXED
     state.apply_outcomes(
         {
@@ -157,15 +159,7 @@ def seed_main(app: PgqtopApp) -> None:
     state.clock = lambda: FIXED
     state.apply_event(Event("update", {"send_email": {"queued": -40, "picked": 40}}))
     state.flush_events()
-    state.apply_counts(
-        [
-            QueueCount("send_email", "queued", 600, 95.0),
-            QueueCount("send_email", "picked", 25, 2.0),
-            QueueCount("resize_image", "queued", 400, 40.0),
-            QueueCount("resize_image", "picked", 8, 1.0),
-            QueueCount("nightly_report", "queued", 80, 4000.0),
-        ]
-    )
+    state.apply_counts(depths(600, 400, 80))
     app.repaint(force=True)
 
 

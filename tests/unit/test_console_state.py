@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
-from pgqtop.db.rows import QueueCount
+from pgqtop.db.rows import QueueDepth
 from pgqtop.model import Event
-from pgqtop.tui.state import TREND_SPAN, ConsoleState, QueueRow
+from pgqtop.model.audit import AuditEntry
+from pgqtop.tui.state import ConsoleState
 
 
 class Clock:
@@ -36,7 +39,7 @@ def update(changes: dict[str, dict[str, int]]) -> Event:
 def test_events_move_counts_and_never_below_zero(state: ConsoleState) -> None:
     state.apply_event(Event("insert", {"mail": {"queued": 3}}))
     state.apply_event(update({"mail": {"queued": -2, "picked": 2}}))
-    assert (state.queues["mail"].queued, state.queues["mail"].picked) == (1, 2)
+    assert (state.queues["mail"].due, state.queues["mail"].picked) == (1, 2)
     # A delta for jobs the console never counted (it connected after they were queued) must
     # not show a negative queue.
     state.apply_event(Event("delete", {"mail": {"picked": -5}}))
@@ -73,20 +76,27 @@ def test_deltas_that_cancel_out_make_no_line(state: ConsoleState) -> None:
     assert not state.events
 
 
-def test_control_events_are_lines_of_their_own_and_leave_counts_alone(
-    state: ConsoleState,
+def test_operator_actions_are_lines_from_their_audit_entries_once_each(
+    state: ConsoleState, clock: Clock
 ) -> None:
+    # The control NOTIFY of a pause, resume or cancel is no line: its audit entry is.
     state.apply_event(Event("pause", entrypoints=("mail",)))
     state.apply_event(Event("resume", entrypoints=("*",)))
     state.apply_event(Event("cancel", job_ids=tuple(range(1, 8))))
     state.apply_event(Event("update", overflow=True))
     state.apply_event(Event("truncate"))
+    pause = entry(1, "pause", "mail", reason="CRM [bold]rate[/] limit\x1b[2J")
+    purge = entry(2, "purge", "*", count=1200)
+    state.apply_event(Event("audit", audit=pause))
+    state.apply_event(Event("audit", audit=purge))
+    state.apply_audit(pause)  # read back from the trail after a reconnect
+    state.apply_audit(entry(0, "resume", "mail", at=clock.now - 60))
     assert [(line.text, line.kind) for line in reversed(state.events)] == [
-        ("pause mail", "control"),
-        ("resume every entrypoint", "control"),
-        ("cancel job 1, 2, 3, 4, 5", "control"),
+        ("resume mail by ana@vm", "control"),
         ("update: many changes at once", "control"),
         ("truncate: many changes at once", "control"),
+        ("pause mail by ana@vm: CRM [bold]rate[/] limit\\x1b[2J", "control"),
+        ("purge every entrypoint (1,200) by ana@vm", "control"),
     ]
     assert state.queues == {}
 
@@ -101,12 +111,10 @@ def test_reconciliation_replaces_drift_and_zeroes_what_it_no_longer_finds(
     state: ConsoleState, clock: Clock
 ) -> None:
     state.apply_event(Event("insert", {"mail": {"queued": 9}, "gone": {"queued": 4}}))
-    state.apply_counts(
-        [QueueCount("mail", "queued", 7, 12.0), QueueCount("mail", "picked", 2, 0.0)]
-    )
+    state.apply_counts([depth("mail", due=7, picked=2, oldest=12.0)])
     mail, gone = state.queues["mail"], state.queues["gone"]
-    assert (mail.queued, mail.picked, mail.oldest_since) == (7, 2, clock.now - 12.0)
-    assert (gone.queued, gone.picked, gone.oldest_since) == (0, 0, None)
+    assert (mail.due, mail.picked, mail.oldest_since) == (7, 2, clock.now - 12.0)
+    assert (gone.due, gone.picked, gone.oldest_since) == (0, 0, None)
     assert state.reconciled_at == clock.now
 
 
@@ -114,29 +122,21 @@ def test_an_entrypoint_with_only_running_jobs_has_no_oldest_queued_age(
     state: ConsoleState,
 ) -> None:
     state.apply_event(Event("insert", {"mail": {"queued": 1}}))
-    state.apply_counts([QueueCount("mail", "picked", 1, 0.0)])
-    assert (state.queues["mail"].queued, state.queues["mail"].oldest_since) == (0, None)
+    state.apply_counts([depth("mail", picked=1)])
+    assert (state.queues["mail"].due, state.queues["mail"].oldest_since) == (0, None)
 
 
-def test_trend_needs_two_samples_three_seconds_apart(clock: Clock) -> None:
-    row = QueueRow("mail", queued=100)
-    assert row.trend(clock.now) == 0.0
-    row.history.append((clock.now, 100))
-    row.history.append((clock.now + 2, 90))
-    row.queued = 90
-    assert row.trend(clock.now + 2) == 0.0, "two seconds say nothing yet"
-    row.queued = 70
-    assert row.trend(clock.now + 10) == pytest.approx(-3.0)
-
-
-def test_trend_forgets_samples_older_than_its_span(clock: Clock) -> None:
-    row = QueueRow("mail", queued=50)
-    for offset, count in ((0, 1000), (10, 500), (TREND_SPAN + 5, 100)):
-        row.history.append((clock.now + offset, count))
-    now = clock.now + TREND_SPAN + 20
-    # The first sample is more than a span old: the trend runs from the one after it.
-    assert row.trend(now) == pytest.approx((50 - 500) / (now - (clock.now + 10)))
-    assert row.history[0] == (clock.now + 10, 500)
+def test_scheduled_jobs_are_no_backlog_and_bring_the_next_count_to_their_due_time(
+    state: ConsoleState, clock: Clock
+) -> None:
+    # A NOTIFY cannot tell a delayed job from a due one; the count can.
+    state.apply_event(Event("insert", {"charge": {"queued": 1}}))
+    state.apply_counts([depth("charge", scheduled=1, next_due=3240.0)])
+    charge = state.queues["charge"]
+    assert (charge.due, charge.scheduled, charge.oldest_since) == (0, 1, None)
+    assert state.next_due_at() == clock.now + 3240.0
+    clock.now += 30
+    assert charge.forecast(clock.now).trend == "empty", "nothing is due, nothing to clear"
 
 
 def test_trend_samples_at_most_once_a_second(state: ConsoleState, clock: Clock) -> None:
@@ -147,3 +147,29 @@ def test_trend_samples_at_most_once_a_second(state: ConsoleState, clock: Clock) 
     clock.now += 0.6
     state.sample_trend()
     assert [at for at, _ in state.queues["mail"].history] == [clock.now - 1.1, clock.now]
+
+
+def entry(
+    identifier: int,
+    action: str,
+    target: str,
+    *,
+    count: int = 1,
+    reason: str = "",
+    at: float | None = None,
+) -> AuditEntry:
+    moment = dt.datetime.fromtimestamp(1000.0 if at is None else at, dt.UTC)
+    return AuditEntry(identifier, moment, action, "ana@vm", "console", target, count, reason)
+
+
+def depth(
+    entrypoint: str,
+    *,
+    due: int = 0,
+    scheduled: int = 0,
+    picked: int = 0,
+    oldest: float | None = None,
+    next_due: float | None = None,
+) -> QueueDepth:
+    read_at = dt.datetime(2026, 12, 3, tzinfo=dt.UTC)
+    return QueueDepth(entrypoint, due, scheduled, picked, oldest, next_due, read_at)

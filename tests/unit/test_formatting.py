@@ -67,15 +67,17 @@ def test_counts_group_thousands() -> None:
 
 
 NOW = 1000.0
+DRAIN = [(NOW - 50 + t, t if t <= 30 else 60 - t) for t in range(50)]
+"""Once a second: 0 -> 30 due jobs in 30 s, then draining at 1/s (10 left now)."""
 
 
 def row_with(
-    queued: int,
+    due: int,
     history: list[tuple[float, int]] | None = None,
     completed_minute: int = 0,
     picked: int = 0,
 ) -> QueueRow:
-    row = QueueRow("mail", queued=queued, picked=picked, completed_minute=completed_minute)
+    row = QueueRow("mail", due=due, picked=picked, completed_minute=completed_minute)
     row.history.extend(history or [])
     return row
 
@@ -93,9 +95,18 @@ def row_with(
         (row_with(600, [(NOW - 10, 600)] * 3, completed_minute=600), "steady"),
         (row_with(600, [(NOW - 10, 600)] * 3, picked=4), "working"),
         (row_with(600, [(NOW - 10, 600)] * 3), "stalled"),
+        # Draining 30 jobs in 30 s after they piled up: the window fits the drain, not the
+        # growth before it.
+        (row_with(10, DRAIN, completed_minute=20), "clears in ~10s"),
     ],
 )
-def test_forecast_reads_the_queued_trend_then_the_completion_rate(
-    row: QueueRow, shown: str
-) -> None:
+def test_forecast_reads_the_due_trend_then_the_completion_rate(row: QueueRow, shown: str) -> None:
     assert format.forecast(row, NOW) == shown
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(3240, "in 54m00s"), (-180, "3m00s ago"), (0.4, "now"), (None, "-")],
+)
+def test_moments_read_ahead_and_behind(seconds: float | None, shown: str) -> None:
+    assert format.relative(seconds) == shown

@@ -20,6 +20,24 @@ QUEUE_COUNTS: LiteralString = (
     " extract(epoch FROM now() - min(created))::float8 AS oldest_seconds"
     " FROM {jobs} GROUP BY entrypoint, status ORDER BY entrypoint, status"
 )
+# What `status` and the console show per entrypoint, in one pass over the waiting and running
+# jobs: due (queued, execute_after reached), scheduled (queued for later), picked; the oldest
+# due job's wait from when it became due, and when the next scheduled one comes due (with the
+# database's clock, to set the counts beside the workers' history samples).
+QUEUE_DEPTHS: LiteralString = (
+    "SELECT entrypoint,"
+    " count(*) FILTER (WHERE status = 'queued' AND execute_after <= now()) AS due,"
+    " count(*) FILTER (WHERE status = 'queued' AND execute_after > now()) AS scheduled,"
+    " count(*) FILTER (WHERE status = 'picked') AS picked,"
+    " extract(epoch FROM now() - min(greatest(created, execute_after))"
+    " FILTER (WHERE status = 'queued' AND execute_after <= now()))::float8"
+    " AS oldest_due_seconds,"
+    " extract(epoch FROM min(execute_after)"
+    " FILTER (WHERE status = 'queued' AND execute_after > now()) - now())::float8"
+    " AS next_due_seconds, now() AS read_at"
+    " FROM {jobs} WHERE status IN ('queued', 'picked')"
+    " GROUP BY entrypoint ORDER BY entrypoint"
+)
 RECENT_OUTCOMES: LiteralString = (
     "SELECT entrypoint, status::text, sum(count)::bigint FROM {statistics}"
     " WHERE created >= now() - make_interval(secs => %(seconds)s::float8)"
@@ -254,6 +272,7 @@ SERVER_VERSION: LiteralString = "SELECT current_setting('server_version')"
 @dataclasses.dataclass(frozen=True, slots=True)
 class ConsoleStatements:
     queue_counts: bytes
+    queue_depths: bytes
     recent_outcomes: bytes
     statistics_series: bytes
     workers: bytes
@@ -286,6 +305,7 @@ def console_statements(names: ObjectNames) -> ConsoleStatements:
     render = Renderer(names)
     return ConsoleStatements(
         queue_counts=render(QUEUE_COUNTS),
+        queue_depths=render(QUEUE_DEPTHS),
         recent_outcomes=render(RECENT_OUTCOMES),
         statistics_series=render(STATISTICS_SERIES),
         workers=render(WORKERS),

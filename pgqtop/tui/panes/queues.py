@@ -1,30 +1,65 @@
-"""One row per entrypoint: backlog, work in hand, failures, pauses, age, rate, forecast, and
-the next run of a scheduled one."""
+"""One row per entrypoint: due and scheduled backlog, work in hand, failures, who paused it and
+why, the oldest due wait, rate, forecast, and the next run of a scheduled one.
+
+The pane fits its width: the columns an operator cannot do without (entrypoint, due, scheduled,
+failures, oldest, forecast) always stay; the others go, least important first, when there is no
+room, and spare width goes to what needs it (long entrypoint names, a pause's context). Enter
+on a row shows everything about the entrypoint, the whole pause reason included.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+
+from rich.console import Group, RenderableType
 from rich.text import Text
+from textual import events
 from textual.widgets import DataTable
 
+from pgqtop.model import ALL_ENTRYPOINTS, printable
 from pgqtop.tui import format
 from pgqtop.tui.panes.tables import Cell, selected_key, sync_rows
+from pgqtop.tui.screens.detail import DetailScreen
 from pgqtop.tui.state import ConsoleState, QueueRow
 from pgqtop.tui.themes import TextColours, text_colours
 
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: str
+    rank: int
+    """0: always shown; higher ranks are dropped first when the pane is narrow."""
+    least: int = 0
+    """The narrowest this column may be squeezed to (0: never squeezed)."""
+    fair: int = 0
+    """The width it claims before the optional columns are placed (0: all it wants); it
+    gets more from the room they leave."""
+
+
 COLUMNS = (
-    ("entrypoint", "entrypoint"),
-    ("queued", "queued"),
-    ("picked", "picked"),
-    ("failed", "fail 1h"),
-    ("paused", "paused"),
-    ("oldest", "oldest"),
-    ("rate", "done/s"),
-    ("forecast", "forecast"),
-    ("schedule", "next run"),
+    Column("entrypoint", "entrypoint", 0, least=8),
+    Column("queued", "due", 0),
+    Column("scheduled", "sched", 0),
+    Column("picked", "picked", 1),
+    Column("failed", "fail 1h", 0),
+    Column("oldest", "oldest", 0),
+    Column("rate", "done/s", 3),
+    # A paused entrypoint's forecast is its pause: who, how long still, and why.
+    Column("forecast", "forecast", 0, least=14, fair=36),
+    Column("schedule", "next run", 2),
 )
+"""In display order."""
+SQUEEZE_FIRST = ("forecast", "entrypoint")
+"""Who gives up width when even the essentials do not fit: a long pause reason before a
+name (both keep their least)."""
+PADDING = 1
+"""Cells of space on each side of a column."""
 OVERDUE_AFTER = 5.0
 """A scheduled run this late means no running worker declares the schedule."""
-SORTS = ("entrypoint", "queued", "picked", "failed", "oldest", "rate")
+SORTS = ("entrypoint", "queued", "scheduled", "picked", "failed", "oldest", "rate")
 
 
 class QueuesPane(DataTable[Cell]):
@@ -34,28 +69,44 @@ class QueuesPane(DataTable[Cell]):
     DEFAULT_CSS = "QueuesPane { border: round $primary; height: 1fr; }"
 
     def __init__(self) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, id="queues")
+        super().__init__(cursor_type="row", zebra_stripes=True, id="queues", cell_padding=PADDING)
         self.sort_by = "entrypoint"
         self._state: ConsoleState | None = None
-
-    def on_mount(self) -> None:
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
+        self._layout: tuple[tuple[str, int], ...] = ()
 
     @property
     def selected_entrypoint(self) -> str | None:
         return selected_key(self)
 
+    @property
+    def shown_columns(self) -> list[str]:
+        """The keys of the columns on screen now, in order."""
+        return [key for key, _ in self._layout]
+
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         key = str(event.column_key.value)
         if key in SORTS:
             self.sort_by = key
-            if self._state is not None:
-                self.render_state(self._state)
+            self._again()
+
+    def on_resize(self, _event: events.Resize) -> None:
+        self._again()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter: everything about the entrypoint, the whole pause reason included."""
+        if self._state is None or event.row_key.value is None:
+            return
+        event.stop()
+        name = event.row_key.value
+        body = entrypoint_renderable(self._state, name)
+        self.app.push_screen(DetailScreen(body, f"entrypoint {printable(name)}"))
 
     def cycle_sort(self) -> None:
         self.sort_by = SORTS[(SORTS.index(self.sort_by) + 1) % len(SORTS)]
         self.notify(f"queues sorted by {self.sort_by}", timeout=2)
+        self._again()
+
+    def _again(self) -> None:
         if self._state is not None:
             self.render_state(self._state)
 
@@ -67,12 +118,95 @@ class QueuesPane(DataTable[Cell]):
             rows.sort(key=lambda r: _sort_value(r, self.sort_by, now), reverse=True)
         self.border_subtitle = f"sort: {self.sort_by}"
         ink = text_colours(self.app)
-        sync_rows(self, [(row.entrypoint, _cells(row, state, now, ink)) for row in rows])
+        cells = [(row.entrypoint, _cells(row, state, now, ink)) for row in rows]
+        layout = choose_columns(cells, self._room(len(cells)))
+        if layout != self._layout:
+            selected = self.selected_entrypoint
+            self.clear(columns=True)
+            self._layout = layout
+            for key, width in layout:
+                self.add_column(_label(key), width=width, key=key)
+            self._fill(cells)
+            keys = [key for key, _ in cells]
+            if selected in keys:
+                self.move_cursor(row=keys.index(selected), animate=False)
+            return
+        self._fill(cells)
+
+    def _room(self, rows: int) -> int:
+        """Cells across for columns (less the vertical scrollbar's, when rows will need it)."""
+        scrollbar = self.styles.scrollbar_size_vertical if rows + 1 > self.size.height else 0
+        return max(0, self.size.width - scrollbar)
+
+    def _fill(self, cells: Sequence[tuple[str, dict[str, Text]]]) -> None:
+        widths = dict(self._layout)
+        sync_rows(
+            self,
+            [
+                (key, [_fit(row[column], width) for column, width in widths.items()])
+                for key, row in cells
+            ],
+        )
+
+
+def _label(key: str) -> str:
+    return next(column.label for column in COLUMNS if column.key == key)
+
+
+def choose_columns(
+    cells: Sequence[tuple[str, dict[str, Text]]], room: int
+) -> tuple[tuple[str, int], ...]:
+    """The columns to show and their widths. Every column wants its widest cell, a column
+    with a fair width claims no more than that at first. The essentials are always in (when
+    they do not fit, SQUEEZE_FIRST give way down to their least); the others join, most
+    important first, while they fit (unless they are blank); the room left goes to what was
+    cut, in display order."""
+    wanted = {
+        column.key: max(
+            [len(column.label), *(row[column.key].cell_len for _, row in cells)], default=0
+        )
+        for column in COLUMNS
+    }
+    widths = {
+        column.key: min(wanted[column.key], column.fair or wanted[column.key]) for column in COLUMNS
+    }
+    least = {column.key: column.least for column in COLUMNS}
+    chosen = {column.key for column in COLUMNS if column.rank == 0}
+
+    def used(keys: set[str]) -> int:
+        return sum(widths[key] + 2 * PADDING for key in keys)
+
+    for key in SQUEEZE_FIRST:
+        over = used(chosen) - room
+        if over > 0:
+            widths[key] -= min(over, max(0, widths[key] - least[key]))
+    for column in sorted(COLUMNS, key=lambda c: c.rank):
+        if column.key in chosen or not any(row[column.key].plain for _, row in cells):
+            continue  # an optional column with nothing to say (no schedules) stays out
+        if used(chosen | {column.key}) <= room:
+            chosen.add(column.key)
+    spare = room - used(chosen)
+    for column in COLUMNS:
+        if column.key in chosen and spare > 0:
+            grow = min(spare, wanted[column.key] - widths[column.key])
+            widths[column.key] += grow
+            spare -= grow
+    return tuple((column.key, widths[column.key]) for column in COLUMNS if column.key in chosen)
+
+
+def _fit(cell: Text, width: int) -> Text:
+    if cell.cell_len <= width:
+        return cell
+    cut = cell.copy()
+    cut.truncate(width, overflow="ellipsis")
+    return cut
 
 
 def _sort_value(row: QueueRow, column: str, now: float) -> float:
     if column == "queued":
-        return row.queued
+        return row.due
+    if column == "scheduled":
+        return row.scheduled
     if column == "picked":
         return row.picked
     if column == "failed":
@@ -82,48 +216,107 @@ def _sort_value(row: QueueRow, column: str, now: float) -> float:
     return now - row.oldest_since if row.oldest_since is not None else -1.0
 
 
-def _cells(row: QueueRow, state: ConsoleState, now: float, ink: TextColours) -> tuple[Cell, ...]:
-    age = now - row.oldest_since if row.oldest_since is not None and row.queued else None
-    paused = state.is_paused(row.entrypoint)
-    forecast = "held (paused)" if paused and row.queued else format.forecast(row, now)
-    forecast_style = ""
+def _right(text: str, style: str = "") -> Text:
+    return Text(text, style=style, justify="right")
+
+
+def _cells(row: QueueRow, state: ConsoleState, now: float, ink: TextColours) -> dict[str, Text]:
+    age = now - row.oldest_since if row.oldest_since is not None and row.due else None
+    forecast = _forecast(row, state, now)
     if forecast.startswith("growing"):
         forecast_style = ink.error
-    elif forecast == "stalled":
+    elif forecast.startswith("‖"):
+        forecast_style = f"bold {ink.warning}"
+    elif forecast in ("stalled", "no worker"):
         forecast_style = ink.warning
-    return (
-        row.entrypoint,
-        Text(format.count(row.queued), justify="right"),
-        Text(format.count(row.picked), justify="right"),
-        Text(
-            format.count(row.failed_recent),
-            style=ink.error if row.failed_recent else "",
-            justify="right",
-        ),
-        _paused_cell(state, row.entrypoint, ink),
-        Text(format.duration(age), justify="right"),
-        Text(format.rate(row.completed_per_second), justify="right"),
-        Text(forecast, style=forecast_style),
-        _next_run_cell(state, row.entrypoint, ink),
-    )
+    else:
+        forecast_style = ""
+    return {
+        "entrypoint": Text(printable(row.entrypoint)),
+        "queued": _right(format.count(row.due)),
+        "scheduled": _right(format.count(row.scheduled) if row.scheduled else ""),
+        "picked": _right(format.count(row.picked)),
+        "failed": _right(format.count(row.failed_recent), ink.error if row.failed_recent else ""),
+        "oldest": _right(format.duration(age)),
+        "rate": _right(format.rate(row.completed_per_second)),
+        "forecast": Text(forecast, style=forecast_style),
+        "schedule": _next_run_cell(state, row.entrypoint, ink),
+    }
 
 
-def _next_run_cell(state: ConsoleState, entrypoint: str, ink: TextColours) -> Cell:
+def _forecast(row: QueueRow, state: ConsoleState, now: float) -> str:
+    if state.is_paused(row.entrypoint):
+        return pause_context(state, row.entrypoint)
+    if row.due and state.workers_seen_at and not state.declaring(row.entrypoint):
+        # Nobody will take these: say so rather than "stalled".
+        return "no worker"
+    return format.forecast(row, now)
+
+
+def _next_run_cell(state: ConsoleState, entrypoint: str, ink: TextColours) -> Text:
     seconds = state.next_run_in(entrypoint)
     if seconds is None:
-        return ""
+        return Text("")
     if seconds > 0:
-        return Text(f"in {format.duration(seconds)}", justify="right")
+        return _right(f"in {format.duration(seconds)}")
     if -seconds < OVERDUE_AFTER:
-        return Text("due", justify="right")
-    return Text(
-        f"overdue {format.duration(-seconds)}", style=f"bold {ink.warning}", justify="right"
-    )
+        return _right("due")
+    return _right(f"overdue {format.duration(-seconds)}", f"bold {ink.warning}")
 
 
-def _paused_cell(state: ConsoleState, entrypoint: str, ink: TextColours) -> Cell:
+def pause_context(state: ConsoleState, entrypoint: str) -> str:
+    """Who paused it, for how long still, and why, as `status` says it but shorter:
+    `‖ 1m50s by root@vm: CRM rate limit`, `‖ paused by root@vm: console`, `‖ all ...` for a
+    pause of every entrypoint. Empty when it is not paused."""
     if not state.is_paused(entrypoint):
         return ""
+    info = state.paused.get(entrypoint) or state.paused.get(ALL_ENTRYPOINTS)
     remaining = state.pause_remaining(entrypoint)
-    label = "‖ paused" if remaining is None else f"‖ {format.duration(remaining)}"
-    return Text(label, style=f"bold {ink.warning}")
+    parts = ["‖"]
+    if entrypoint not in state.paused:
+        parts.append("all")
+    parts.append("paused" if remaining is None else format.duration(remaining))
+    if info is not None and info.paused_by:
+        parts.append(f"by {printable(info.paused_by)}")
+    text = " ".join(parts)
+    if info is not None and info.reason:
+        text += f": {printable(info.reason)}"
+    return text
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def entrypoint_renderable(state: ConsoleState, entrypoint: str) -> RenderableType:
+    """Everything the console knows of one entrypoint, as literal text."""
+    row = state.row(entrypoint) if entrypoint in state.queues else QueueRow(entrypoint)
+    now = state.clock()
+    age = now - row.oldest_since if row.oldest_since is not None and row.due else None
+    next_due = None if row.next_due_at is None else row.next_due_at - now
+    lines: list[tuple[str, str]] = [
+        ("due", format.count(row.due)),
+        ("scheduled", format.count(row.scheduled)),
+        ("next due", format.relative(next_due) if row.scheduled else "-"),
+        ("picked", format.count(row.picked)),
+        ("failed 1h", format.count(row.failed_recent)),
+        ("oldest due", format.duration(age)),
+        ("done/s", format.rate(row.completed_per_second)),
+        ("forecast", _forecast(row, state, now)),
+        ("workers", ", ".join(printable(w) for w in state.declaring(entrypoint)) or "none"),
+    ]
+    info = state.paused.get(entrypoint) or state.paused.get(ALL_ENTRYPOINTS)
+    if state.is_paused(entrypoint) and info is not None:
+        remaining = state.pause_remaining(entrypoint)
+        scope = "" if entrypoint in state.paused else " (every entrypoint)"
+        lines += [
+            ("paused", f"since {_when(info.paused_at)}{scope}"),
+            ("paused by", printable(info.paused_by) or "?"),
+            ("until", "resumed" if remaining is None else _when(info.paused_until)),
+            ("reason", printable(info.reason) or "-"),
+        ]
+    body = Text()
+    for name, value in lines:
+        body.append(f"{name:>12}  ", style="bold")
+        body.append(value + "\n")
+    return Group(Text(printable(entrypoint), style="bold"), body)

@@ -52,9 +52,10 @@ def hex_dump(data: bytes) -> str:
 
 
 def _ago(clock: Clock, when: dt.datetime | None) -> str:
+    """`3m ago`, or `in 54m` for a time still ahead (a delayed job's due time)."""
     if when is None:
         return "-"
-    return f"{format.duration(clock() - when.timestamp())} ago"
+    return format.relative(when.timestamp() - clock())
 
 
 def _section(title: str) -> Text:

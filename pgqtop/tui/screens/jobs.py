@@ -62,7 +62,7 @@ class JobsScreen(Screen[None]):
             )
             yield Label("", id="page")
         table: DataTable[Cell] = DataTable(cursor_type="row", zebra_stripes=True, id="jobs")
-        for label in ("id", "entrypoint", "status", "priority", "tries", "age", "payload"):
+        for label in ("id", "entrypoint", "status", "priority", "tries", "age", "due", "payload"):
             table.add_column(label, key=label)
         yield table
         yield Footer()
@@ -130,6 +130,7 @@ class JobsScreen(Screen[None]):
                 Text(str(job.priority), justify="right"),
                 Text(str(job.attempts), justify="right"),
                 Text(format.duration(now - job.created.timestamp()), justify="right"),
+                Text(format.relative(job.execute_after.timestamp() - now), justify="right"),
                 preview,
                 key=str(job.id),
             )
