@@ -94,11 +94,12 @@ def sql_limit(batch: int, seconds: int = 10) -> str:
     return done.stdout.strip() or done.stderr.strip()
 
 
-def limit_rates(output: str, batch: int) -> dict[int, float]:
-    """jobs/s per client count for pick+complete at `batch`, read from run.sh's output."""
+def limit_rates(output: str, batch: int, design: str = "pick+complete") -> dict[int, float]:
+    """jobs/s per client count for one claim design (run.sh's label: pick+complete or
+    lock-claim) at `batch`, read from run.sh's output."""
     rates: dict[int, float] = {}
     for match in re.finditer(
-        r"pick\+complete\s+batch=(\d+)\s+clients=(\d+)\s+jobs/s=(\d+)", output
+        re.escape(design) + r"\s+batch=(\d+)\s+clients=(\d+)\s+jobs/s=(\d+)", output
     ):
         if int(match[1]) == batch:
             rates[int(match[2])] = float(match[3])

@@ -84,3 +84,33 @@ def test_pgbench_script_of_pgqtop_statements_drains_jobs(
     ).fetchone()
     assert left == (10,)
     assert done == (20,)
+
+
+@pytest.mark.skipif(shutil.which("pgbench") is None, reason="pgbench is not installed")
+def test_pgbench_lock_claim_script_drains_jobs_with_no_claim_write(
+    dsn: str, names: ObjectNames, sync_conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    jobs, statistics = sql.Identifier(names.jobs), sql.Identifier(names.statistics)
+    sync_conn.execute(
+        sql.SQL("INSERT INTO {} (entrypoint) SELECT 'noop' FROM generate_series(1, 30)").format(
+            jobs
+        )
+    )
+    script = tmp_path / "pgqtop_locks.sql"
+    script.write_text(sql_cost.lock_claim_script(names))
+
+    # Two transactions of a batch of 10: lock, complete, commit, twice.
+    sql_cost.pgbench(dsn, script, batch=10, clients=1, length=["-t", "2"])
+
+    left = sync_conn.execute(
+        sql.SQL("SELECT count(*), count(*) FILTER (WHERE status = 'queued') FROM {}").format(jobs)
+    ).fetchone()
+    done = sync_conn.execute(
+        sql.SQL("SELECT sum(count) FROM {} WHERE status = 'successful'").format(statistics)
+    ).fetchone()
+    kept = sync_conn.execute(
+        sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(names.finished))
+    ).fetchone()
+    assert left == (10, 10)
+    assert done == (20,)
+    assert kept == (20,)
