@@ -78,10 +78,18 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
+def limit_script() -> Path | None:
+    """shared/limit/run.sh beside the checkout or beside a folder of checkouts (worktrees),
+    or where PGQTOP_LIMIT_SCRIPT says."""
+    given = os.environ.get("PGQTOP_LIMIT_SCRIPT")
+    places = [Path(given)] if given else [p / "shared" / "limit" / "run.sh" for p in ROOT.parents]
+    return next((p for p in places if p.is_file()), None)
+
+
 def sql_limit(batch: int, seconds: int = 10) -> str:
     """Run the shared pgbench scripts (the SQL limit) and return their output."""
-    script = ROOT.parent / "shared" / "limit" / "run.sh"
-    if not script.exists():
+    script = limit_script()
+    if script is None:
         return "(shared/limit/run.sh not found: SQL limit not measured)"
     env = dict(os.environ, PGHOST="127.0.0.1", PGUSER="postgres")
     done = subprocess.run(

@@ -114,3 +114,29 @@ def test_pgbench_lock_claim_script_drains_jobs_with_no_claim_write(
     assert left == (10, 10)
     assert done == (20,)
     assert kept == (20,)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_idle_console_benchmark_runs_at_a_tiny_size(dsn: str) -> None:
+    database = f"pgqtop_bench_{uuid.uuid4().hex[:8]}"
+    command = [
+        sys.executable,
+        "benchmarks/idle_console.py",
+        *("--admin-dsn", dsn, "--database", database),
+        *("--seconds", "1", "--settle", "0", "--rate", "100"),
+        *("--tmux-socket", f"pgqtop-test-{uuid.uuid4().hex[:8]}"),
+    ]
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+            )
+    assert done.returncode == 0, done.stderr[-2000:]
+    share = r"console\s+[\d.]+ %\s+its (\d) backends\s+[\d.]+ %"
+    idle = re.search(r"^idle\s+" + share, done.stdout, re.MULTILINE)
+    assert idle is not None and int(idle[1]) >= 2, done.stdout
+    flowing = re.search(r"^with 100/s flowing \((\d+)/s done\)\s+" + share, done.stdout, re.M)
+    assert flowing is not None and int(flowing[1]) > 0, done.stdout
