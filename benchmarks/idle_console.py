@@ -6,7 +6,8 @@ a separate headless worker drains jobs a producer sends at a steady rate.
 
     python benchmarks/idle_console.py --seconds 30 --rate 2000
 
-`--hold` leaves the idle console running and prints its pid (for a profiler), until Enter.
+`--hold SECONDS` leaves the idle console running that long after its window, its pid printed,
+for a profiler (py-spy record -d 20 -p PID).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import psutil
 import psycopg
 from psycopg import sql
 
@@ -133,16 +133,13 @@ def wait_for_paint(deadline: float = 60.0) -> float:
     raise RuntimeError("the console did not show its entrypoints within 60 s:\n" + screen)
 
 
-def backends_of(pid: int, dsn: str) -> list[int]:
-    """The PostgreSQL backend pids serving the TCP connections of process `pid`."""
-    ports = [
-        c.laddr.port
-        for c in psutil.Process(pid).net_connections(kind="tcp")
-        if c.raddr and c.status == psutil.CONN_ESTABLISHED
-    ]
+def backends_of(dsn: str) -> list[int]:
+    """The PostgreSQL backend pids serving the console: the scratch database is its own, and
+    the console names its connections "pgqtop console ..." (db/connection.py)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE client_port = ANY(%s)", (ports,)
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name LIKE 'pgqtop console%'"
         ).fetchall()
     return [int(r[0]) for r in rows]
 
@@ -226,7 +223,9 @@ def main() -> None:
     p.add_argument("--settle", type=float, default=5.0, help="seconds after first paint")
     p.add_argument("--no-flow", action="store_true", help="measure the idle console only")
     p.add_argument("--tmux-socket", default=TMUX_SOCKET, help="tmux server name (-L)")
-    p.add_argument("--hold", action="store_true", help="leave the idle console up until Enter")
+    p.add_argument(
+        "--hold", type=float, default=0.0, help="seconds to leave the idle console up after"
+    )
     args = p.parse_args()
     global socket
     socket = args.tmux_socket
@@ -244,7 +243,7 @@ def main() -> None:
         try:
             paint = wait_for_paint()
             time.sleep(args.settle)
-            backends = backends_of(console, dsn)
+            backends = backends_of(dsn)
             print(
                 f"console pid {console}, {width}x{height}, first paint {paint * 1000:.0f} ms;"
                 f" backends {backends}; load {os.getloadavg()[0]:.2f}"
@@ -252,7 +251,8 @@ def main() -> None:
             wall, used = window([console, *backends], args.seconds)
             report("idle", wall, used, console, backends)
             if args.hold:
-                input(f"console pid {console} held; Enter ends it ")
+                print(f"console pid {console} held for {args.hold:g} s", flush=True)
+                time.sleep(args.hold)
             if not args.no_flow:
                 asyncio.run(flowing(dsn, console, backends, args.rate, args.seconds))
         finally:

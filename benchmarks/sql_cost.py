@@ -217,10 +217,20 @@ async def main() -> None:
                 lean = lean_update.get(clients)
                 _row("lean pick+complete (shared/)", batch, clients, lean or 0, None)
                 _row("lean lock-claim (shared/)", batch, clients, lean_locks.get(clients, 0), lean)
-                rates: dict[str, float] = {}
-                for label, script, triggers in variants:
-                    await refill(dsn, args.rows, triggers)
-                    rates[label] = pgbench(dsn, script, batch, clients, ["-T", str(args.seconds)])
+                # Several rounds, the order alternating, so a neighbour's load on a shared
+                # machine falls on both designs; medians per design and of the per-round ratio.
+                runs: dict[str, list[float]] = {}
+                ratio_runs: list[float] = []
+                for run in range(args.runs):
+                    for label, script, triggers in variants if run % 2 == 0 else variants[::-1]:
+                        await refill(dsn, args.rows, triggers)
+                        rate = pgbench(dsn, script, batch, clients, ["-T", str(args.seconds)])
+                        runs.setdefault(label, []).append(rate)
+                    ratio_runs.append(
+                        runs["pgqtop lock-held claim"][-1] / runs["pgqtop claim by UPDATE"][-1]
+                    )
+                rates = {label: common.median(values) for label, values in runs.items()}
+                for label, _, _ in variants:
                     _row(label, batch, clients, rates[label], lean)
                 held, updated = rates["pgqtop lock-held claim"], rates["pgqtop claim by UPDATE"]
                 lean_ratio = (
@@ -230,7 +240,9 @@ async def main() -> None:
                 )
                 ratios.append(
                     f"batch {batch}, {clients} client(s): pgqtop lock-held {held:.0f} vs"
-                    f" by UPDATE {updated:.0f} jobs/s = {held / updated:.2f}x"
+                    f" by UPDATE {updated:.0f} jobs/s (medians of {args.runs});"
+                    f" per-round ratio median {common.median(ratio_runs):.2f}x"
+                    f" ({', '.join(f'{r:.2f}' for r in ratio_runs)})"
                     f" (lean designs: {lean_ratio})"
                 )
     print("\nlock-held claim against claim by UPDATE:")
