@@ -50,6 +50,13 @@ from pgqtop.db.worker import WorkerQueries
 from pgqtop.model import ALL_ENTRYPOINTS, NewJob
 
 NAMES = common.NAMES
+DAY_TABLES = (
+    NAMES.statistics,
+    NAMES.history,
+    NAMES.history_samples,
+    NAMES.failures,
+    NAMES.finished,
+)
 Poll = Callable[[ConsoleQueries], Awaitable[object]]
 
 # What the console's watcher runs (tui/watcher.py): the reconciliation, the 1.5 s statistics
@@ -168,8 +175,11 @@ async def drain_rate(
         try:
             await common.wait_for_workers(conn, 1)
             await queries.resume_all()
+            resumed = time.perf_counter()
             await asyncio.sleep(1.0)  # first batches, connection warm
             done0, started = await successful(conn), time.perf_counter()
+            if done0 >= total / 2:  # a small queue: measured from the resume instead
+                done0, started = 0, resumed
             done = done0
             while time.perf_counter() - started < window and done < total:
                 await asyncio.sleep(0.05)
@@ -319,23 +329,17 @@ async def workers(dsn: str, args: argparse.Namespace) -> None:
 
 
 async def table_sizes(conn: psycopg.AsyncConnection[Any]) -> dict[str, tuple[int, int]]:
+    """Bytes on disk (with indexes and TOAST) and rows, per table the day leaves behind."""
     found = {}
-    for table in (
-        NAMES.statistics,
-        NAMES.history,
-        NAMES.history_samples,
-        NAMES.failures,
-        NAMES.finished,
-    ):
+    for table in DAY_TABLES:
         row = await (
             await conn.execute(
-                "SELECT pg_total_relation_size(%s::regclass),"
-                " (SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = %s::regclass)",
-                (f'"{table}"', f'"{table}"'),
+                q("SELECT pg_total_relation_size(%s::regclass), (SELECT count(*) FROM {})", table),
+                (f'"{table}"',),
             )
         ).fetchone()
         assert row is not None
-        found[table] = (int(row[0]), int(row[1] or 0))
+        found[table] = (int(row[0]), int(row[1]))
     return found
 
 
@@ -358,7 +362,7 @@ async def sizes(dsn: str, args: argparse.Namespace) -> None:
                 " queue_seconds_max, run_seconds_sum, run_seconds_max, wait_histogram,"
                 " run_histogram) SELECT date_trunc('second', now()) - s * interval '1 second',"
                 " 'noop', 'successful', 0, %s, 0.5, 0.01, 1.0, 0.01,"
-                " '{0,0,3,40,200,400,300,50,7}', '{0,10,300,500,150,40}'"
+                " '{{0,0,3,40,200,400,300,50,7}}', '{{0,10,300,500,150,40}}'"
                 " FROM generate_series(0, %s - 1) s",
                 NAMES.statistics,
             ),
@@ -401,13 +405,7 @@ async def sizes(dsn: str, args: argparse.Namespace) -> None:
             ),
             (args.rate * seconds, uuid.uuid4(), finished, args.rate),
         )
-        for table in (
-            NAMES.statistics,
-            NAMES.history,
-            NAMES.history_samples,
-            NAMES.failures,
-            NAMES.finished,
-        ):
+        for table in DAY_TABLES:
             await conn.execute(q("VACUUM ANALYZE {}", table))
         print(
             f"simulated {args.hours:g} h at {args.rate}/s in {time.perf_counter() - started:.0f} s"
@@ -442,19 +440,13 @@ async def sizes(dsn: str, args: argparse.Namespace) -> None:
         )
         history_seconds = time.perf_counter() - started
         after = await table_sizes(conn)
-        for table in (
-            NAMES.statistics,
-            NAMES.history,
-            NAMES.history_samples,
-            NAMES.failures,
-            NAMES.finished,
-        ):
+        for table in DAY_TABLES:
             await conn.execute(q("VACUUM {}", table))
         vacuumed = await table_sizes(conn)
     print(
         f"\nprune: failures/statistics/pauses/workers {pruned} in {prune_seconds:.2f} s;"
         f" finished {gone:,} rows in {chunks} chunks, {finished_seconds:.1f} s;"
-        f" history sample (prunes past retention) {claim} in {history_seconds:.2f} s"
+        f" history sample (prunes past retention) {claim.pruned:,} in {history_seconds:.2f} s"
     )
     print(f"\ntables after {args.hours:g} h at {args.rate}/s (MiB, live rows)")
     print(f"{'table':<22} {'before prune':>22} {'after prune':>22} {'after VACUUM':>22}")

@@ -140,3 +140,42 @@ def test_idle_console_benchmark_runs_at_a_tiny_size(dsn: str) -> None:
     assert idle is not None and int(idle[1]) >= 2, done.stdout
     flowing = re.search(r"^with 100/s flowing \((\d+)/s done\)\s+" + share, done.stdout, re.M)
     assert flowing is not None and int(flowing[1]) > 0, done.stdout
+
+
+def _curves(dsn: str, *args: str) -> str:
+    """curves.py run in a scratch database of its own; its output."""
+    database = f"pgqtop_bench_{uuid.uuid4().hex[:8]}"
+    command = [sys.executable, "benchmarks/curves.py", *args, "--admin-dsn", dsn]
+    try:
+        done = subprocess.run(
+            [*command, "--database", database],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+            )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_cost_curves_run_at_a_tiny_size(dsn: str, tmp_path: Path) -> None:
+    backlog = _curves(
+        dsn, "backlog", "--sizes", "300", "--window", "2", "--calls", "1", "--plans", str(tmp_path)
+    )
+    drained = re.search(r"^\s+300\s+(\d+)$", backlog, re.MULTILINE)
+    assert drained is not None and int(drained[1]) > 0, backlog
+    assert re.search(r"^queue_counts\s+[\d.]+ / [\d.]+ / \d+$", backlog, re.MULTILINE), backlog
+    assert "Seq Scan" in (tmp_path / "backlog-300-queue_counts.txt").read_text()
+
+    day = _curves(dsn, "sizes", "--rate", "10", "--hours", "2", "--finished-hours", "1.5")
+    # 1.5 h of finished jobs at 10/s, of which the default hour stays after the prune.
+    finished = re.search(r"^bench_finished\s+[\d.]+ \(([\d,]+)\)\s+[\d.]+ \(([\d,]+)\)", day, re.M)
+    assert finished is not None, day
+    assert int(finished[1].replace(",", "")) == 54_000
+    assert 35_900 <= int(finished[2].replace(",", "")) <= 36_100
