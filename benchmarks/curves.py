@@ -214,7 +214,7 @@ def plot(
         plt.plot(list(xs), list(ys), label=label, marker="dot")
     plt.title(title)
     plt.xlabel(xlabel)
-    print(plt.build())
+    print(re.sub(r"\x1b\[[0-9;]*m", "", plt.build()))  # plain text for the docs
 
 
 # --- modes --------------------------------------------------------------------------------------
