@@ -9,6 +9,9 @@ tables. Each mode varies one thing and prints a table (and a text plot with --pl
     workers      console poll cost against rows in the workers registry
     sizes        statistics, history, failures and finished-job tables after a simulated day
                  at a steady rate, before and after the project's own pruning
+    dequeue      EXPLAIN (ANALYZE, BUFFERS, WAL) of the engine's dequeue against a backlog
+                 spread over --entrypoints, before and after a window of draining (where a
+                 drain curve bends, this says why)
 
     python benchmarks/curves.py backlog --sizes 10000 100000 1000000 10000000
     python benchmarks/curves.py payload --sizes 100 10000 1000000
@@ -16,6 +19,7 @@ tables. Each mode varies one thing and prints a table (and a text plot with --pl
     python benchmarks/curves.py failures --sizes 1000 10000 100000 1000000
     python benchmarks/curves.py workers --sizes 1 10 100
     python benchmarks/curves.py sizes --rate 1000 --hours 24
+    python benchmarks/curves.py dequeue --sizes 1000000 10000000 --entrypoints 1
 
 Poll cost is wall time per call on the console's own ConsoleQueries (median of --calls) and
 server time with buffers from EXPLAIN ANALYZE of the same statements (auto_explain, reported to
@@ -458,6 +462,98 @@ async def sizes(dsn: str, args: argparse.Namespace) -> None:
         print(f"{table:<22}{cells}")
 
 
+PLAN_LINE = re.compile(
+    r"^(\s*(?:->\s*)?)(LockRows|Update on|Index Scan|Index Only Scan)\b.*?"
+    r"actual time=[0-9.]+\.\.([0-9.]+) rows=(\d+) loops=(\d+)"
+)
+
+
+async def explain_dequeue(
+    conn: psycopg.AsyncConnection[Any], names: Sequence[str], batch: int
+) -> list[str]:
+    """The engine's dequeue of one batch, explained and rolled back: nothing is taken."""
+    from pgqtop.db.statements.worker import worker_statements
+
+    statement = worker_statements(NAMES).dequeue
+    params = {
+        "entrypoints": list(names),
+        "rooms": [batch] * len(names),
+        "batch": batch,
+        "worker": uuid.uuid4(),
+        "retry_seconds": 30.0,
+        "caps": None,
+        "held": None,
+    }
+    async with conn.transaction(force_rollback=True):
+        cur = await conn.execute(b"EXPLAIN (ANALYZE, BUFFERS, WAL) " + statement, params)
+        return [str(r[0]) for r in await cur.fetchall()]
+
+
+def plan_summary(plan: Sequence[str]) -> str:
+    """Execution time, the top node's buffers and WAL, and how many rows were locked."""
+    text = "\n".join(plan)
+    execution = re.search(r"Execution Time: ([0-9.]+) ms", text)
+    buffers = BUFFERS.search(text)
+    wal = re.search(r"WAL: records=(\d+)", text)
+    locked = sum(
+        int(m[4]) * int(m[5])
+        for m in (PLAN_LINE.match(line) for line in plan)
+        if m is not None and m[2] == "LockRows"
+    )
+    hit = int(buffers[2] or 0) if buffers else 0
+    read = int(buffers[4] or 0) if buffers else 0
+    return (
+        f"{float(execution[1]) if execution else 0:8.2f} ms  buffers hit {hit:>7,} read {read:>6,}"
+        f"  WAL records {int(wal[1]) if wal else 0:>6,}  rows locked {locked:>7,}"
+    )
+
+
+async def dequeue(dsn: str, args: argparse.Namespace) -> None:
+    names = many_entrypoints.names(args.entrypoints) if args.entrypoints > 1 else ["noop"]
+    factory = (
+        "benchmarks.many_entrypoints:register"
+        if args.entrypoints > 1
+        else "benchmarks.noop:register"
+    )
+    env = {"PGQTOP_BENCH_ENTRYPOINTS": str(args.entrypoints)}
+    for size in args.sizes:
+        common.fresh_tables(dsn)
+        await enqueue(dsn, (NewJob(names[i % len(names)]) for i in range(size)))
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            plan = await explain_dequeue(conn, names, 100)
+            print(f"{size:>11,} queued, {len(names)} entrypoint(s), fresh:   {plan_summary(plan)}")
+            if args.plans is not None:
+                write_plan(args.plans / f"dequeue-{size}-{len(names)}-fresh.txt", "\n".join(plan))
+            before = await checkpoints(conn)
+            rate = await drain_rate(dsn, size, args.window, factory=factory, env=env)
+            plan = await explain_dequeue(conn, names, 100)
+            dead = await (
+                await conn.execute(
+                    "SELECT n_dead_tup, autovacuum_count, last_autovacuum"
+                    " FROM pg_stat_user_tables WHERE relid = %s::regclass",
+                    (f'"{NAMES.jobs}"',),
+                )
+            ).fetchone()
+            print(
+                f"{size:>11,} queued, after {args.window:g} s at {rate:,.0f}/s:"
+                f" {plan_summary(plan)}"
+            )
+            print(
+                f"{'':>11}  dead rows {dead[0] if dead else '?':,}, autovacuums"
+                f" {dead[1] if dead else '?'} (last {dead[2] if dead else '?'}),"
+                f" checkpoints during the drain {await checkpoints(conn) - before}"
+            )
+            if args.plans is not None:
+                write_plan(args.plans / f"dequeue-{size}-{len(names)}-drained.txt", "\n".join(plan))
+
+
+async def checkpoints(conn: psycopg.AsyncConnection[Any]) -> int:
+    row = await (
+        await conn.execute("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def common_settings() -> Any:
     from pgqtop.config import Settings
 
@@ -471,6 +567,7 @@ MODES = {
     "failures": (failures, [1_000, 10_000, 100_000, 1_000_000]),
     "workers": (workers, [1, 10, 100]),
     "sizes": (sizes, []),
+    "dequeue": (dequeue, [1_000_000]),
 }
 
 
@@ -487,6 +584,9 @@ def main() -> None:
     p.add_argument("--hours", type=float, default=24.0, help="sizes: hours simulated")
     p.add_argument(
         "--finished-hours", type=float, default=1.5, help="sizes: hours of finished jobs present"
+    )
+    p.add_argument(
+        "--entrypoints", type=int, default=1, help="dequeue: entrypoints the backlog spreads over"
     )
     p.add_argument("--failure-share", type=float, default=0.01, help="sizes: share that fails")
     args = p.parse_args()
