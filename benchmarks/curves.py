@@ -227,6 +227,7 @@ def plot(
 async def backlog(dsn: str, args: argparse.Namespace) -> None:
     rows: list[tuple[int, dict[str, tuple[float, float, int]]]] = []
     rates: list[float] = []
+    no_jit: list[float] = []
     for size in args.sizes:
         common.fresh_tables(dsn)
         took = await enqueue(dsn, (NewJob("noop") for _ in range(size)))
@@ -235,10 +236,17 @@ async def backlog(dsn: str, args: argparse.Namespace) -> None:
         rate = await drain_rate(dsn, size, args.window)
         rates.append(rate)
         print(f"backlog {size:,}: one default headless process drains {rate:,.0f} jobs/s")
+        if args.compare_jit_off:
+            # The same backlog, less what was just drained, with the server's JIT off for the
+            # worker's connections only (libpq's PGOPTIONS): the planner's estimate of the
+            # dequeue grows with the table and crosses jit_above_cost near 3 million rows.
+            off = await drain_rate(dsn, size, args.window, env={"PGOPTIONS": "-c jit=off"})
+            no_jit.append(off)
+            print(f"backlog {size:,}: the same with jit=off for the worker: {off:,.0f} jobs/s")
     print("\ndrain of one default headless process against the backlog")
-    print(f"{'queued':>12} {'jobs/s':>10}")
-    for size, rate in zip(args.sizes, rates, strict=True):
-        print(f"{size:>12,} {rate:>10,.0f}")
+    print(f"{'queued':>12} {'jobs/s':>10}" + (f" {'jit=off':>10}" if no_jit else ""))
+    for i, (size, rate) in enumerate(zip(args.sizes, rates, strict=True)):
+        print(f"{size:>12,} {rate:>10,.0f}" + (f" {no_jit[i]:>10,.0f}" if no_jit else ""))
     print_polls("queued jobs", rows)
     if args.plot:
         plot("drain jobs/s against queued jobs", args.sizes, {"jobs/s": rates}, "queued")
@@ -415,7 +423,9 @@ async def sizes(dsn: str, args: argparse.Namespace) -> None:
             f"simulated {args.hours:g} h at {args.rate}/s in {time.perf_counter() - started:.0f} s"
         )
         before = await table_sizes(conn)
-
+    # The console's polls over a full day of statistics and the failures kept before pruning.
+    polls = await poll_costs(dsn, args.calls, args.plans, "day")
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         worker = WorkerQueries(conn, NAMES)
         settings = common_settings()
         started = time.perf_counter()
@@ -452,6 +462,7 @@ async def sizes(dsn: str, args: argparse.Namespace) -> None:
         f" finished {gone:,} rows in {chunks} chunks, {finished_seconds:.1f} s;"
         f" history sample (prunes past retention) {claim.pruned:,} in {history_seconds:.2f} s"
     )
+    print_polls(f"{args.hours:g} h of statistics, before pruning", [(seconds, polls)])
     print(f"\ntables after {args.hours:g} h at {args.rate}/s (MiB, live rows)")
     print(f"{'table':<22} {'before prune':>22} {'after prune':>22} {'after VACUUM':>22}")
     for table in before:
@@ -522,6 +533,14 @@ async def dequeue(dsn: str, args: argparse.Namespace) -> None:
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
             plan = await explain_dequeue(conn, names, 100)
             print(f"{size:>11,} queued, {len(names)} entrypoint(s), fresh:   {plan_summary(plan)}")
+            await conn.execute("SET jit = off")
+            no_jit = plan_summary(await explain_dequeue(conn, names, 100))
+            await conn.execute("RESET jit")
+            jit = re.search(r"Functions: (\d+)", "\n".join(plan))
+            print(
+                f"{'':>11}  JIT functions compiled: {jit[1] if jit else 'none'};"
+                f" with jit=off: {no_jit}"
+            )
             if args.plans is not None:
                 write_plan(args.plans / f"dequeue-{size}-{len(names)}-fresh.txt", "\n".join(plan))
             before = await checkpoints(conn)
@@ -584,6 +603,11 @@ def main() -> None:
     p.add_argument("--hours", type=float, default=24.0, help="sizes: hours simulated")
     p.add_argument(
         "--finished-hours", type=float, default=1.5, help="sizes: hours of finished jobs present"
+    )
+    p.add_argument(
+        "--compare-jit-off",
+        action="store_true",
+        help="backlog: also drain each backlog with the server's JIT off for the worker",
     )
     p.add_argument(
         "--entrypoints", type=int, default=1, help="dequeue: entrypoints the backlog spreads over"
