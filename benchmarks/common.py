@@ -86,12 +86,16 @@ def limit_script() -> Path | None:
     return next((p for p in places if p.is_file()), None)
 
 
-def sql_limit(batch: int, seconds: int = 10) -> str:
-    """Run the shared pgbench scripts (the SQL limit) and return their output."""
+def sql_limit(batch: int, seconds: int = 10, database: str | None = None) -> str:
+    """Run the shared pgbench scripts (the SQL limit) and return their output. The script
+    drops and creates its scratch database: named after ours (unless LIMIT_DB says), so two
+    benchmarks on one server do not drop each other's."""
     script = limit_script()
     if script is None:
         return "(shared/limit/run.sh not found: SQL limit not measured)"
     env = dict(os.environ, PGHOST="127.0.0.1", PGUSER="postgres")
+    if database is not None:
+        env.setdefault("LIMIT_DB", f"{database}_limit")
     done = subprocess.run(
         ["bash", str(script), str(seconds), str(batch)],
         env=env,

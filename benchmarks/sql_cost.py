@@ -45,7 +45,7 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return re.sub(r"%\((\w+)\)[sb]", lambda m: values[m[1]], template)
 
 
-def pgbench_script(names: ObjectNames) -> str:
+def pgbench_script(names: ObjectNames, keep_finished: bool = True) -> str:
     """The engine's dequeue (ids kept with \\gset) and completion as one pgbench transaction;
     every job succeeds, as in the drain benchmark."""
     dequeue = _dequeue(names)
@@ -57,7 +57,8 @@ def pgbench_script(names: ObjectNames) -> str:
         "SELECT coalesce(array_agg(id), '{}') AS ids FROM taken \\gset"
     )
 
-    return claim.replace("\n", " ") + "\n" + _completion(names, held=False) + ";\n"
+    completion = _completion(names, held=False, keep_finished=keep_finished)
+    return claim.replace("\n", " ") + "\n" + completion + ";\n"
 
 
 def lock_claim_script(names: ObjectNames) -> str:
@@ -91,9 +92,10 @@ def _dequeue(names: ObjectNames) -> str:
     )
 
 
-def _completion(names: ObjectNames, held: bool) -> str:
+def _completion(names: ObjectNames, held: bool, keep_finished: bool = True) -> str:
     """The engine's completion of the batch in :ids, every job successful, on one line.
-    `held`: the rows are claimed by locks, so the delete's check of the worker id goes."""
+    `held`: the rows are claimed by locks, so the delete's check of the worker id goes.
+    `keep_finished`: the finished-jobs rows are written (the default) or not."""
     statements = worker_statements(names)
 
     def filled(kind: str, value: str) -> str:
@@ -112,7 +114,7 @@ def _completion(names: ObjectNames, held: bool) -> str:
             "retry_errors": "'{}'",
             "retry_tracebacks": "'{}'",
             "worker": WORKER,
-            "keep_finished": "true",
+            "keep_finished": "true" if keep_finished else "false",
         },
     )
     complete = re.sub(r"(::\w+\[\])\1", r"\1", complete)  # array_fill(...)::text[]::text[]
@@ -176,6 +178,11 @@ def pgbench(dsn: str, script: Path, batch: int, clients: int, length: Sequence[s
     return float(found[1]) * batch
 
 
+BY_UPDATE = "pgqtop claim by UPDATE"
+KEEP_OFF = "pgqtop by UPDATE, keep=0"
+"""The claim by UPDATE with a completion that keeps no finished-jobs rows."""
+
+
 def _row(label: str, batch: int, clients: int, rate: float, lean: float | None) -> None:
     share = f"{rate / lean:>8.0%}" if lean else f"{'-':>9}"
     print(f"{label:<30} {batch:>6} {clients:>8} {rate:>10.0f} {share}")
@@ -187,6 +194,11 @@ async def main() -> None:
     p.add_argument("--clients", type=int, nargs="+", default=[1, 2])
     p.add_argument("--seconds", type=int, default=8)
     p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument(
+        "--keep-finished-off",
+        action="store_true",
+        help="also run the claim by UPDATE with a completion that keeps no finished jobs",
+    )
     p.add_argument(
         "--no-triggers-off", action="store_true", help="skip the run with NOTIFY triggers off"
     )
@@ -202,14 +214,18 @@ async def main() -> None:
         by_update.write_text(pgbench_script(common.NAMES))
         by_locks.write_text(lock_claim_script(common.NAMES))
         variants = [
-            ("pgqtop claim by UPDATE", by_update, True),
+            (BY_UPDATE, by_update, True),
             ("pgqtop lock-held claim", by_locks, True),
         ]
         if not args.no_triggers_off:
             variants.append(("pgqtop by UPDATE, triggers off", by_update, False))
+        if args.keep_finished_off:
+            bare = Path(folder) / "pgqtop_keep0.sql"
+            bare.write_text(pgbench_script(common.NAMES, keep_finished=False))
+            variants.append((KEEP_OFF, bare, True))
         print(f"{'statements':<30} {'batch':>6} {'clients':>8} {'jobs/s':>10} {'of limit':>9}")
         for batch in args.batch:
-            output = common.sql_limit(batch, args.seconds)
+            output = common.sql_limit(batch, args.seconds, args.database)
             lean_update = common.limit_rates(output, batch)
             lean_locks = common.limit_rates(output, batch, "lock-claim")
             limits.append(output)
@@ -226,13 +242,18 @@ async def main() -> None:
                         await refill(dsn, args.rows, triggers)
                         rate = pgbench(dsn, script, batch, clients, ["-T", str(args.seconds)])
                         runs.setdefault(label, []).append(rate)
-                    ratio_runs.append(
-                        runs["pgqtop lock-held claim"][-1] / runs["pgqtop claim by UPDATE"][-1]
-                    )
+                    ratio_runs.append(runs["pgqtop lock-held claim"][-1] / runs[BY_UPDATE][-1])
                 rates = {label: common.median(values) for label, values in runs.items()}
                 for label, _, _ in variants:
                     _row(label, batch, clients, rates[label], lean)
-                held, updated = rates["pgqtop lock-held claim"], rates["pgqtop claim by UPDATE"]
+                held, updated = rates["pgqtop lock-held claim"], rates[BY_UPDATE]
+                if args.keep_finished_off:
+                    kept = [a / b for a, b in zip(runs[BY_UPDATE], runs[KEEP_OFF], strict=True)]
+                    ratios.append(
+                        f"batch {batch}, {clients} client(s): finished jobs kept / not kept"
+                        f" {updated:.0f} / {rates[KEEP_OFF]:.0f} jobs/s; per-round ratio median"
+                        f" {common.median(kept):.0%} ({', '.join(f'{r:.0%}' for r in kept)})"
+                    )
                 lean_ratio = (
                     f"{lean_locks[clients] / lean:.2f}x"
                     if lean and lean_locks.get(clients)
