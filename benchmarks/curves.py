@@ -141,13 +141,13 @@ def write_plan(path: Path, text: str) -> None:
 
 def print_polls(label: str, rows: list[tuple[int, dict[str, tuple[float, float, int]]]]) -> None:
     print(f"\nconsole polls against {label}: wall ms (median) / server ms (EXPLAIN) / buffers")
-    print(f"{'poll':<16}" + "".join(f"{size:>24,}" for size, _ in rows))
+    print(f"{'poll':<16}" + "".join(f" {size:>26,}" for size, _ in rows))
     for name, _ in POLLS:
         cells = "".join(
-            f"{f'{c[name][0]:.2f} / {c[name][1]:.2f} / {c[name][2]}':>24}" for _, c in rows
+            f" {f'{c[name][0]:.2f} / {c[name][1]:.2f} / {c[name][2]}':>26}" for _, c in rows
         )
         print(f"{name:<16}{cells}")
-    totals = "".join(f"{sum(v[0] for v in c.values()):>24.2f}" for _, c in rows)
+    totals = "".join(f" {sum(v[0] for v in c.values()):>26.2f}" for _, c in rows)
     print(f"{'all (wall ms)':<16}{totals}")
 
 
