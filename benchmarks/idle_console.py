@@ -40,7 +40,6 @@ FAILURES = 15
 CHART_MINUTES = 10
 TMUX_SOCKET = "pgqtop-idle-bench"
 """tmux server of its own (`-L`), so no other session is touched; --tmux-socket changes it."""
-socket = TMUX_SOCKET
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -92,12 +91,12 @@ def seed(dsn: str) -> None:
         conn.execute("VACUUM ANALYZE")
 
 
-def tmux(*args: str) -> str:
+def tmux(socket: str, *args: str) -> str:
     done = subprocess.run(["tmux", "-L", socket, *args], capture_output=True, text=True, check=True)
     return done.stdout
 
 
-def start_console(dsn: str, config: str, width: int, height: int) -> int:
+def start_console(socket: str, dsn: str, config: str, width: int, height: int) -> int:
     """The console in a detached tmux session of the given size; its process id."""
     command = " ".join(
         [
@@ -116,17 +115,18 @@ def start_console(dsn: str, config: str, width: int, height: int) -> int:
         ]
     )
     pid = tmux(
+        socket,
         *("new-session", "-d", "-s", "console", "-x", str(width), "-y", str(height)),
         *("-P", "-F", "#{pane_pid}", command),
     )
     return int(pid.strip().splitlines()[-1])
 
 
-def wait_for_paint(deadline: float = 60.0) -> float:
+def wait_for_paint(socket: str, deadline: float = 60.0) -> float:
     """Seconds until every entrypoint shows on the screen."""
     started = time.monotonic()
     while time.monotonic() - started < deadline:
-        screen = tmux("capture-pane", "-p", "-t", "console")
+        screen = tmux(socket, "capture-pane", "-p", "-t", "console")
         if all(name in screen for name in ENTRYPOINTS):
             return time.monotonic() - started
         time.sleep(0.05)
@@ -227,7 +227,6 @@ def main() -> None:
         "--hold", type=float, default=0.0, help="seconds to leave the idle console up after"
     )
     args = p.parse_args()
-    global socket
     socket = args.tmux_socket
     if shutil.which("tmux") is None:
         raise SystemExit("tmux not found")
@@ -239,9 +238,9 @@ def main() -> None:
     common.fresh_tables(dsn)
     seed(dsn)
     with tempfile.TemporaryDirectory() as config:
-        console = start_console(dsn, config, width, height)
+        console = start_console(socket, dsn, config, width, height)
         try:
-            paint = wait_for_paint()
+            paint = wait_for_paint(socket)
             time.sleep(args.settle)
             backends = backends_of(dsn)
             print(
