@@ -78,12 +78,24 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
-def sql_limit(batch: int, seconds: int = 10) -> str:
-    """Run the shared pgbench scripts (the SQL limit) and return their output."""
-    script = ROOT.parent / "shared" / "limit" / "run.sh"
-    if not script.exists():
+def limit_script() -> Path | None:
+    """shared/limit/run.sh beside the checkout or beside a folder of checkouts (worktrees),
+    or where PGQTOP_LIMIT_SCRIPT says."""
+    given = os.environ.get("PGQTOP_LIMIT_SCRIPT")
+    places = [Path(given)] if given else [p / "shared" / "limit" / "run.sh" for p in ROOT.parents]
+    return next((p for p in places if p.is_file()), None)
+
+
+def sql_limit(batch: int, seconds: int = 10, database: str | None = None) -> str:
+    """Run the shared pgbench scripts (the SQL limit) and return their output. The script
+    drops and creates its scratch database: named after ours (unless LIMIT_DB says), so two
+    benchmarks on one server do not drop each other's."""
+    script = limit_script()
+    if script is None:
         return "(shared/limit/run.sh not found: SQL limit not measured)"
     env = dict(os.environ, PGHOST="127.0.0.1", PGUSER="postgres")
+    if database is not None:
+        env.setdefault("LIMIT_DB", f"{database}_limit")
     done = subprocess.run(
         ["bash", str(script), str(seconds), str(batch)],
         env=env,
@@ -94,11 +106,12 @@ def sql_limit(batch: int, seconds: int = 10) -> str:
     return done.stdout.strip() or done.stderr.strip()
 
 
-def limit_rates(output: str, batch: int) -> dict[int, float]:
-    """jobs/s per client count for pick+complete at `batch`, read from run.sh's output."""
+def limit_rates(output: str, batch: int, design: str = "pick+complete") -> dict[int, float]:
+    """jobs/s per client count for one claim design (run.sh's label: pick+complete or
+    lock-claim) at `batch`, read from run.sh's output."""
     rates: dict[int, float] = {}
     for match in re.finditer(
-        r"pick\+complete\s+batch=(\d+)\s+clients=(\d+)\s+jobs/s=(\d+)", output
+        re.escape(design) + r"\s+batch=(\d+)\s+clients=(\d+)\s+jobs/s=(\d+)", output
     ):
         if int(match[1]) == batch:
             rates[int(match[2])] = float(match[3])

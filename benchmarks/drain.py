@@ -156,7 +156,7 @@ async def main() -> None:
     if not args.no_limit:
         # Every batch size pgqtop ran at, so each figure is read against its own limit.
         for batch in args.pgqtop_batch:
-            limit = common.sql_limit(batch)
+            limit = common.sql_limit(batch, database=args.database)
             print(f"\nSQL limit (pgbench, same server) at batch {batch}:")
             print(limit)
             for processes in args.pgqtop_processes:

@@ -3,6 +3,12 @@ with no Python in the loop, next to the lean SQL limit of ../shared/limit. Tells
 gap between the engine and the limit is SQL and how much is the Python engine, and what the
 NOTIFY triggers cost.
 
+Two claim designs run side by side on the same server in the same run: claim by UPDATE (the
+engine's: rows marked 'picked' in one autocommit statement, finished by a second one) and the
+lock-held claim (the same rows locked with FOR UPDATE SKIP LOCKED in one open transaction, then
+the same completion (DELETE, statistics upsert, finished-jobs rows) and COMMIT, with no write
+to claim). The ratio tells what the claim's write costs.
+
     python benchmarks/sql_cost.py --batch 100 500 --clients 1 2
 """
 
@@ -39,12 +45,41 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return re.sub(r"%\((\w+)\)[sb]", lambda m: values[m[1]], template)
 
 
-def pgbench_script(names: ObjectNames) -> str:
+def pgbench_script(names: ObjectNames, keep_finished: bool = True) -> str:
     """The engine's dequeue (ids kept with \\gset) and completion as one pgbench transaction;
     every job succeeds, as in the drain benchmark."""
-    statements = worker_statements(names)
-    dequeue = _fill(
-        statements.dequeue.decode(),
+    dequeue = _dequeue(names)
+    # Keep the claim, return only the ids: pgbench stores one row of one value per variable.
+    head, update = dequeue.split(") UPDATE ", 1)
+    update = update.split(" RETURNING ", 1)[0] + " RETURNING j.id"
+    claim = (
+        f"{head}), taken AS (UPDATE {update}) "
+        "SELECT coalesce(array_agg(id), '{}') AS ids FROM taken \\gset"
+    )
+
+    completion = _completion(names, held=False, keep_finished=keep_finished)
+    return claim.replace("\n", " ") + "\n" + completion + ";\n"
+
+
+def lock_claim_script(names: ObjectNames) -> str:
+    """The lock-held claim on pgqtop's tables, as one pgbench transaction: the dequeue's own
+    choice of rows, locked FOR UPDATE SKIP LOCKED and not updated; the completion statement
+    (which then cannot check the claiming worker's id: nothing wrote it); COMMIT."""
+    dequeue = _dequeue(names)
+    head = dequeue.split(") UPDATE ", 1)[0]
+    claim = f"{head}) SELECT coalesce(array_agg(id), '{{}}') AS ids FROM chosen \\gset"
+    return (
+        "BEGIN;\n"
+        + claim.replace("\n", " ")
+        + "\n"
+        + _completion(names, held=True)
+        + ";\nCOMMIT;\n"
+    )
+
+
+def _dequeue(names: ObjectNames) -> str:
+    return _fill(
+        worker_statements(names).dequeue.decode(),
         {
             "entrypoints": "ARRAY['noop']",
             "rooms": "ARRAY[:b]",
@@ -55,13 +90,13 @@ def pgbench_script(names: ObjectNames) -> str:
             "held": "NULL",
         },
     )
-    # Keep the claim, return only the ids: pgbench stores one row of one value per variable.
-    head, update = dequeue.split(") UPDATE ", 1)
-    update = update.split(" RETURNING ", 1)[0] + " RETURNING j.id"
-    claim = (
-        f"{head}), taken AS (UPDATE {update}) "
-        "SELECT coalesce(array_agg(id), '{}') AS ids FROM taken \\gset"
-    )
+
+
+def _completion(names: ObjectNames, held: bool, keep_finished: bool = True) -> str:
+    """The engine's completion of the batch in :ids, every job successful, on one line.
+    `held`: the rows are claimed by locks, so the delete's check of the worker id goes.
+    `keep_finished`: the finished-jobs rows are written (the default) or not."""
+    statements = worker_statements(names)
 
     def filled(kind: str, value: str) -> str:
         return f"array_fill({value}::{kind}, ARRAY[cardinality(:ids::bigint[])])"
@@ -79,11 +114,17 @@ def pgbench_script(names: ObjectNames) -> str:
             "retry_errors": "'{}'",
             "retry_tracebacks": "'{}'",
             "worker": WORKER,
-            "keep_finished": "true",
+            "keep_finished": "true" if keep_finished else "false",
         },
     )
     complete = re.sub(r"(::\w+\[\])\1", r"\1", complete)  # array_fill(...)::text[]::text[]
-    return claim.replace("\n", " ") + "\n" + complete.replace("\n", " ") + ";\n"
+    if held:
+        check = f" AND j.worker_id = {WORKER}"
+        head, tail = complete.split("), finished AS (", 1)
+        if check not in head:
+            raise RuntimeError("the completion's delete no longer checks the worker id")
+        complete = head.replace(check, "") + "), finished AS (" + tail
+    return complete.replace("\n", " ")
 
 
 async def refill(dsn: str, rows: int, triggers: bool) -> None:
@@ -137,31 +178,98 @@ def pgbench(dsn: str, script: Path, batch: int, clients: int, length: Sequence[s
     return float(found[1]) * batch
 
 
+BY_UPDATE = "pgqtop claim by UPDATE"
+KEEP_OFF = "pgqtop by UPDATE, keep=0"
+"""The claim by UPDATE with a completion that keeps no finished-jobs rows."""
+
+
+def _row(label: str, batch: int, clients: int, rate: float, lean: float | None) -> None:
+    share = f"{rate / lean:>8.0%}" if lean else f"{'-':>9}"
+    print(f"{label:<30} {batch:>6} {clients:>8} {rate:>10.0f} {share}")
+
+
 async def main() -> None:
     p = common.parser(__doc__ or "")
     p.add_argument("--batch", type=int, nargs="+", default=[100, 500])
     p.add_argument("--clients", type=int, nargs="+", default=[1, 2])
     p.add_argument("--seconds", type=int, default=8)
     p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument(
+        "--keep-finished-off",
+        action="store_true",
+        help="also run the claim by UPDATE with a completion that keeps no finished jobs",
+    )
+    p.add_argument(
+        "--no-triggers-off", action="store_true", help="skip the run with NOTIFY triggers off"
+    )
     args = p.parse_args()
     if shutil.which("pgbench") is None:
         raise SystemExit("pgbench not found (Debian: postgresql-client)")
     dsn = common.bench_dsn(args.admin_dsn, args.database)
+    ratios: list[str] = []
+    limits: list[str] = []
     with tempfile.TemporaryDirectory() as folder:
-        script = Path(folder) / "pgqtop.sql"
+        by_update, by_locks = Path(folder) / "pgqtop.sql", Path(folder) / "pgqtop_locks.sql"
         common.fresh_tables(dsn)
-        script.write_text(pgbench_script(common.NAMES))
-        print(f"{'statements':<26} {'batch':>6} {'clients':>8} {'jobs/s':>10} {'of limit':>9}")
+        by_update.write_text(pgbench_script(common.NAMES))
+        by_locks.write_text(lock_claim_script(common.NAMES))
+        variants = [
+            (BY_UPDATE, by_update, True),
+            ("pgqtop lock-held claim", by_locks, True),
+        ]
+        if not args.no_triggers_off:
+            variants.append(("pgqtop by UPDATE, triggers off", by_update, False))
+        if args.keep_finished_off:
+            bare = Path(folder) / "pgqtop_keep0.sql"
+            bare.write_text(pgbench_script(common.NAMES, keep_finished=False))
+            variants.append((KEEP_OFF, bare, True))
+        print(f"{'statements':<30} {'batch':>6} {'clients':>8} {'jobs/s':>10} {'of limit':>9}")
         for batch in args.batch:
-            limit = common.limit_rates(common.sql_limit(batch, args.seconds), batch)
+            output = common.sql_limit(batch, args.seconds, args.database)
+            lean_update = common.limit_rates(output, batch)
+            lean_locks = common.limit_rates(output, batch, "lock-claim")
+            limits.append(output)
             for clients in args.clients:
-                lean = limit.get(clients)
-                print(f"{'lean limit (shared/)':<26} {batch:>6} {clients:>8} {lean or 0:>10.0f}")
-                for label, triggers in (("pgqtop", True), ("pgqtop, triggers off", False)):
-                    await refill(dsn, args.rows, triggers)
-                    rate = pgbench(dsn, script, batch, clients, ["-T", str(args.seconds)])
-                    share = f"{rate / lean:>8.0%}" if lean else f"{'-':>9}"
-                    print(f"{label:<26} {batch:>6} {clients:>8} {rate:>10.0f} {share}")
+                lean = lean_update.get(clients)
+                _row("lean pick+complete (shared/)", batch, clients, lean or 0, None)
+                _row("lean lock-claim (shared/)", batch, clients, lean_locks.get(clients, 0), lean)
+                # Several rounds, the order alternating, so a neighbour's load on a shared
+                # machine falls on both designs; medians per design and of the per-round ratio.
+                runs: dict[str, list[float]] = {}
+                ratio_runs: list[float] = []
+                for run in range(args.runs):
+                    for label, script, triggers in variants if run % 2 == 0 else variants[::-1]:
+                        await refill(dsn, args.rows, triggers)
+                        rate = pgbench(dsn, script, batch, clients, ["-T", str(args.seconds)])
+                        runs.setdefault(label, []).append(rate)
+                    ratio_runs.append(runs["pgqtop lock-held claim"][-1] / runs[BY_UPDATE][-1])
+                rates = {label: common.median(values) for label, values in runs.items()}
+                for label, _, _ in variants:
+                    _row(label, batch, clients, rates[label], lean)
+                held, updated = rates["pgqtop lock-held claim"], rates[BY_UPDATE]
+                if args.keep_finished_off:
+                    kept = [a / b for a, b in zip(runs[BY_UPDATE], runs[KEEP_OFF], strict=True)]
+                    ratios.append(
+                        f"batch {batch}, {clients} client(s): finished jobs kept / not kept"
+                        f" {updated:.0f} / {rates[KEEP_OFF]:.0f} jobs/s; per-round ratio median"
+                        f" {common.median(kept):.0%} ({', '.join(f'{r:.0%}' for r in kept)})"
+                    )
+                lean_ratio = (
+                    f"{lean_locks[clients] / lean:.2f}x"
+                    if lean and lean_locks.get(clients)
+                    else "-"
+                )
+                ratios.append(
+                    f"batch {batch}, {clients} client(s): pgqtop lock-held {held:.0f} vs"
+                    f" by UPDATE {updated:.0f} jobs/s (medians of {args.runs});"
+                    f" per-round ratio median {common.median(ratio_runs):.2f}x"
+                    f" ({', '.join(f'{r:.2f}' for r in ratio_runs)})"
+                    f" (lean designs: {lean_ratio})"
+                )
+    print("\nlock-held claim against claim by UPDATE:")
+    print("\n".join(ratios))
+    print("\nshared/limit/run.sh, same run:")
+    print("\n\n".join(limits))
 
 
 if __name__ == "__main__":
