@@ -78,10 +78,17 @@ async def seed(settings: Settings, seconds: int) -> None:
                 )
             await taker.complete(outcomes, worker)
             await taker.heartbeat(identity, [], in_flight=12, processed=second * 150, failed=3)
+            # One queue-history sample a second, so the depth chart has a shape too.
+            await taker.sample_history(
+                worker, interval=1.0, retention_seconds=86400.0, cost_factor=0.0
+            )
             await asyncio.sleep(1.0)
         await queries.enqueue(["nightly_report"] * 800 + ["send_email"] * 300)
         await queries.enqueue(["resize_image"] * 5, [b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"] * 5)
-        await queries.pause(["nightly_report"], seconds=900, by="ops", reason="maintenance")
+        await queries.enqueue(["send_email"] * 40, execute_after=[3240.0] * 40)
+        await queries.pause(
+            ["nightly_report"], seconds=900, by="ops@web-1", reason="warehouse maintenance"
+        )
         now = dt.datetime.now(dt.UTC)
         await taker.register_schedules(
             {"nightly_report": "0 3 * * *", "rotate_keys": "@every 20s"},
@@ -113,6 +120,15 @@ async def shoot(settings: Settings, out: Path, view: str, theme: str) -> Path:
         elif view == "jobs":
             await pilot.press("j")
             await until(lambda: isinstance(app.screen, JobsScreen) and bool(app.screen.jobs))
+        elif view == "grouped":
+            app.action_failures_view()
+            await until(lambda: bool(app.state.failure_groups))
+        elif view == "history":
+            app.state.chart_view = "depth"
+            app.state.touch()
+            app.watcher.poke()
+            await until(lambda: bool(app.state.chart_history))
+            await pilot.pause(1.0)
         elif view == "help":
             await pilot.press("question_mark")
             await until(lambda: isinstance(app.screen, HelpScreen))
@@ -149,7 +165,7 @@ def main() -> int:
         try:
             asyncio.run(seed(settings, args.seconds))
             made = []
-            for view in ("main", "failure", "jobs", "help"):
+            for view in ("main", "grouped", "history", "failure", "jobs", "help"):
                 for theme in THEMES["main" if view == "main" else "other"]:
                     made.append(asyncio.run(shoot(settings, args.out, view, theme)))
                     print(made[-1])
