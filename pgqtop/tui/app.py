@@ -22,6 +22,7 @@ import psycopg
 from rich.console import RenderableType
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
+from textual.notifications import Notification, SeverityLevel
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.theme import Theme
@@ -34,6 +35,7 @@ from pgqtop.db.console import ConsoleQueries
 from pgqtop.errors import PgqtopError
 from pgqtop.model import ALL_ENTRYPOINTS, Job, NewJob, first_line, redact, target_label
 from pgqtop.tui import keys
+from pgqtop.tui.format import literal, literal_block
 from pgqtop.tui.panes.events import EventsPane
 from pgqtop.tui.panes.failures import FailuresPane
 from pgqtop.tui.panes.header import StatusHeader
@@ -130,6 +132,7 @@ class PgqtopApp(App[int]):
         """Handed to the loops that take one; here they end by being cancelled with the app."""
         self._drawn = -1
         self._ticks = 0
+        self._toasts: dict[tuple[str, str], tuple[Notification, int]] = {}
 
     # --- layout and lifecycle -----------------------------------------------------------------
 
@@ -271,6 +274,40 @@ class PgqtopApp(App[int]):
             return True
         self.notify("nothing changed", timeout=2)
         return False
+
+    # --- toasts -------------------------------------------------------------------------------
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every toast is literal text, whoever asks for markup: most name something from the
+        database. The same message again replaces the one on screen with a count, so a held
+        key cannot stack toasts over the panes."""
+        text = literal_block(message).plain
+        key = (text, str(severity))
+        count = 1
+        previous = self._toasts.get(key)
+        if previous is not None and previous[0] in self._notifications:
+            if not previous[0].has_expired:
+                count = previous[1] + 1
+            self._unnotify(previous[0], refresh=False)
+        notification = Notification(
+            text if count == 1 else f"{text} (×{count})",
+            literal(title).plain,
+            severity,
+            self.NOTIFICATION_TIMEOUT if timeout is None else timeout,
+            markup=False,
+        )
+        self._toasts = {k: v for k, v in self._toasts.items() if not v[0].has_expired}
+        self._toasts[key] = (notification, count)
+        self._notifications.add(notification)
+        self._refresh_notifications()
 
     # --- read-only: one rule for keys, footer and palette --------------------------------------
 
@@ -624,4 +661,6 @@ def run_console(
         preferences=preferences,
     )
     result = app.run()
+    if app.return_code:
+        return app.return_code  # the console died (Textual printed why): not a clean exit
     return result if isinstance(result, int) else 0

@@ -1,8 +1,15 @@
-"""Short human forms for durations, rates and forecasts, shared by every pane."""
+"""Short human forms for durations, rates and forecasts, and the one way text from the
+database reaches a widget, shared by every pane."""
 
 from __future__ import annotations
 
+import unicodedata
+
+from rich.style import StyleType
+from rich.text import Text
+
 from pgqtop.humanize import duration as duration  # the panes call it as format.duration
+from pgqtop.model.messages import printable
 from pgqtop.tui.state import QueueRow
 
 
@@ -44,3 +51,39 @@ def forecast(row: QueueRow, now: float) -> str:
             return f"clears in ~{rough_duration(row.queued / row.completed_per_second)}"
         return "steady"
     return "stalled" if row.picked == 0 else "working"
+
+
+def literal(value: object, style: StyleType = "") -> Text:
+    """Text from the database (a name, an error, a host) as a widget must show it: a `Text`,
+    so Textual never reads it as markup, with control characters escaped so it cannot act
+    on the terminal, and runs of combining marks cut so one cell cannot grow a tower."""
+    return Text(_tamed(printable(str(value))), style=style)
+
+
+def literal_block(value: str, style: StyleType = "") -> Text:
+    """Several lines (a traceback, a payload) as `literal` shows one: line breaks are kept,
+    every other control character is escaped."""
+    lines = value.expandtabs(4).split("\n")
+    return Text(
+        "\n".join(_tamed(printable(line.removesuffix("\r"))) for line in lines), style=style
+    )
+
+
+MAX_COMBINING = 2
+"""Combining marks kept on one base character: enough for any written language."""
+
+
+def _tamed(text: str) -> str:
+    if text.isascii():
+        return text
+    kept: list[str] = []
+    run = 0
+    for char in text:
+        if unicodedata.combining(char):
+            run += 1
+            if run > MAX_COMBINING:
+                continue
+        else:
+            run = 0
+        kept.append(char)
+    return "".join(kept)

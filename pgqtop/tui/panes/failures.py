@@ -52,11 +52,12 @@ class FailuresPane(DataTable[Cell]):
                     str(failure.id),
                     (
                         Text(str(failure.id), justify="right"),
-                        failure.entrypoint,
+                        format.literal(failure.entrypoint),
                         Text(str(failure.attempts), justify="right"),
                         Text(format.duration(now - failure.failed_at.timestamp()), justify="right"),
                         Text.assemble(
-                            (mark, "dim"), (error[:120], ink.error if failure.final else "")
+                            (mark, "dim"),
+                            format.literal(error[:120], ink.error if failure.final else ""),
                         ),
                     ),
                 )

@@ -7,6 +7,7 @@ import math
 from rich.text import Text
 from textual.widgets import Static
 
+from pgqtop.tui.format import literal
 from pgqtop.tui.state import ConsoleState
 from pgqtop.tui.themes import TextColours, text_colours
 
@@ -23,7 +24,7 @@ class StatusHeader(Static):
 def header_text(state: ConsoleState, ink: TextColours) -> Text:
     text = Text()
     text.append("pgqtop ", style="bold")
-    text.append(state.database or "?", style="bold")
+    text.append_text(literal(state.database or "?", "bold"))
     if state.server_version:
         text.append(f"  PostgreSQL {state.server_version}")
     text.append("  ")
@@ -33,7 +34,7 @@ def header_text(state: ConsoleState, ink: TextColours) -> Text:
         wait = math.ceil(state.reconnect_in())
         text.append(f"● reconnecting in {wait}s", style=f"bold {ink.error}")
         if state.last_error:
-            text.append(f" ({state.last_error[:60]})", style=ink.error)
+            text.append_text(literal(f" ({state.last_error[:60]})", ink.error))
     else:
         text.append("● connecting…", style=ink.warning)
     engine = state.engine
@@ -53,5 +54,5 @@ def header_text(state: ConsoleState, ink: TextColours) -> Text:
         text.append("  ")
         text.append(" READ-ONLY ", style=f"bold reverse {ink.accent}")
     if state.filter_text:
-        text.append(f"  filter: {state.filter_text}", style="italic")
+        text.append_text(literal(f"  filter: {state.filter_text}", "italic"))
     return text

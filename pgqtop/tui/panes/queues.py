@@ -92,7 +92,7 @@ def _cells(row: QueueRow, state: ConsoleState, now: float, ink: TextColours) -> 
     elif forecast == "stalled":
         forecast_style = ink.warning
     return (
-        row.entrypoint,
+        format.literal(row.entrypoint),
         Text(format.count(row.queued), justify="right"),
         Text(format.count(row.picked), justify="right"),
         Text(

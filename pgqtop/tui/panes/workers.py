@@ -36,10 +36,14 @@ class WorkersPane(DataTable[Cell]):
                 (
                     str(info.id),
                     (
-                        info.host,
+                        format.literal(info.host),
                         str(info.pid),
-                        Text("STALE", style=f"bold {ink.error}") if stale else info.state,
-                        entrypoints if len(entrypoints) <= 18 else entrypoints[:17] + "…",
+                        Text("STALE", style=f"bold {ink.error}")
+                        if stale
+                        else format.literal(info.state),
+                        format.literal(
+                            entrypoints if len(entrypoints) <= 18 else entrypoints[:17] + "…"
+                        ),
                         Text(f"{info.in_flight}/{info.concurrency}", justify="right"),
                         Text(format.count(info.processed), justify="right"),
                         Text(format.count(info.failed), justify="right"),

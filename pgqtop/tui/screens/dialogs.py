@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
 from pgqtop.model import is_reserved_name
+from pgqtop.tui.format import literal, literal_block
 
 Answer = TypeVar("Answer")
 
@@ -49,9 +50,9 @@ class ConfirmScreen(Dialog[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question, id="question")
+            yield Label(literal_block(self.question), id="question")
             with Horizontal():
-                yield Button(f"{self.yes} (y)", variant="error", id="yes")
+                yield Button(literal(f"{self.yes} (y)"), variant="error", id="yes")
                 yield Button("Cancel (n)", id="no")
 
     def action_answer(self, answer: bool) -> None:
@@ -72,10 +73,10 @@ class ChoiceScreen(Dialog[float]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question)
+            yield Label(literal_block(self.question), id="question")
             with Horizontal():
                 for index, (label, _) in enumerate(self.choices, start=1):
-                    yield Button(f"{label} ({index})", id=f"choice-{index}")
+                    yield Button(literal(f"{label} ({index})"), id=f"choice-{index}")
 
     def on_key(self, event: object) -> None:
         key = getattr(event, "key", "")
@@ -99,7 +100,7 @@ class PromptScreen(Dialog[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question)
+            yield Label(literal_block(self.question), id="question")
             yield Input(value=self.value, placeholder=self.placeholder, id="prompt")
 
     @on(Input.Submitted)
