@@ -22,8 +22,9 @@ import psycopg
 from rich.console import RenderableType
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.notifications import Notification, SeverityLevel
+from textual.command import CommandPalette
 from textual.containers import Horizontal, Vertical
+from textual.notifications import Notification, SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import DataTable, Footer
@@ -35,7 +36,7 @@ from pgqtop.db.console import ConsoleQueries
 from pgqtop.errors import PgqtopError
 from pgqtop.model import ALL_ENTRYPOINTS, Job, NewJob, first_line, redact, target_label
 from pgqtop.tui import keys
-from pgqtop.tui.format import literal, literal_block
+from pgqtop.tui.format import literal, literal_block, plural
 from pgqtop.tui.panes.events import EventsPane
 from pgqtop.tui.panes.failures import FailuresPane
 from pgqtop.tui.panes.header import StatusHeader
@@ -43,7 +44,13 @@ from pgqtop.tui.panes.queues import QueuesPane
 from pgqtop.tui.panes.throughput import ThroughputPane
 from pgqtop.tui.panes.workers import WorkersPane
 from pgqtop.tui.screens.detail import DetailScreen, failure_renderable, job_renderable
-from pgqtop.tui.screens.dialogs import ChoiceScreen, ConfirmScreen, EnqueueScreen, PromptScreen
+from pgqtop.tui.screens.dialogs import (
+    ChoiceScreen,
+    ConfirmScreen,
+    Dialog,
+    EnqueueScreen,
+    PromptScreen,
+)
 from pgqtop.tui.screens.help import HelpScreen
 from pgqtop.tui.screens.jobs import JobsScreen
 from pgqtop.tui.settings import ConsolePreferences, read_preferences, read_state, remember
@@ -252,12 +259,6 @@ class PgqtopApp(App[int]):
             raise NotConnected("not connected to the database; try again when it is back")
         return self.watcher.queries
 
-    def selected_entrypoint(self) -> str | None:
-        name = self.query_one(QueuesPane).selected_entrypoint
-        if name is None:
-            self.notify("select an entrypoint in the queues pane first", severity="warning")
-        return name
-
     @contextlib.contextmanager
     def _reported(self) -> Iterator[None]:
         """Run an operator's statements: a refusal is one red line, success polls at once."""
@@ -298,7 +299,7 @@ class PgqtopApp(App[int]):
                 count = previous[1] + 1
             self._unnotify(previous[0], refresh=False)
         notification = Notification(
-            text if count == 1 else f"{text} (×{count})",
+            text if count == 1 else f"{text} (x{count})",
             literal(title).plain,
             severity,
             self.NOTIFICATION_TIMEOUT if timeout is None else timeout,
@@ -309,29 +310,100 @@ class PgqtopApp(App[int]):
         self._notifications.add(notification)
         self._refresh_notifications()
 
-    # --- read-only: one rule for keys, footer and palette --------------------------------------
+    # --- where a key is pressed: one rule for keys, footer, help and palette -----------------
+
+    def where(self, screen: Screen[Any] | None = None) -> str:
+        """The place a key acts on (keys.QUEUES, keys.JOB, ...): the focused pane of the main
+        screen, or the screen on top. The command palette is looked through."""
+        if screen is None:
+            stack = [s for s in self.screen_stack if not isinstance(s, CommandPalette)]
+            screen = stack[-1] if stack else self.screen
+        if isinstance(screen, JobsScreen):
+            return keys.JOBS
+        if isinstance(screen, DetailScreen):
+            return keys.FAILURE if screen.kind == "failure" else keys.JOB
+        if isinstance(screen, HelpScreen):
+            return keys.HELP
+        if self.screen_stack and screen is not self.screen_stack[0]:
+            return "dialog"
+        focused = screen.focused
+        if focused is not None and focused.id in keys.MAIN_SCREEN:
+            return str(focused.id)
+        return keys.MAIN
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """In a read-only session the write commands are dimmed in the footer, left out of the
-        palette, and do nothing when pressed or run by name."""
-        if self.read_only and action in keys.WRITE_ACTIONS:
-            return None
-        return True
+        """A command that means nothing where the operator is, or writes in a read-only
+        session, is off the footer and the palette and does nothing when pressed or run."""
+        try:
+            command = keys.command_for(action)
+        except KeyError:
+            return True
+        if self.read_only and command.writes:
+            return False
+        return command.applies(self.where())
 
     def on_key(self, event: events.Key) -> None:
         """A key switched off by `check_action` says why, instead of silently doing nothing."""
-        active = self.screen.active_bindings.get(event.key)
-        if active is None or active.enabled or active.binding.action not in keys.WRITE_ACTIONS:
+        command = keys.command_for_key(event.key)
+        if command is None or isinstance(self.screen, Dialog | CommandPalette):
             return
-        title = keys.command_for(active.binding.action).title.lower()
-        self.notify(f"read-only session: {title} is disabled", severity="warning")
+        active = self.screen.active_bindings.get(event.key)
+        if active is not None and active.enabled:
+            return
+        if self.read_only and command.writes:
+            title = command.title.lower()
+            self.notify(f"read-only session: {title} is disabled", severity="warning")
+        elif not command.applies(self.where()):
+            self.notify(command.refusal(), severity="warning", timeout=3)
+
+    # --- what the visible screen shows --------------------------------------------------------
+
+    def shown_entrypoint(self) -> str | None:
+        """The entrypoint under the cursor or on the screen, where there is one."""
+        screen, where = self.screen, self.where()
+        if where == keys.QUEUES:
+            return self.query_one(QueuesPane).selected_entrypoint
+        if where == keys.FAILURES:
+            pane = self.query_one(FailuresPane)
+            failure = pane.selected_failure
+            return None if failure is None else pane.entrypoint_of(failure, self.state)
+        if isinstance(screen, JobsScreen):
+            job = screen.selected_job
+            return None if job is None else job.entrypoint
+        if isinstance(screen, DetailScreen):
+            return screen.entrypoint
+        return None
+
+    def shown_failure(self) -> int | None:
+        screen = self.screen
+        if isinstance(screen, DetailScreen) and screen.kind == "failure":
+            return screen.record
+        if self.where() == keys.FAILURES:
+            return self.query_one(FailuresPane).selected_failure
+        return None
+
+    def shown_job(self) -> int | None:
+        screen = self.screen
+        if isinstance(screen, DetailScreen) and screen.kind == "job":
+            return screen.record
+        if isinstance(screen, JobsScreen):
+            job = screen.selected_job
+            return None if job is None else job.id
+        return None
+
+    def _entrypoint_or_say(self, action: str) -> str | None:
+        name = self.shown_entrypoint()
+        if name is None:
+            self.notify(keys.command_for(action).refusal(), severity="warning")
+        return name
 
     # --- palette ------------------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        where = self.where(screen)
         for command in keys.COMMANDS:
-            if not self.check_action(command.action_name, ()):
+            if (self.read_only and command.writes) or not command.applies(where):
                 continue
             yield SystemCommand(
                 f"{command.title} ({keys.shown_key(command)})",
@@ -342,7 +414,7 @@ class PgqtopApp(App[int]):
     # --- actions: control ---------------------------------------------------------------------
 
     def action_toggle_pause(self) -> None:
-        name = self.selected_entrypoint()
+        name = self._entrypoint_or_say("toggle_pause")
         if name is not None:
             self.pause_or_resume(name)
 
@@ -362,7 +434,7 @@ class PgqtopApp(App[int]):
             self._warn_if_unknown(done)
 
     def action_pause_for(self) -> None:
-        name = self.selected_entrypoint()
+        name = self._entrypoint_or_say("pause_for")
         if name is not None:
             self.pause_for_a_while(name)
 
@@ -375,7 +447,7 @@ class PgqtopApp(App[int]):
             done = await operations.pause(
                 self.queries(), name, seconds=seconds, reason=CONSOLE_REASON
             )
-            self.notify(f"paused {name} for {int(seconds // 60)} minutes")
+            self.notify(f"paused {name} for {plural(int(seconds // 60), 'minute')}")
             self._warn_if_unknown(done)
 
     def _warn_if_unknown(self, done: operations.Paused) -> None:
@@ -386,7 +458,7 @@ class PgqtopApp(App[int]):
             )
 
     def action_purge(self) -> None:
-        name = self.selected_entrypoint()
+        name = self._entrypoint_or_say("purge")
         if name is not None:
             self.purge_queued([name], name)
 
@@ -400,16 +472,17 @@ class PgqtopApp(App[int]):
             if plan.count == 0:
                 self.notify(f"nothing queued for {label}")
                 return
-            question = f"Delete {plan.count:,} queued jobs of {label}?\nThis cannot be undone."
+            jobs = plural(plan.count, "queued job")
+            question = f"Delete {jobs} of {label}?\nThis cannot be undone."
             if not await self._confirmed(question, f"Delete {plan.count:,}"):
                 return
             gone = await operations.execute_purge(self.queries(), plan)
-            self.notify(f"purged {gone:,} queued jobs of {label}")
+            self.notify(f"purged {plural(gone, 'queued job')} of {label}")
 
     def action_requeue(self) -> None:
-        failure = self.query_one(FailuresPane).selected_failure
+        failure = self.shown_failure()
         if failure is None:
-            self.notify("select a failure in the failures pane first", severity="warning")
+            self.notify(keys.command_for("requeue").refusal(), severity="warning")
             return
         self.requeue_failure(failure)
 
@@ -422,15 +495,9 @@ class PgqtopApp(App[int]):
                 self.notify(f"failure {failure} was already requeued")
 
     def action_requeue_all(self) -> None:
-        pane = self.query_one(FailuresPane)
-        failure = pane.selected_failure
-        name = pane.entrypoint_of(failure, self.state) if failure is not None else None
-        if name is None or (self.focused is not pane):
-            name = self.query_one(QueuesPane).selected_entrypoint or name
-        if name is None:
-            self.notify("select an entrypoint or a failure first", severity="warning")
-            return
-        self.requeue_failures_of(name)
+        name = self._entrypoint_or_say("requeue_all")
+        if name is not None:
+            self.requeue_failures_of(name)
 
     @work(group="database", exit_on_error=False)
     async def requeue_failures_of(self, name: str) -> None:
@@ -439,24 +506,18 @@ class PgqtopApp(App[int]):
             if plan.count == 0:
                 self.notify(f"no failures of {name} to requeue")
                 return
-            question = f"Requeue {plan.count:,} failed jobs of {name} as new jobs?"
+            question = f"Requeue {plural(plan.count, 'failed job')} of {name} as new jobs?"
             if not await self._confirmed(question, f"Requeue {plan.count:,}"):
                 return
             requeued = await operations.execute_requeue(self.queries(), plan)
-            self.notify(f"requeued {requeued:,} failed jobs of {name}")
+            self.notify(f"requeued {plural(requeued, 'failed job')} of {name}")
 
     def action_cancel_job(self) -> None:
-        screen = self.screen
-        if isinstance(screen, JobsScreen):
-            job = screen.selected_job
-            if job is None:
-                self.notify("select a job first", severity="warning")
-                return
-            self.cancel_running(job.id)
+        job = self.shown_job()
+        if job is None:
+            self.notify(keys.command_for("cancel_job").refusal(), severity="warning")
             return
-        name = self.query_one(QueuesPane).selected_entrypoint
-        self.notify("pick the running job to cancel, then press x")
-        self.push_screen(self._jobs_screen(entrypoint=name, status="picked"))
+        self.cancel_running(job)
 
     @work(group="database", exit_on_error=False)
     async def cancel_running(self, job_id: int) -> None:
@@ -465,7 +526,7 @@ class PgqtopApp(App[int]):
             self.notify(f"asked the fleet to cancel job {job_id}")
 
     def action_enqueue(self) -> None:
-        self.enqueue_from_form(self.query_one(QueuesPane).selected_entrypoint or "")
+        self.enqueue_from_form(self.shown_entrypoint() or "")
 
     @work(group="database", exit_on_error=False)
     async def enqueue_from_form(self, entrypoint: str) -> None:
@@ -602,6 +663,8 @@ class PgqtopApp(App[int]):
             lambda failure: failure_renderable(failure, self.state.clock, text_colours(self)),
             f"failure {failure_id}",
             gone=f"failure {failure_id} is gone (pruned)",
+            kind="failure",
+            record=failure_id,
         )
 
     @work(group="detail", exit_on_error=False)
@@ -611,6 +674,8 @@ class PgqtopApp(App[int]):
             lambda job: job_renderable(job, self.state.clock),
             f"job {job_id}",
             gone=f"job {job_id} has finished and left the table",
+            kind="job",
+            record=job_id,
         )
 
     async def _show_detail(
@@ -620,6 +685,8 @@ class PgqtopApp(App[int]):
         title: str,
         *,
         gone: str,
+        kind: str,
+        record: int,
     ) -> None:
         """Fetch one row and show it on a detail screen; a vanished row is a warning."""
         try:
@@ -630,7 +697,10 @@ class PgqtopApp(App[int]):
         if row is None:
             self.notify(gone, severity="warning")
             return
-        await self.push_screen(DetailScreen(render(row), title))
+        entrypoint = getattr(row, "entrypoint", None)
+        await self.push_screen(
+            DetailScreen(render(row), title, kind=kind, record=record, entrypoint=entrypoint)
+        )
 
 
 def _palette_callback(app: PgqtopApp, action: str) -> Callable[[], Awaitable[None]]:

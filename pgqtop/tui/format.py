@@ -87,3 +87,9 @@ def _tamed(text: str) -> str:
             run = 0
         kept.append(char)
     return "".join(kept)
+
+
+def plural(number: int, noun: str, nouns: str | None = None) -> str:
+    """`1 job`, `2 jobs`, `1,000 jobs`: the count with the noun that agrees with it."""
+    word = noun if number == 1 else (nouns or f"{noun}s")
+    return f"{number:,} {word}"

@@ -1,11 +1,34 @@
-"""The one table of console commands: key bindings, the command palette and `?` help all come
-from here, so they can never disagree."""
+"""The one table of console commands: key bindings, the command palette, the footer and `?`
+help all come from here, so they can never disagree. Each command says where it means
+something (which screen, which pane focused) and, for everywhere else, why it does nothing:
+a key acts on what the operator sees, never on a row hidden behind another screen."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from textual.binding import Binding
+
+# Where a key is pressed: a pane of the main screen (the one focused), or another screen.
+QUEUES = "queues"
+FAILURES = "failures"
+WORKERS = "workers"
+CHART = "throughput"
+EVENTS = "events"
+MAIN = "main"
+"""The main screen with no pane focused."""
+JOBS = "jobs"
+"""The jobs browser."""
+JOB = "job"
+"""One job's detail."""
+FAILURE = "failure"
+"""One failure's detail."""
+HELP = "help"
+
+MAIN_SCREEN = frozenset({MAIN, QUEUES, FAILURES, WORKERS, CHART, EVENTS})
+SHOWS_ENTRYPOINT = frozenset({QUEUES, FAILURES, JOBS, JOB, FAILURE})
+"""Where one entrypoint is under the cursor or on the screen."""
+EVERYWHERE = MAIN_SCREEN | {JOBS, JOB, FAILURE, HELP}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -18,6 +41,9 @@ class Command:
     """Mutating commands are refused in a read-only session."""
     footer: bool = True
     key_display: str | None = None
+    where: frozenset[str] = MAIN_SCREEN
+    """Where the key means something; anywhere else it is off the footer and says `why`."""
+    why: str = ""
 
     @property
     def id(self) -> str:
@@ -28,6 +54,13 @@ class Command:
         """The action without its arguments, as `check_action` receives it."""
         return self.action.partition("(")[0]
 
+    def applies(self, where: str) -> bool:
+        return where in self.where
+
+    def refusal(self) -> str:
+        """What pressing the key says where it means nothing."""
+        return self.why or f"{shown_key(self)}: {self.title.lower()} works on the main screen"
+
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -36,6 +69,8 @@ COMMANDS: tuple[Command, ...] = (
         "Pause",
         "Pause or resume the selected entrypoint for the whole fleet",
         writes=True,
+        where=SHOWS_ENTRYPOINT,
+        why="p pauses an entrypoint: select one in Queues or Failures, or open a job",
     ),
     Command(
         "P",
@@ -52,6 +87,8 @@ COMMANDS: tuple[Command, ...] = (
         "Pause the selected entrypoint for 5m / 15m / 1h, then resume by itself",
         writes=True,
         footer=False,
+        where=SHOWS_ENTRYPOINT,
+        why="T pauses an entrypoint: select one in Queues or Failures, or open a job",
     ),
     Command(
         "d",
@@ -59,6 +96,8 @@ COMMANDS: tuple[Command, ...] = (
         "Purge",
         "Delete the selected entrypoint's queued jobs (asks first, with the count)",
         writes=True,
+        where=frozenset({QUEUES}),
+        why="d purges an entrypoint's queued jobs: select one in Queues",
     ),
     Command(
         "D",
@@ -68,7 +107,15 @@ COMMANDS: tuple[Command, ...] = (
         writes=True,
         footer=False,
     ),
-    Command("r", "requeue", "Requeue", "Requeue the selected failure as a new job", writes=True),
+    Command(
+        "r",
+        "requeue",
+        "Requeue",
+        "Requeue the selected failure as a new job",
+        writes=True,
+        where=frozenset({FAILURES, FAILURE}),
+        why="r requeues a failure: select one in Failures",
+    ),
     Command(
         "R",
         "requeue_all",
@@ -76,14 +123,17 @@ COMMANDS: tuple[Command, ...] = (
         "Requeue every failure of the selected entrypoint (asks first)",
         writes=True,
         footer=False,
+        where=frozenset({QUEUES, FAILURES, FAILURE}),
+        why="R requeues an entrypoint's failures: select one in Queues or Failures",
     ),
     Command(
         "x",
         "cancel_job",
         "Cancel job",
-        "Cancel a running job (from the jobs browser)",
+        "Cancel the selected running job (jobs browser or a job's detail)",
         writes=True,
-        footer=False,
+        where=frozenset({JOBS, JOB}),
+        why="x cancels a running job: select one in the jobs browser (j)",
     ),
     Command("w", "toggle_worker", "Worker", "Start or stop the embedded worker"),
     Command(
@@ -103,10 +153,16 @@ COMMANDS: tuple[Command, ...] = (
         key_display="-",
     ),
     Command(
-        "e", "enqueue", "Enqueue", "Enqueue a job (entrypoint, payload, priority)", writes=True
+        "e",
+        "enqueue",
+        "Enqueue",
+        "Enqueue a job (entrypoint, payload, priority)",
+        writes=True,
+        where=MAIN_SCREEN | {JOBS, JOB, FAILURE},
+        why="e enqueues a job: press it on the main screen",
     ),
     Command("j", "jobs", "Jobs", "Browse jobs by entrypoint and status"),
-    Command("t", "next_theme", "Theme", "Cycle colour themes"),
+    Command("t", "next_theme", "Theme", "Cycle colour themes", where=EVERYWHERE),
     Command("c", "next_chart", "Chart", "Cycle the chart: completions / outcomes / latency"),
     Command("1", "chart_window('1m')", "1m", "Chart the last minute", footer=False),
     Command("2", "chart_window('15m')", "15m", "Chart the last 15 minutes", footer=False),
@@ -119,8 +175,15 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "space", "toggle_freeze", "Freeze", "Freeze or unfreeze the display (data keeps flowing)"
     ),
-    Command("question_mark", "help", "Help", "Show every key", key_display="?"),
-    Command("q", "quit", "Quit", "Leave the console"),
+    Command(
+        "question_mark",
+        "help",
+        "Help",
+        "Show every key",
+        key_display="?",
+        where=EVERYWHERE - {HELP},
+    ),
+    Command("q", "quit", "Quit", "Leave the console", where=EVERYWHERE),
 )
 
 
@@ -140,9 +203,16 @@ def bindings() -> list[Binding]:
 
 def command_for(action: str) -> Command:
     for command in COMMANDS:
-        if command.action == action:
+        if command.action == action or command.action_name == action:
             return command
     raise KeyError(action)
+
+
+def command_for_key(key: str) -> Command | None:
+    for command in COMMANDS:
+        if command.key == key:
+            return command
+    return None
 
 
 WRITE_ACTIONS = frozenset(c.action_name for c in COMMANDS if c.writes)

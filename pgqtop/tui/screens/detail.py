@@ -145,10 +145,22 @@ class DetailScreen(Screen[None]):
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
     DEFAULT_CSS = "DetailScreen VerticalScroll { padding: 0 2; }"
 
-    def __init__(self, body: RenderableType, title: str) -> None:
+    def __init__(
+        self,
+        body: RenderableType,
+        title: str,
+        *,
+        kind: str = "",
+        record: int | None = None,
+        entrypoint: str | None = None,
+    ) -> None:
         super().__init__()
         self.body = body
         self.title = title
+        self.kind = kind
+        """"job" or "failure": which keys act here."""
+        self.record = record
+        self.entrypoint = entrypoint
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():

@@ -17,8 +17,9 @@ def help_table(read_only: bool) -> Table:
     table.add_column("key", style="bold", no_wrap=True)
     table.add_column("does")
     for command in COMMANDS:
-        note = " (disabled: read-only)" if read_only and command.writes else ""
-        table.add_row(shown_key(command), command.help + note)
+        if read_only and command.writes:
+            continue  # a read-only session does not advertise what it cannot do
+        table.add_row(shown_key(command), command.help)
     table.add_row("enter", "Open the selected failure / job in detail")
     table.add_row("tab", "Move between panes")
     table.add_row("ctrl+p", "Command palette: every command above by name")

@@ -135,5 +135,5 @@ class JobsScreen(Screen[None]):
             )
         first = f"after id {self.starts[-1]}" if self.starts[-1] else "from the start"
         self.query_one("#page", Label).update(
-            f"page {len(self.starts)} · {len(self.jobs)} jobs · {first}"
+            f"page {len(self.starts)} · {format.plural(len(self.jobs), 'job')} · {first}"
         )
