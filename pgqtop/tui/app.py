@@ -23,7 +23,7 @@ from rich.console import RenderableType
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.command import CommandPalette
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.notifications import Notification, SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
@@ -68,7 +68,9 @@ Feeder = Callable[[asyncio.Event], Awaitable[None]]
 REPAINT_INTERVAL = 0.25
 EVENT_FLUSH_TICKS = 4
 PAUSE_CHOICES = [("5 minutes", 300.0), ("15 minutes", 900.0), ("1 hour", 3600.0)]
-CONCURRENCY_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+MAX_CONCURRENCY = 256
+"""The most `+` raises the embedded worker to: one console process, one event loop."""
+CONCURRENCY_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, MAX_CONCURRENCY)
 CONSOLE_REASON = "console"
 """The reason a console pause records (the operator is recorded as user@host, as from the CLI)."""
 ENGINE_GRACE = 5.0
@@ -340,6 +342,8 @@ class PgqtopApp(App[int]):
             return True
         if self.read_only and command.writes:
             return False
+        if command.priority and not isinstance(self.focused, DataTable | VerticalScroll):
+            return False  # Home/End in a text field move its cursor, `g` types a g
         return command.applies(self.where())
 
     def on_key(self, event: events.Key) -> None:
@@ -569,7 +573,10 @@ class PgqtopApp(App[int]):
             return
         current = manager.concurrency
         if direction > 0:
-            new = next((s for s in CONCURRENCY_STEPS if s > current), current * 2)
+            if current >= MAX_CONCURRENCY:
+                self.notify(f"embedded worker concurrency is at its maximum, {current}", timeout=2)
+                return
+            new = next((s for s in CONCURRENCY_STEPS if s > current), MAX_CONCURRENCY)
         else:
             new = next((s for s in reversed(CONCURRENCY_STEPS) if s < current), 1)
         manager.set_concurrency(max(1, new))
@@ -582,6 +589,27 @@ class PgqtopApp(App[int]):
 
     def action_less_concurrency(self) -> None:
         self._step_concurrency(-1)
+
+    # --- actions: moving in tables and lists --------------------------------------------------
+
+    def action_first_row(self) -> None:
+        self._to_end(last=False)
+
+    def action_last_row(self) -> None:
+        self._to_end(last=True)
+
+    def _to_end(self, *, last: bool) -> None:
+        """g/Home and G/End: the first or last row of the focused table, or the top or
+        bottom of the focused text (a detail screen)."""
+        widget = self.focused
+        if isinstance(widget, DataTable):
+            if widget.row_count:
+                widget.move_cursor(row=widget.row_count - 1 if last else 0, animate=False)
+        elif widget is not None:
+            if last:
+                widget.scroll_end(animate=False)
+            else:
+                widget.scroll_home(animate=False)
 
     # --- actions: view ------------------------------------------------------------------------
 
@@ -634,7 +662,7 @@ class PgqtopApp(App[int]):
         self.push_screen(HelpScreen(self.read_only))
 
     def action_jobs(self) -> None:
-        self.push_screen(self._jobs_screen(self.query_one(QueuesPane).selected_entrypoint))
+        self.push_screen(self._jobs_screen(self.shown_entrypoint()))
 
     def _jobs_screen(self, entrypoint: str | None, status: str | None = None) -> JobsScreen:
         async def page(after: int, limit: int, entry: str | None, st: str | None) -> list[Job]:

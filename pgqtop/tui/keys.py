@@ -44,6 +44,10 @@ class Command:
     where: frozenset[str] = MAIN_SCREEN
     """Where the key means something; anywhere else it is off the footer and says `why`."""
     why: str = ""
+    also: str = ""
+    """More keys for the same command (comma-separated), left out of footer and help."""
+    priority: bool = False
+    """Ahead of the focused widget's own binding for the same key."""
 
     @property
     def id(self) -> str:
@@ -184,17 +188,38 @@ COMMANDS: tuple[Command, ...] = (
         where=EVERYWHERE - {HELP},
     ),
     Command("q", "quit", "Quit", "Leave the console", where=EVERYWHERE),
+    Command(
+        "g",
+        "first_row",
+        "First",
+        "Go to the first row (also Home)",
+        footer=False,
+        where=EVERYWHERE - {HELP},
+        also="home",
+        priority=True,
+    ),
+    Command(
+        "G",
+        "last_row",
+        "Last",
+        "Go to the last row (also End)",
+        footer=False,
+        where=EVERYWHERE - {HELP},
+        also="end",
+        priority=True,
+    ),
 )
 
 
 def bindings() -> list[Binding]:
     return [
         Binding(
-            c.key,
+            ",".join(filter(None, (c.key, c.also))),
             c.action,
             c.title,
             show=c.footer,
-            key_display=c.key_display,
+            key_display=c.key_display or c.key,
+            priority=c.priority,
             id=c.id,
         )
         for c in COMMANDS
@@ -210,7 +235,7 @@ def command_for(action: str) -> Command:
 
 def command_for_key(key: str) -> Command | None:
     for command in COMMANDS:
-        if command.key == key:
+        if key == command.key or key in command.also.split(","):
             return command
     return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from pgqtop.tui import format
 from pgqtop.tui.panes.tables import Cell, selected_key, sync_rows
@@ -40,7 +41,26 @@ class QueuesPane(DataTable[Cell]):
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
-            self.add_column(label, key=key)
+            self.add_column(self._label(key, label), key=key)
+
+    def _label(self, key: str, label: str) -> Text:
+        """The header, with ▲ (a-z) or ▼ (largest first) on the sorted column; the others
+        keep the room for it, so a new sort does not move the columns."""
+        if key != self.sort_by:
+            return Text(f"{label}  ")
+        return Text(f"{label} {'▲' if key == 'entrypoint' else '▼'}", style="bold")
+
+    def _mark_sort(self) -> None:
+        changed = False
+        for key, label in COLUMNS:
+            column = self.columns.get(ColumnKey(key))
+            wanted = self._label(key, label)
+            if column is not None and column.label != wanted:
+                column.label = wanted
+                changed = True
+        if changed:
+            self._clear_caches()
+            self.refresh()
 
     @property
     def selected_entrypoint(self) -> str | None:
@@ -66,6 +86,7 @@ class QueuesPane(DataTable[Cell]):
         if self.sort_by != "entrypoint":
             rows.sort(key=lambda r: _sort_value(r, self.sort_by, now), reverse=True)
         self.border_subtitle = f"sort: {self.sort_by}"
+        self._mark_sort()
         ink = text_colours(self.app)
         sync_rows(self, [(row.entrypoint, _cells(row, state, now, ink)) for row in rows])
 

@@ -33,7 +33,11 @@ class HelpScreen(ModalScreen[None]):
         width: 90; height: 80%; border: thick $primary; background: $surface; padding: 1 2;
     }
     """
-    BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close")]
+    BINDINGS = [
+        Binding("escape,q,question_mark", "app.pop_screen", "Close"),
+        Binding("g,home", "scroll_to(False)", "Top", show=False),
+        Binding("G,end", "scroll_to(True)", "Bottom", show=False),
+    ]
 
     def __init__(self, read_only: bool) -> None:
         super().__init__()
@@ -42,3 +46,10 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(help_table(self.read_only), id="help")
+
+    def action_scroll_to(self, bottom: bool) -> None:
+        scroll = self.query_one(VerticalScroll)
+        if bottom:
+            scroll.scroll_end(animate=False)
+        else:
+            scroll.scroll_home(animate=False)
