@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -75,6 +76,8 @@ CONSOLE_REASON = "console"
 """The reason a console pause records (the operator is recorded as user@host, as from the CLI)."""
 ENGINE_GRACE = 5.0
 """Seconds the embedded engine's running jobs get to finish when the console closes."""
+STALE_MARK = "⚠ stale since "
+"""Between a pane's own subtitle and when its data went stale."""
 BACKGROUND = "background"
 """Worker group of the loops that run as long as the app: watcher, engine, extra feeders."""
 
@@ -247,12 +250,27 @@ class PgqtopApp(App[int]):
         self._drawn = self.state.version
         main.query_one(StatusHeader).render_state(self.state)
         if self.state.frozen and not force:
+            self._mark_stale(main)
             return
         main.query_one(QueuesPane).render_state(self.state)
         main.query_one(ThroughputPane).render_state(self.state)
         main.query_one(EventsPane).render_state(self.state)
         main.query_one(WorkersPane).render_state(self.state)
         main.query_one(FailuresPane).render_state(self.state)
+        self._mark_stale(main)
+
+    def _mark_stale(self, main: Screen[Any]) -> None:
+        """A pane whose data has not come from the database since the connection dropped
+        says since when, after whatever its own subtitle says."""
+        for pane in main.query("#queues, #throughput, #events, #workers, #failures"):
+            since = self.state.stale_since(str(pane.id))
+            own = str(pane.border_subtitle or "").split(STALE_MARK)[0].rstrip()
+            wanted = own
+            if since is not None:
+                at = dt.datetime.fromtimestamp(since).strftime("%H:%M:%S")
+                wanted = f"{own}  {STALE_MARK}{at}".lstrip()
+            if pane.border_subtitle != wanted:
+                pane.border_subtitle = wanted
 
     # --- helpers ------------------------------------------------------------------------------
 

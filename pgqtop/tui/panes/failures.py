@@ -36,7 +36,7 @@ class FailuresPane(DataTable[Cell]):
         return None
 
     def render_state(self, state: ConsoleState) -> None:
-        now = state.clock()
+        now = state.now("failures")
         ink = text_colours(self.app)
         needle = state.filter_text.lower()
         rows: list[tuple[str, tuple[Cell, ...]]] = []

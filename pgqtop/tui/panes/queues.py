@@ -81,7 +81,7 @@ class QueuesPane(DataTable[Cell]):
 
     def render_state(self, state: ConsoleState) -> None:
         self._state = state
-        now = state.clock()
+        now = state.now("queues")
         rows = state.visible_queues()
         if self.sort_by != "entrypoint":
             rows.sort(key=lambda r: _sort_value(r, self.sort_by, now), reverse=True)
