@@ -513,6 +513,14 @@ class PgqtopApp(App[int]):
         with self._reported():
             if await operations.requeue_failure(self.queries(), failure):
                 self.notify(f"requeued failure {failure}")
+                return
+            seen = next((f for f in self.state.failures if f.id == failure), None)
+            if seen is not None and not seen.final:
+                self.notify(
+                    f"failure {failure} is still being retried (attempt {seen.attempts} failed;"
+                    " its job runs again): requeue it once it has failed for good",
+                    severity="warning",
+                )
             else:
                 self.notify(f"failure {failure} was already requeued")
 

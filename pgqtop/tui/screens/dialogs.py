@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Footer, Input, Label
 
 from pgqtop.model import is_reserved_name
 from pgqtop.tui.format import literal, literal_block
@@ -27,7 +27,12 @@ class Dialog(ModalScreen[Answer | None]):
     }
     Dialog Horizontal { height: auto; margin-top: 1; }
     Dialog Button { margin-right: 2; }
-    Dialog Input { margin-top: 1; }
+    Dialog Label { width: 100%; }
+    Dialog .field { margin-top: 1; color: $text-muted; }
+    Dialog .hint { margin-top: 1; color: $text-muted; }
+    Dialog #problem { color: $text-error; }
+    Dialog Input { border: tall $foreground 35%; }
+    Dialog Input:focus { border: tall $accent; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
@@ -109,7 +114,10 @@ class PromptScreen(Dialog[str]):
 
 
 class EnqueueScreen(Dialog[tuple[str, str, int]]):
-    """The enqueue form: entrypoint, payload text, priority; Enter in any field submits."""
+    """The enqueue form: entrypoint, payload text, priority, each labelled; Enter in any
+    field submits, and a value the job cannot take is refused with a line saying why."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("tab", "focus_next", "Next field")]
 
     def __init__(self, entrypoint: str = "") -> None:
         super().__init__()
@@ -117,11 +125,16 @@ class EnqueueScreen(Dialog[tuple[str, str, int]]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Enqueue a job")
+            yield Label("Enqueue a job", id="question")
+            yield Label("Entrypoint", classes="field")
             yield Input(value=self.entrypoint, placeholder="entrypoint", id="entrypoint")
-            yield Input(placeholder='payload, e.g. {"to": "a@b.c"}', id="payload")
-            yield Input(value="0", placeholder="priority", id="priority", type="integer")
+            yield Label("Payload (JSON or text, may be empty)", classes="field")
+            yield Input(placeholder='e.g. {"to": "a@b.c"}', id="payload")
+            yield Label("Priority (a whole number; higher runs first)", classes="field")
+            yield Input(value="0", placeholder="0", id="priority")
             yield Label("", id="problem")
+            yield Label("Enter submits · Tab next field · Esc cancels", classes="hint")
+        yield Footer()
 
     @on(Input.Submitted)
     def submitted(self) -> None:
@@ -131,10 +144,12 @@ class EnqueueScreen(Dialog[tuple[str, str, int]]):
         problem = self.query_one("#problem", Label)
         if is_reserved_name(entrypoint):
             problem.update("an entrypoint name is required")
+            self.query_one("#entrypoint", Input).focus()
             return
         try:
             priority = int(priority_text)
         except ValueError:
-            problem.update("priority must be a whole number")
+            problem.update(literal(f"priority must be a whole number, not {priority_text!r}"))
+            self.query_one("#priority", Input).focus()
             return
         self.dismiss((entrypoint, payload, priority))
