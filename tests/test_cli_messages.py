@@ -19,7 +19,7 @@ def test_verify_on_a_database_without_pgqtop_says_install_only(
 ) -> None:
     code, out, err = cli(capsys, "verify", "--dsn", dsn, "--prefix", "tnothinghere")
     assert code == 1
-    assert "not installed" in err and "run `pgqtop install`" in err
+    assert "not installed" in out and "run `pgqtop install`" in out
     assert "upgrade" not in err + out
 
 

@@ -73,10 +73,7 @@ def verify(args: argparse.Namespace) -> int:
         return 0
     with sync_connection(settings, "verify") as conn:
         if schema.installed_version(conn, settings.names) is None:
-            print(
-                printable(f"pgqtop is not installed in {where(settings)}: run `pgqtop install`"),
-                file=sys.stderr,
-            )
+            say(f"pgqtop is not installed in {where(settings)}: run `pgqtop install`")
             return 1
         problems = schema.verify(conn, settings.names)
     for problem in problems:

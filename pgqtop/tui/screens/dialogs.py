@@ -117,7 +117,10 @@ class EnqueueScreen(Dialog[tuple[str, str, int]]):
     """The enqueue form: entrypoint, payload text, priority, each labelled; Enter in any
     field submits, and a value the job cannot take is refused with a line saying why."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("tab", "focus_next", "Next field")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("tab", "app.focus_next", "Next field"),
+    ]
 
     def __init__(self, entrypoint: str = "") -> None:
         super().__init__()
