@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -145,6 +146,7 @@ class PgqtopApp(App[int]):
         self._drawn = -1
         self._ticks = 0
         self._toasts: dict[tuple[str, str], tuple[Notification, int]] = {}
+        self._ui_thread = threading.get_ident()
 
     # --- layout and lifecycle -----------------------------------------------------------------
 
@@ -310,6 +312,12 @@ class PgqtopApp(App[int]):
         """Every toast is literal text, whoever asks for markup: most name something from the
         database. The same message again replaces the one on screen with a count, so a held
         key cannot stack toasts over the panes."""
+        if threading.get_ident() != self._ui_thread:
+            # From a handler's thread: hand it to the event loop, as Textual's notify does.
+            self.call_from_thread(
+                self.notify, message, title=title, severity=severity, timeout=timeout
+            )
+            return
         text = literal_block(message).plain
         key = (text, str(severity))
         count = 1

@@ -4,6 +4,7 @@ and a read-only session does not advertise what it cannot do."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from textual.widgets import DataTable, Input
@@ -139,3 +140,11 @@ async def test_read_only_footer_and_help_do_not_advertise_write_keys(
         for command in keys.COMMANDS:
             if command.writes:
                 assert command.help not in text, command.key
+
+
+async def test_a_toast_from_another_thread_arrives_literal(make_app: Factory) -> None:
+    app = make_app(watch=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await asyncio.to_thread(app.notify, "from [b]a thread[/b]", markup=True)
+        await until(pilot, lambda: "from [b]a thread[/b]" in notifications(app))
+        assert not [n for n in app._notifications if n.markup]
