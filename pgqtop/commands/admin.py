@@ -72,6 +72,9 @@ def verify(args: argparse.Namespace) -> int:
         print(schema.render(schema.install_statements(settings.names)))
         return 0
     with sync_connection(settings, "verify") as conn:
+        if schema.installed_version(conn, settings.names) is None:
+            say(f"pgqtop is not installed in {where(settings)}: run `pgqtop install`")
+            return 1
         problems = schema.verify(conn, settings.names)
     for problem in problems:
         say(problem)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
@@ -11,6 +12,10 @@ from pgqtop.errors import ConnectionFailed
 from pgqtop.model import first_line, redact
 
 CONNECT_TIMEOUT = 10
+_UNREACHABLE = re.compile(
+    r'connection to server at "([^"]*)"(?: \([^)]*\))?, port (\d+) failed:(.*)'
+)
+"""libpq's words for an attempt that reached no PostgreSQL server at host:port."""
 
 
 def connect_kwargs(settings: Settings, purpose: str) -> dict[str, Any]:
@@ -42,6 +47,11 @@ def connection_error_line(exc: BaseException, where: str) -> str:
         reason = f"invalid host name ({first})"
     elif "timeout" in lowered:
         reason = "connection timed out"
+    elif (server := _UNREACHABLE.search(first)) is not None:
+        # The address answered with something that is not PostgreSQL, or not at all: the
+        # connection string was fine, the server cannot be reached there.
+        host, port, detail = server.groups()
+        reason = f"{host}:{port} is unreachable ({detail.strip() or 'no answer'})"
     elif isinstance(exc, psycopg.ProgrammingError) or "invalid" in lowered:
         reason = f"malformed connection string ({first})"
     else:

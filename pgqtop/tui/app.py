@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,7 +24,9 @@ import psycopg
 from rich.console import RenderableType
 from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.containers import Horizontal, Vertical
+from textual.command import CommandPalette
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.notifications import Notification, SeverityLevel
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import DataTable, Footer
@@ -44,6 +48,7 @@ from pgqtop.model import (
 )
 from pgqtop.story import parse_job_id, retention_note
 from pgqtop.tui import keys
+from pgqtop.tui.format import literal, literal_block, plural
 from pgqtop.tui.panes.events import EventsPane
 from pgqtop.tui.panes.failures import FailuresPane
 from pgqtop.tui.panes.header import StatusHeader
@@ -51,7 +56,13 @@ from pgqtop.tui.panes.queues import QueuesPane
 from pgqtop.tui.panes.throughput import ThroughputPane
 from pgqtop.tui.panes.workers import WorkersPane
 from pgqtop.tui.screens.detail import DetailScreen, failure_renderable, job_renderable
-from pgqtop.tui.screens.dialogs import ChoiceScreen, ConfirmScreen, EnqueueScreen, PromptScreen
+from pgqtop.tui.screens.dialogs import (
+    ChoiceScreen,
+    ConfirmScreen,
+    Dialog,
+    EnqueueScreen,
+    PromptScreen,
+)
 from pgqtop.tui.screens.help import HelpScreen
 from pgqtop.tui.screens.jobs import JobsScreen
 from pgqtop.tui.screens.story import story_renderable
@@ -71,11 +82,15 @@ Feeder = Callable[[asyncio.Event], Awaitable[None]]
 REPAINT_INTERVAL = 0.25
 EVENT_FLUSH_TICKS = 4
 PAUSE_CHOICES = [("5 minutes", 300.0), ("15 minutes", 900.0), ("1 hour", 3600.0)]
-CONCURRENCY_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+MAX_CONCURRENCY = 256
+"""The most `+` raises the embedded worker to: one console process, one event loop."""
+CONCURRENCY_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, MAX_CONCURRENCY)
 CONSOLE_REASON = "console"
 """The reason a console pause records (the operator is recorded as user@host, as from the CLI)."""
 ENGINE_GRACE = 5.0
 """Seconds the embedded engine's running jobs get to finish when the console closes."""
+STALE_MARK = "⚠ stale since "
+"""Between a pane's own subtitle and when its data went stale."""
 BACKGROUND = "background"
 """Worker group of the loops that run as long as the app: watcher, engine, extra feeders."""
 
@@ -146,6 +161,8 @@ class PgqtopApp(App[int]):
         """Handed to the loops that take one; here they end by being cancelled with the app."""
         self._drawn = -1
         self._ticks = 0
+        self._toasts: dict[tuple[str, str], tuple[Notification, int]] = {}
+        self._ui_thread = threading.get_ident()
 
     # --- layout and lifecycle -----------------------------------------------------------------
 
@@ -251,12 +268,27 @@ class PgqtopApp(App[int]):
         self._drawn = self.state.version
         main.query_one(StatusHeader).render_state(self.state)
         if self.state.frozen and not force:
+            self._mark_stale(main)
             return
         main.query_one(QueuesPane).render_state(self.state)
         main.query_one(ThroughputPane).render_state(self.state)
         main.query_one(EventsPane).render_state(self.state)
         main.query_one(WorkersPane).render_state(self.state)
         main.query_one(FailuresPane).render_state(self.state)
+        self._mark_stale(main)
+
+    def _mark_stale(self, main: Screen[Any]) -> None:
+        """A pane whose data has not come from the database since the connection dropped
+        says since when, after whatever its own subtitle says."""
+        for pane in main.query("#queues, #throughput, #events, #workers, #failures"):
+            since = self.state.stale_since(str(pane.id))
+            own = str(pane.border_subtitle or "").split(STALE_MARK)[0].rstrip()
+            wanted = own
+            if since is not None:
+                at = dt.datetime.fromtimestamp(since).strftime("%H:%M:%S")
+                wanted = f"{own}  {STALE_MARK}{at}".lstrip()
+            if pane.border_subtitle != wanted:
+                pane.border_subtitle = wanted
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -264,12 +296,6 @@ class PgqtopApp(App[int]):
         if self.watcher.queries is None:
             raise NotConnected("not connected to the database; try again when it is back")
         return self.watcher.queries
-
-    def selected_entrypoint(self) -> str | None:
-        name = self.query_one(QueuesPane).selected_entrypoint
-        if name is None:
-            self.notify("select an entrypoint in the queues pane first", severity="warning")
-        return name
 
     @contextlib.contextmanager
     def _reported(self) -> Iterator[None]:
@@ -288,29 +314,149 @@ class PgqtopApp(App[int]):
         self.notify("nothing changed", timeout=2)
         return False
 
-    # --- read-only: one rule for keys, footer and palette --------------------------------------
+    # --- toasts -------------------------------------------------------------------------------
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every toast is literal text, whoever asks for markup: most name something from the
+        database. The same message again replaces the one on screen with a count, so a held
+        key cannot stack toasts over the panes."""
+        if threading.get_ident() != self._ui_thread:
+            # From a handler's thread: hand it to the event loop, as Textual's notify does.
+            self.call_from_thread(
+                self.notify, message, title=title, severity=severity, timeout=timeout
+            )
+            return
+        text = literal_block(message).plain
+        key = (text, str(severity))
+        count = 1
+        previous = self._toasts.get(key)
+        if previous is not None and previous[0] in self._notifications:
+            if not previous[0].has_expired:
+                count = previous[1] + 1
+            self._unnotify(previous[0], refresh=False)
+        notification = Notification(
+            text if count == 1 else f"{text} (x{count})",
+            literal(title).plain,
+            severity,
+            self.NOTIFICATION_TIMEOUT if timeout is None else timeout,
+            markup=False,
+        )
+        self._toasts = {k: v for k, v in self._toasts.items() if not v[0].has_expired}
+        self._toasts[key] = (notification, count)
+        self._notifications.add(notification)
+        self._refresh_notifications()
+
+    # --- where a key is pressed: one rule for keys, footer, help and palette -----------------
+
+    def where(self, screen: Screen[Any] | None = None) -> str:
+        """The place a key acts on (keys.QUEUES, keys.JOB, ...): the focused pane of the main
+        screen, or the screen on top. The command palette is looked through."""
+        if screen is None:
+            stack = [s for s in self.screen_stack if not isinstance(s, CommandPalette)]
+            screen = stack[-1] if stack else self.screen
+        if isinstance(screen, JobsScreen):
+            return keys.JOBS
+        if isinstance(screen, DetailScreen):
+            places = {"failure": keys.FAILURE, "job": keys.JOB, "entrypoint": keys.ENTRYPOINT}
+            return places.get(screen.kind, "detail")
+        if isinstance(screen, HelpScreen):
+            return keys.HELP
+        if self.screen_stack and screen is not self.screen_stack[0]:
+            return "dialog"
+        focused = screen.focused
+        if focused is not None and focused.id in keys.MAIN_SCREEN:
+            return str(focused.id)
+        return keys.MAIN
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """In a read-only session the write commands are dimmed in the footer, left out of the
-        palette, and do nothing when pressed or run by name."""
-        if self.read_only and action in keys.WRITE_ACTIONS:
-            return None
-        return True
+        """A command that means nothing where the operator is, or writes in a read-only
+        session, is off the footer and the palette and does nothing when pressed or run."""
+        try:
+            command = keys.command_for(action)
+        except KeyError:
+            return True
+        if self.read_only and command.writes:
+            return False
+        if command.priority and not isinstance(self.focused, DataTable | VerticalScroll):
+            return False  # Home/End in a text field move its cursor, `g` types a g
+        return self._acts_here(command)
+
+    def _acts_here(self, command: keys.Command) -> bool:
+        where = self.where()
+        if command.action == "purge" and where == keys.FAILURES:
+            return self.state.failures_grouped  # d deletes a group's records, not one failure
+        return command.applies(where)
 
     def on_key(self, event: events.Key) -> None:
         """A key switched off by `check_action` says why, instead of silently doing nothing."""
-        active = self.screen.active_bindings.get(event.key)
-        if active is None or active.enabled or active.binding.action not in keys.WRITE_ACTIONS:
+        command = keys.command_for_key(event.key)
+        if command is None or isinstance(self.screen, Dialog | CommandPalette):
             return
-        title = keys.command_for(active.binding.action).title.lower()
-        self.notify(f"read-only session: {title} is disabled", severity="warning")
+        active = self.screen.active_bindings.get(event.key)
+        if active is not None and active.enabled:
+            return
+        if self.read_only and command.writes:
+            title = command.title.lower()
+            self.notify(f"read-only session: {title} is disabled", severity="warning")
+        elif not self._acts_here(command):
+            self.notify(command.refusal(), severity="warning", timeout=3)
+
+    # --- what the visible screen shows --------------------------------------------------------
+
+    def shown_entrypoint(self) -> str | None:
+        """The entrypoint under the cursor or on the screen, where there is one."""
+        screen, where = self.screen, self.where()
+        if where == keys.QUEUES:
+            return self.query_one(QueuesPane).selected_entrypoint
+        if where == keys.FAILURES:
+            pane = self.query_one(FailuresPane)
+            failure = pane.selected_failure
+            return None if failure is None else pane.entrypoint_of(failure, self.state)
+        if isinstance(screen, JobsScreen):
+            job = screen.selected_job
+            return None if job is None else job.entrypoint
+        if isinstance(screen, DetailScreen):
+            return screen.entrypoint
+        return None
+
+    def shown_failure(self) -> int | None:
+        screen = self.screen
+        if isinstance(screen, DetailScreen) and screen.kind == "failure":
+            return screen.record
+        if self.where() == keys.FAILURES:
+            return self.query_one(FailuresPane).selected_failure
+        return None
+
+    def shown_job(self) -> int | None:
+        screen = self.screen
+        if isinstance(screen, DetailScreen) and screen.kind == "job":
+            return screen.record
+        if isinstance(screen, JobsScreen):
+            job = screen.selected_job
+            return None if job is None else job.id
+        return None
+
+    def _entrypoint_or_say(self, action: str) -> str | None:
+        name = self.shown_entrypoint()
+        if name is None:
+            self.notify(keys.command_for(action).refusal(), severity="warning")
+        return name
 
     # --- palette ------------------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        where = self.where(screen)
         for command in keys.COMMANDS:
-            if not self.check_action(command.action_name, ()):
+            if (self.read_only and command.writes) or not command.applies(where):
                 continue
             yield SystemCommand(
                 f"{command.title} ({keys.shown_key(command)})",
@@ -321,7 +467,7 @@ class PgqtopApp(App[int]):
     # --- actions: control ---------------------------------------------------------------------
 
     def action_toggle_pause(self) -> None:
-        name = self.selected_entrypoint()
+        name = self._entrypoint_or_say("toggle_pause")
         if name is not None:
             self.pause_or_resume(name)
 
@@ -341,7 +487,7 @@ class PgqtopApp(App[int]):
             self._warn_if_unknown(done)
 
     def action_pause_for(self) -> None:
-        name = self.selected_entrypoint()
+        name = self._entrypoint_or_say("pause_for")
         if name is not None:
             self.pause_for_a_while(name)
 
@@ -354,7 +500,7 @@ class PgqtopApp(App[int]):
             done = await operations.pause(
                 self.queries(), name, seconds=seconds, reason=CONSOLE_REASON
             )
-            self.notify(f"paused {name} for {int(seconds // 60)} minutes")
+            self.notify(f"paused {name} for {plural(int(seconds // 60), 'minute')}")
             self._warn_if_unknown(done)
 
     def _warn_if_unknown(self, done: operations.Paused) -> None:
@@ -365,12 +511,17 @@ class PgqtopApp(App[int]):
             )
 
     def action_purge(self) -> None:
-        failures = self.query_one(FailuresPane)
-        group = failures.selected_group if self.focused is failures else None
-        if group is not None:
-            self.purge_group(group.fingerprint, group.entrypoint)
+        if self.where() == keys.FAILURES:
+            group = self.query_one(FailuresPane).selected_group
+            if group is None:
+                self.notify(
+                    "d in Failures deletes a failure group's records: f shows the groups",
+                    severity="warning",
+                )
+            else:
+                self.purge_group(group.fingerprint, group.entrypoint)
             return
-        name = self.selected_entrypoint()
+        name = self._entrypoint_or_say("purge")
         if name is not None:
             self.purge_queued([name], name)
 
@@ -384,20 +535,21 @@ class PgqtopApp(App[int]):
             if plan.count == 0:
                 self.notify(f"nothing queued for {label}")
                 return
-            question = f"Delete {plan.count:,} queued jobs of {label}?\nThis cannot be undone."
+            jobs = plural(plan.count, "queued job")
+            question = f"Delete {jobs} of {label}?\nThis cannot be undone."
             if not await self._confirmed(question, f"Delete {plan.count:,}"):
                 return
             gone = await operations.execute_purge(self.queries(), plan)
-            self.notify(f"purged {gone:,} queued jobs of {label}")
+            self.notify(f"purged {plural(gone, 'queued job')} of {label}")
 
     def action_requeue(self) -> None:
         group = self.query_one(FailuresPane).selected_group
-        if group is not None:
+        if group is not None and self.where() == keys.FAILURES:
             self.requeue_group(group.fingerprint, group.entrypoint)
             return
-        failure = self.query_one(FailuresPane).selected_failure
+        failure = self.shown_failure()
         if failure is None:
-            self.notify("select a failure in the failures pane first", severity="warning")
+            self.notify(keys.command_for("requeue").refusal(), severity="warning")
             return
         self.requeue_failure(failure)
 
@@ -406,6 +558,14 @@ class PgqtopApp(App[int]):
         with self._reported():
             if await operations.requeue_failure(self.queries(), failure):
                 self.notify(f"requeued failure {failure}")
+                return
+            seen = next((f for f in self.state.failures if f.id == failure), None)
+            if seen is not None and not seen.final:
+                self.notify(
+                    f"failure {failure} is still being retried (attempt {seen.attempts} failed;"
+                    " its job runs again): requeue it once it has failed for good",
+                    severity="warning",
+                )
             else:
                 self.notify(f"failure {failure} was already requeued")
 
@@ -441,15 +601,9 @@ class PgqtopApp(App[int]):
             self.notify(f"deleted {gone:,} failure records")
 
     def action_requeue_all(self) -> None:
-        pane = self.query_one(FailuresPane)
-        failure = pane.selected_failure
-        name = pane.entrypoint_of(failure, self.state) if failure is not None else None
-        if name is None or (self.focused is not pane):
-            name = self.query_one(QueuesPane).selected_entrypoint or name
-        if name is None:
-            self.notify("select an entrypoint or a failure first", severity="warning")
-            return
-        self.requeue_failures_of(name)
+        name = self._entrypoint_or_say("requeue_all")
+        if name is not None:
+            self.requeue_failures_of(name)
 
     @work(group="database", exit_on_error=False)
     async def requeue_failures_of(self, name: str) -> None:
@@ -458,24 +612,18 @@ class PgqtopApp(App[int]):
             if plan.count == 0:
                 self.notify(f"no failures of {name} to requeue")
                 return
-            question = f"Requeue {plan.count:,} failed jobs of {name} as new jobs?"
+            question = f"Requeue {plural(plan.count, 'failed job')} of {name} as new jobs?"
             if not await self._confirmed(question, f"Requeue {plan.count:,}"):
                 return
             requeued = await operations.execute_requeue(self.queries(), plan)
-            self.notify(f"requeued {requeued:,} failed jobs of {name}")
+            self.notify(f"requeued {plural(requeued, 'failed job')} of {name}")
 
     def action_cancel_job(self) -> None:
-        screen = self.screen
-        if isinstance(screen, JobsScreen):
-            job = screen.selected_job
-            if job is None:
-                self.notify("select a job first", severity="warning")
-                return
-            self.cancel_running(job.id)
+        job = self.shown_job()
+        if job is None:
+            self.notify(keys.command_for("cancel_job").refusal(), severity="warning")
             return
-        name = self.query_one(QueuesPane).selected_entrypoint
-        self.notify("pick the running job to cancel, then press x")
-        self.push_screen(self._jobs_screen(entrypoint=name, status="picked"))
+        self.cancel_running(job)
 
     @work(group="database", exit_on_error=False)
     async def cancel_running(self, job_id: int) -> None:
@@ -484,7 +632,7 @@ class PgqtopApp(App[int]):
             self.notify(f"asked the fleet to cancel job {job_id}")
 
     def action_enqueue(self) -> None:
-        self.enqueue_from_form(self.query_one(QueuesPane).selected_entrypoint or "")
+        self.enqueue_from_form(self.shown_entrypoint() or "")
 
     @work(group="database", exit_on_error=False)
     async def enqueue_from_form(self, entrypoint: str) -> None:
@@ -531,7 +679,10 @@ class PgqtopApp(App[int]):
             return
         current = manager.concurrency
         if direction > 0:
-            new = next((s for s in CONCURRENCY_STEPS if s > current), current * 2)
+            if current >= MAX_CONCURRENCY:
+                self.notify(f"embedded worker concurrency is at its maximum, {current}", timeout=2)
+                return
+            new = next((s for s in CONCURRENCY_STEPS if s > current), MAX_CONCURRENCY)
         else:
             new = next((s for s in reversed(CONCURRENCY_STEPS) if s < current), 1)
         manager.set_concurrency(max(1, new))
@@ -544,6 +695,30 @@ class PgqtopApp(App[int]):
 
     def action_less_concurrency(self) -> None:
         self._step_concurrency(-1)
+
+    # --- actions: moving in tables and lists --------------------------------------------------
+
+    def action_first_row(self) -> None:
+        self._to_end(last=False)
+
+    def action_last_row(self) -> None:
+        self._to_end(last=True)
+
+    def _to_end(self, *, last: bool) -> None:
+        """g/Home and G/End: the first or last row of the focused table, or the top or
+        bottom of the focused text (a detail screen)."""
+        widget = self.focused
+        if isinstance(widget, DataTable):
+            # The table's own actions, so a pane that follows (Failures) knows it was moved.
+            if last:
+                widget.action_scroll_bottom()
+            else:
+                widget.action_scroll_top()
+        elif widget is not None:
+            if last:
+                widget.scroll_end(animate=False)
+            else:
+                widget.scroll_home(animate=False)
 
     # --- actions: view ------------------------------------------------------------------------
 
@@ -603,7 +778,7 @@ class PgqtopApp(App[int]):
         self.push_screen(HelpScreen(self.read_only))
 
     def action_jobs(self) -> None:
-        self.push_screen(self._jobs_screen(self.query_one(QueuesPane).selected_entrypoint))
+        self.push_screen(self._jobs_screen(self.shown_entrypoint()))
 
     def action_goto_job(self) -> None:
         self.goto_job()
@@ -624,7 +799,11 @@ class PgqtopApp(App[int]):
             self.notify(f"no job {job_id} ({retention_note(self.settings)})", severity="warning")
             return
         body = story_renderable(story, self.settings, text_colours(self))
-        await self.push_screen(DetailScreen(body, f"job {job_id}"))
+        await self.push_screen(
+            DetailScreen(
+                body, f"job {job_id}", kind="job", record=job_id, entrypoint=story.entrypoint
+            )
+        )
 
     def _jobs_screen(self, entrypoint: str | None, status: str | None = None) -> JobsScreen:
         async def page(after: int, limit: int, entry: str | None, st: str | None) -> list[Job]:
@@ -670,6 +849,8 @@ class PgqtopApp(App[int]):
             lambda failure: failure_renderable(failure, self.state.clock, text_colours(self)),
             f"failure {failure_id}",
             gone=f"failure {failure_id} is gone (pruned)",
+            kind="failure",
+            record=failure_id,
         )
 
     @work(group="detail", exit_on_error=False)
@@ -679,6 +860,8 @@ class PgqtopApp(App[int]):
             lambda job: job_renderable(job, self.state.clock),
             f"job {job_id}",
             gone=f"job {job_id} has finished and left the table",
+            kind="job",
+            record=job_id,
         )
 
     async def _show_detail(
@@ -688,6 +871,8 @@ class PgqtopApp(App[int]):
         title: str,
         *,
         gone: str,
+        kind: str,
+        record: int,
     ) -> None:
         """Fetch one row and show it on a detail screen; a vanished row is a warning."""
         try:
@@ -698,7 +883,10 @@ class PgqtopApp(App[int]):
         if row is None:
             self.notify(gone, severity="warning")
             return
-        await self.push_screen(DetailScreen(render(row), title))
+        entrypoint = getattr(row, "entrypoint", None)
+        await self.push_screen(
+            DetailScreen(render(row), title, kind=kind, record=record, entrypoint=entrypoint)
+        )
 
 
 def _palette_callback(app: PgqtopApp, action: str) -> Callable[[], Awaitable[None]]:
@@ -729,4 +917,6 @@ def run_console(
         preferences=preferences,
     )
     result = app.run()
+    if app.return_code:
+        return app.return_code  # the console died (Textual printed why): not a clean exit
     return result if isinstance(result, int) else 0

@@ -1,11 +1,36 @@
-"""The one table of console commands: key bindings, the command palette and `?` help all come
-from here, so they can never disagree."""
+"""The one table of console commands: key bindings, the command palette, the footer and `?`
+help all come from here, so they can never disagree. Each command says where it means
+something (which screen, which pane focused) and, for everywhere else, why it does nothing:
+a key acts on what the operator sees, never on a row hidden behind another screen."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from textual.binding import Binding
+
+# Where a key is pressed: a pane of the main screen (the one focused), or another screen.
+QUEUES = "queues"
+FAILURES = "failures"
+WORKERS = "workers"
+CHART = "throughput"
+EVENTS = "events"
+MAIN = "main"
+"""The main screen with no pane focused."""
+JOBS = "jobs"
+"""The jobs browser."""
+JOB = "job"
+"""One job's detail."""
+FAILURE = "failure"
+"""One failure's detail."""
+ENTRYPOINT = "entrypoint"
+"""One entrypoint's detail (Enter on a Queues row)."""
+HELP = "help"
+
+MAIN_SCREEN = frozenset({MAIN, QUEUES, FAILURES, WORKERS, CHART, EVENTS})
+SHOWS_ENTRYPOINT = frozenset({QUEUES, FAILURES, JOBS, JOB, FAILURE, ENTRYPOINT})
+"""Where one entrypoint is under the cursor or on the screen."""
+EVERYWHERE = MAIN_SCREEN | {JOBS, JOB, FAILURE, ENTRYPOINT, HELP}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -18,6 +43,13 @@ class Command:
     """Mutating commands are refused in a read-only session."""
     footer: bool = True
     key_display: str | None = None
+    where: frozenset[str] = MAIN_SCREEN
+    """Where the key means something; anywhere else it is off the footer and says `why`."""
+    why: str = ""
+    also: str = ""
+    """More keys for the same command (comma-separated), left out of footer and help."""
+    priority: bool = False
+    """Ahead of the focused widget's own binding for the same key."""
 
     @property
     def id(self) -> str:
@@ -28,6 +60,13 @@ class Command:
         """The action without its arguments, as `check_action` receives it."""
         return self.action.partition("(")[0]
 
+    def applies(self, where: str) -> bool:
+        return where in self.where
+
+    def refusal(self) -> str:
+        """What pressing the key says where it means nothing."""
+        return self.why or f"{shown_key(self)}: {self.title.lower()} works on the main screen"
+
 
 COMMANDS: tuple[Command, ...] = (
     Command(
@@ -36,6 +75,8 @@ COMMANDS: tuple[Command, ...] = (
         "Pause",
         "Pause or resume the selected entrypoint for the whole fleet",
         writes=True,
+        where=SHOWS_ENTRYPOINT,
+        why="p pauses an entrypoint: select one in Queues or Failures, or open a job",
     ),
     Command(
         "P",
@@ -52,6 +93,8 @@ COMMANDS: tuple[Command, ...] = (
         "Pause the selected entrypoint for 5m / 15m / 1h, then resume by itself",
         writes=True,
         footer=False,
+        where=SHOWS_ENTRYPOINT,
+        why="T pauses an entrypoint: select one in Queues or Failures, or open a job",
     ),
     Command(
         "d",
@@ -60,6 +103,8 @@ COMMANDS: tuple[Command, ...] = (
         "Delete the selected entrypoint's queued jobs, or the records of the selected failure"
         " group (asks first, with the count)",
         writes=True,
+        where=frozenset({QUEUES, FAILURES, ENTRYPOINT}),
+        why="d purges the entrypoint selected in Queues, or a failure group (f in Failures)",
     ),
     Command(
         "D",
@@ -75,6 +120,8 @@ COMMANDS: tuple[Command, ...] = (
         "Requeue",
         "Requeue the selected failure, or every failure of the selected group (asks first)",
         writes=True,
+        where=frozenset({FAILURES, FAILURE}),
+        why="r requeues a failure: select one in Failures",
     ),
     Command(
         "R",
@@ -83,14 +130,17 @@ COMMANDS: tuple[Command, ...] = (
         "Requeue every failure of the selected entrypoint (asks first)",
         writes=True,
         footer=False,
+        where=frozenset({QUEUES, FAILURES, FAILURE, ENTRYPOINT}),
+        why="R requeues an entrypoint's failures: select one in Queues or Failures",
     ),
     Command(
         "x",
         "cancel_job",
         "Cancel job",
-        "Cancel a running job (from the jobs browser or a worker's running jobs)",
+        "Cancel the selected running job (jobs browser, a job's detail, a worker's running jobs)",
         writes=True,
-        footer=False,
+        where=frozenset({JOBS, JOB}),
+        why="x cancels a running job: select one in the jobs browser (j)",
     ),
     Command("w", "toggle_worker", "Worker", "Start or stop the embedded worker"),
     Command(
@@ -110,7 +160,13 @@ COMMANDS: tuple[Command, ...] = (
         key_display="-",
     ),
     Command(
-        "e", "enqueue", "Enqueue", "Enqueue a job (entrypoint, payload, priority)", writes=True
+        "e",
+        "enqueue",
+        "Enqueue",
+        "Enqueue a job (entrypoint, payload, priority)",
+        writes=True,
+        where=MAIN_SCREEN | {JOBS, JOB, FAILURE, ENTRYPOINT},
+        why="e enqueues a job: press it on the main screen",
     ),
     Command("j", "jobs", "Jobs", "Browse jobs by entrypoint and status"),
     Command(
@@ -119,14 +175,16 @@ COMMANDS: tuple[Command, ...] = (
         "Go to job",
         "Show one job's whole story by its id: due, picked, each failed attempt, its end",
         footer=False,
+        where=EVERYWHERE - {HELP},
     ),
-    Command("t", "next_theme", "Theme", "Cycle colour themes"),
+    Command("t", "next_theme", "Theme", "Cycle colour themes", where=EVERYWHERE),
     Command(
         "f",
         "failures_view",
         "Failure groups",
         "Show failures one by one or grouped by fingerprint (Enter: a group's latest traceback)",
         footer=False,
+        where=MAIN_SCREEN,
     ),
     Command(
         "c",
@@ -145,19 +203,47 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "space", "toggle_freeze", "Freeze", "Freeze or unfreeze the display (data keeps flowing)"
     ),
-    Command("question_mark", "help", "Help", "Show every key", key_display="?"),
-    Command("q", "quit", "Quit", "Leave the console"),
+    Command(
+        "question_mark",
+        "help",
+        "Help",
+        "Show every key",
+        key_display="?",
+        where=EVERYWHERE - {HELP},
+    ),
+    Command("q", "quit", "Quit", "Leave the console", where=EVERYWHERE),
+    Command(
+        "g",
+        "first_row",
+        "First",
+        "Go to the first row (also Home)",
+        footer=False,
+        where=EVERYWHERE - {HELP},
+        also="home",
+        priority=True,
+    ),
+    Command(
+        "G",
+        "last_row",
+        "Last",
+        "Go to the last row (also End)",
+        footer=False,
+        where=EVERYWHERE - {HELP},
+        also="end",
+        priority=True,
+    ),
 )
 
 
 def bindings() -> list[Binding]:
     return [
         Binding(
-            c.key,
+            ",".join(filter(None, (c.key, c.also))),
             c.action,
             c.title,
             show=c.footer,
-            key_display=c.key_display,
+            key_display=c.key_display or c.key,
+            priority=c.priority,
             id=c.id,
         )
         for c in COMMANDS
@@ -166,9 +252,16 @@ def bindings() -> list[Binding]:
 
 def command_for(action: str) -> Command:
     for command in COMMANDS:
-        if command.action == action:
+        if command.action == action or command.action_name == action:
             return command
     raise KeyError(action)
+
+
+def command_for_key(key: str) -> Command | None:
+    for command in COMMANDS:
+        if key == command.key or key in command.also.split(","):
+            return command
+    return None
 
 
 WRITE_ACTIONS = frozenset(c.action_name for c in COMMANDS if c.writes)

@@ -189,6 +189,10 @@ class ConsoleState:
     engine: EngineView = dataclasses.field(default_factory=EngineView)
     reconciled_at: float | None = None
     """Clock time of the last full count; None before the first."""
+    dropped_at: float | None = None
+    """When the connection was last lost; None while it never was."""
+    refreshed: dict[str, float] = dataclasses.field(default_factory=dict)
+    """Clock time each pane's data (by pane id) last came from the database."""
     version: int = 0
     """Bumped on every change; the app repaints when it moved."""
 
@@ -271,6 +275,7 @@ class ConsoleState:
         tells due jobs from scheduled ones, which the events cannot."""
         now = self.clock()
         self.reconciled_at = now
+        self.refreshed["queues"] = now
         seen: set[str] = set()
         for depth in depths:
             row = self.row(depth.entrypoint)
@@ -317,7 +322,7 @@ class ConsoleState:
 
     def apply_series(self, series: list[SeriesPoint]) -> None:
         self.series = series
-        self.series_at = self.clock()
+        self.series_at = self.refreshed["throughput"] = self.clock()
         self.touch()
 
     def apply_chart_history(self, history: list[HistorySample]) -> None:
@@ -334,7 +339,7 @@ class ConsoleState:
         self.touch()
 
     def apply_workers(self, workers: Iterable[WorkerInfo]) -> None:
-        now = self.clock()
+        now = self.refreshed["workers"] = self.clock()
         self.workers = [SeenWorker(w, now) for w in workers]
         self.workers_seen_at = now
         self.touch()
@@ -348,6 +353,7 @@ class ConsoleState:
 
     def apply_failures(self, failures: list[FailureSummary]) -> None:
         self.failures = failures
+        self.refreshed["failures"] = self.clock()
         self.touch()
 
     def apply_failure_groups(self, groups: list[FailureGroup]) -> None:
@@ -370,12 +376,29 @@ class ConsoleState:
     def set_connection(
         self, connection: str, *, retry_in: float | None = None, error: str = ""
     ) -> None:
+        if self.connection == "connected" and connection != "connected":
+            self.dropped_at = self.clock()
+        if connection == "connected" and self.dropped_at is not None:
+            self.refreshed["events"] = self.clock()  # the listener hears changes again
         self.connection = connection
         self.reconnect_at = None if retry_in is None else self.clock() + retry_in
         self.last_error = error
         self.touch()
 
     # derived views ----------------------------------------------------------------------------
+
+    def stale_since(self, pane: str) -> float | None:
+        """When the connection dropped, for a pane whose data has not come from the database
+        since; None for a pane that is current."""
+        if self.dropped_at is None or self.refreshed.get(pane, 0.0) >= self.dropped_at:
+            return None
+        return self.dropped_at
+
+    def now(self, pane: str) -> float:
+        """The time a pane measures its ages against: stopped at the moment its data went
+        stale, so nothing ticks on as if it were live."""
+        stale = self.stale_since(pane)
+        return self.clock() if stale is None else stale
 
     def pause_remaining(self, entrypoint: str) -> float | None:
         """Seconds left on a timed pause (counting down between polls); None if open-ended."""
@@ -415,7 +438,7 @@ class ConsoleState:
         ]
 
     def worker_age(self, seen: SeenWorker) -> float:
-        return seen.info.heartbeat_age + (self.clock() - seen.seen_at)
+        return seen.info.heartbeat_age + (self.now("workers") - seen.seen_at)
 
     def reconnect_in(self) -> float:
         if self.reconnect_at is None:

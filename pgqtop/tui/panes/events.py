@@ -7,6 +7,7 @@ import datetime as dt
 from rich.text import Text
 from textual.widgets import Static
 
+from pgqtop.tui import format
 from pgqtop.tui.state import ConsoleState
 from pgqtop.tui.themes import text_colours
 
@@ -34,9 +35,10 @@ class EventsPane(Static):
                 continue
             stamp = dt.datetime.fromtimestamp(line.at).strftime("%H:%M:%S")
             text.append(f"{stamp} ", style="dim")
-            text.append(
-                line.text + "\n", style=f"bold {ink.warning}" if line.kind == "control" else ""
+            text.append_text(
+                format.literal(line.text, f"bold {ink.warning}" if line.kind == "control" else "")
             )
+            text.append("\n")
             shown += 1
         if not shown:
             text.append("(quiet)", style="dim")

@@ -205,7 +205,7 @@ class FailuresPane(DataTable[Cell]):
     def _recent_rows(
         self, state: ConsoleState, widths: dict[str, int]
     ) -> list[tuple[str, dict[str, Cell]]]:
-        now = state.clock()
+        now = state.now("failures")
         ink = text_colours(self.app)
         needle = state.filter_text.lower()
         room = widths.get("error", 16)
@@ -219,12 +219,14 @@ class FailuresPane(DataTable[Cell]):
             error = clip(error_text(failure.error, failure.status), max(1, room - len(mark)))
             cells: dict[str, Cell] = {
                 "id": Text(str(failure.id), justify="right"),
-                "entrypoint": Text(
+                "entrypoint": format.literal(
                     clip(printable(failure.entrypoint), widths.get("entrypoint", 12))
                 ),
                 "tries": Text(str(failure.attempts), justify="right"),
                 "age": Text(format.duration(now - failure.failed_at.timestamp()), justify="right"),
-                "error": Text.assemble((mark, "dim"), (error, ink.error if failure.final else "")),
+                "error": Text.assemble(
+                    (mark, "dim"), format.literal(error, ink.error if failure.final else "")
+                ),
             }
             rows.append((str(failure.id), cells))
         self.border_subtitle = f"{len(rows)} recent · f: grouped"
@@ -233,7 +235,7 @@ class FailuresPane(DataTable[Cell]):
     def _group_rows(
         self, state: ConsoleState, widths: dict[str, int]
     ) -> list[tuple[str, dict[str, Cell]]]:
-        now = state.clock()
+        now = state.now("failures")
         ink = text_colours(self.app)
         needle = state.filter_text.lower()
         room = widths.get("error", 16)
@@ -244,10 +246,12 @@ class FailuresPane(DataTable[Cell]):
                 continue
             cells: dict[str, Cell] = {
                 "count": Text(format.count(group.count), justify="right"),
-                "entrypoint": Text(clip(printable(group.entrypoint), widths.get("entrypoint", 12))),
+                "entrypoint": format.literal(
+                    clip(printable(group.entrypoint), widths.get("entrypoint", 12))
+                ),
                 "first": Text(format.duration(now - group.first_seen.timestamp()), justify="right"),
                 "last": Text(format.duration(now - group.last_seen.timestamp()), justify="right"),
-                "error": Text(clip(error_text(group.error_pattern), room), style=ink.error),
+                "error": format.literal(clip(error_text(group.error_pattern), room), ink.error),
             }
             rows.append((GROUP_KEY + group.fingerprint, cells))
         total = sum(g.count for g in state.failure_groups)

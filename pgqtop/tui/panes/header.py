@@ -1,4 +1,5 @@
-"""The top line: which database, how it answers, what the embedded worker does, live or frozen."""
+"""The top line: which database, how it answers, what the embedded worker does, live or frozen;
+while the connection is down, a second line says why."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import math
 from rich.text import Text
 from textual.widgets import Static
 
+from pgqtop.tui.format import literal
 from pgqtop.tui.state import ConsoleState
 from pgqtop.tui.themes import TextColours, text_colours
 
 
 class StatusHeader(Static):
     DEFAULT_CSS = """
-    StatusHeader { height: 1; background: $panel; color: $foreground; padding: 0 1; }
+    StatusHeader {
+        height: auto; max-height: 3; background: $panel; color: $foreground; padding: 0 1;
+    }
     """
 
     def render_state(self, state: ConsoleState) -> None:
@@ -23,7 +27,7 @@ class StatusHeader(Static):
 def header_text(state: ConsoleState, ink: TextColours) -> Text:
     text = Text()
     text.append("pgqtop ", style="bold")
-    text.append(state.database or "?", style="bold")
+    text.append_text(literal(state.database or "?", "bold"))
     if state.server_version:
         text.append(f"  PostgreSQL {state.server_version}")
     text.append("  ")
@@ -32,8 +36,6 @@ def header_text(state: ConsoleState, ink: TextColours) -> Text:
     elif state.connection == "reconnecting":
         wait = math.ceil(state.reconnect_in())
         text.append(f"● reconnecting in {wait}s", style=f"bold {ink.error}")
-        if state.last_error:
-            text.append(f" ({state.last_error[:60]})", style=ink.error)
     else:
         text.append("● connecting…", style=ink.warning)
     engine = state.engine
@@ -53,5 +55,10 @@ def header_text(state: ConsoleState, ink: TextColours) -> Text:
         text.append("  ")
         text.append(" READ-ONLY ", style=f"bold reverse {ink.accent}")
     if state.filter_text:
-        text.append(f"  filter: {state.filter_text}", style="italic")
+        text.append_text(literal(f"  filter: {state.filter_text}", "italic"))
+    if state.connection == "reconnecting" and state.last_error:
+        # The whole reason on lines of its own (up to two, then cut), never clipped mid-word
+        # at a fixed length: it is what the operator needs to fix the outage.
+        text.append("\n")
+        text.append_text(literal(state.last_error, ink.error))
     return text

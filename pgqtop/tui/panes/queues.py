@@ -74,6 +74,19 @@ class QueuesPane(DataTable[Cell]):
         self._state: ConsoleState | None = None
         self._layout: tuple[tuple[str, int], ...] = ()
 
+    def _mark_sort(self) -> None:
+        """Relabel the headers when the sort changes: ▲ (a-z) or ▼ (largest first) on the
+        sorted column; the others keep the room for it, so a new sort does not move them."""
+        changed = False
+        for key, column in self.columns.items():
+            wanted = _label(str(key.value), self.sort_by)
+            if column.label != wanted:
+                column.label = wanted
+                changed = True
+        if changed:
+            self._clear_caches()
+            self.refresh()
+
     @property
     def selected_entrypoint(self) -> str | None:
         return selected_key(self)
@@ -99,11 +112,13 @@ class QueuesPane(DataTable[Cell]):
         event.stop()
         name = event.row_key.value
         body = entrypoint_renderable(self._state, name)
-        self.app.push_screen(DetailScreen(body, f"entrypoint {printable(name)}"))
+        self.app.push_screen(
+            DetailScreen(body, f"entrypoint {printable(name)}", kind="entrypoint", entrypoint=name)
+        )
 
     def cycle_sort(self) -> None:
         self.sort_by = SORTS[(SORTS.index(self.sort_by) + 1) % len(SORTS)]
-        self.notify(f"queues sorted by {self.sort_by}", timeout=2)
+        self.notify(f"queues sorted by {_column_name(self.sort_by)}", timeout=2)
         self._again()
 
     def _again(self) -> None:
@@ -112,20 +127,21 @@ class QueuesPane(DataTable[Cell]):
 
     def render_state(self, state: ConsoleState) -> None:
         self._state = state
-        now = state.clock()
+        now = state.now("queues")
         rows = state.visible_queues()
         if self.sort_by != "entrypoint":
             rows.sort(key=lambda r: _sort_value(r, self.sort_by, now), reverse=True)
-        self.border_subtitle = f"sort: {self.sort_by}"
+        self.border_subtitle = f"sort: {_column_name(self.sort_by)}"
+        self._mark_sort()
         ink = text_colours(self.app)
         cells = [(row.entrypoint, _cells(row, state, now, ink)) for row in rows]
-        layout = choose_columns(cells, self._room(len(cells)))
+        layout = choose_columns(cells, self._room(len(cells)), self.sort_by)
         if layout != self._layout:
             selected = self.selected_entrypoint
             self.clear(columns=True)
             self._layout = layout
             for key, width in layout:
-                self.add_column(_label(key), width=width, key=key)
+                self.add_column(_label(key, self.sort_by), width=width, key=key)
             self._fill(cells)
             keys = [key for key, _ in cells]
             if selected in keys:
@@ -149,12 +165,25 @@ class QueuesPane(DataTable[Cell]):
         )
 
 
-def _label(key: str) -> str:
+def _column_name(key: str) -> str:
+    """What the operator reads on the header (the `queued` column says `due`)."""
     return next(column.label for column in COLUMNS if column.key == key)
 
 
+SORT_MARK_CELLS = 2
+"""Room the sorted column's header takes for its mark (` ▲`)."""
+
+
+def _label(key: str, sort_by: str = "") -> Text:
+    """A header, marked when its column is the sort: ▲ a-z, ▼ largest first."""
+    label = _column_name(key)
+    if key != sort_by:
+        return Text(label)
+    return Text(f"{label} {'▲' if key == 'entrypoint' else '▼'}", style="bold")
+
+
 def choose_columns(
-    cells: Sequence[tuple[str, dict[str, Text]]], room: int
+    cells: Sequence[tuple[str, dict[str, Text]]], room: int, sort_by: str = ""
 ) -> tuple[tuple[str, int], ...]:
     """The columns to show and their widths. Every column wants its widest cell, a column
     with a fair width claims no more than that at first. The essentials are always in (when
@@ -163,7 +192,11 @@ def choose_columns(
     cut, in display order."""
     wanted = {
         column.key: max(
-            [len(column.label), *(row[column.key].cell_len for _, row in cells)], default=0
+            [
+                len(column.label) + (SORT_MARK_CELLS if column.key == sort_by else 0),
+                *(row[column.key].cell_len for _, row in cells),
+            ],
+            default=0,
         )
         for column in COLUMNS
     }
@@ -232,7 +265,7 @@ def _cells(row: QueueRow, state: ConsoleState, now: float, ink: TextColours) -> 
     else:
         forecast_style = ""
     return {
-        "entrypoint": Text(printable(row.entrypoint)),
+        "entrypoint": format.literal(row.entrypoint),
         "queued": _right(format.count(row.due)),
         "scheduled": _right(format.count(row.scheduled) if row.scheduled else ""),
         "picked": _right(format.count(row.picked)),

@@ -104,7 +104,7 @@ class WorkersPane(DataTable[Cell]):
                 "host": Text(host_pid(info, widths.get("host", 14))),
                 "state": Text("STALE", style=f"bold {ink.error}")
                 if stale
-                else Text(printable(info.state)),
+                else format.literal(info.state),
                 "done": Text.assemble(
                     format.count(info.processed),
                     "/",

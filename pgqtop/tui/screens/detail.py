@@ -66,7 +66,8 @@ def _fields(pairs: list[tuple[str, Any]]) -> Text:
     text = Text()
     for name, value in pairs:
         text.append(f"{name:>14}  ", style="bold")
-        text.append(f"{value}\n")
+        text.append_text(format.literal(value))
+        text.append("\n")
     return text
 
 
@@ -74,14 +75,16 @@ def _payload_block(payload: bytes | None) -> list[RenderableType]:
     kind, body = decode_payload(payload)
     size = "" if payload is None else f", {len(payload)} bytes"
     block: RenderableType = (
-        Syntax(body, "json", theme="ansi_dark", word_wrap=True) if kind == "json" else Text(body)
+        Syntax(format.literal_block(body).plain, "json", theme="ansi_dark", word_wrap=True)
+        if kind == "json"
+        else format.literal_block(body)
     )
     return [_section(f"Payload ({kind}{size})"), block]
 
 
 def _headers_block(headers: dict[str, Any] | None) -> list[RenderableType]:
     body = json.dumps(headers, indent=2, sort_keys=True) if headers else "(none)"
-    return [_section("Headers"), Text(body)]
+    return [_section("Headers"), format.literal_block(body)]
 
 
 def failure_renderable(failure: FailureDetail, clock: Clock, ink: TextColours) -> RenderableType:
@@ -89,8 +92,10 @@ def failure_renderable(failure: FailureDetail, clock: Clock, ink: TextColours) -
     if failure.job_created is not None:
         ran_for = format.duration((failure.failed_at - failure.job_created).total_seconds())
     parts: list[RenderableType] = [
-        Text(f"Failure {failure.id} · job {failure.job_id} · {failure.entrypoint}", style="bold"),
-        Text(failure.error or failure.status, style=f"bold {ink.error}"),
+        format.literal(
+            f"Failure {failure.id} · job {failure.job_id} · {failure.entrypoint}", "bold"
+        ),
+        format.literal_block(failure.error or failure.status, f"bold {ink.error}"),
         _section("Timings"),
         _fields(
             [
@@ -107,14 +112,14 @@ def failure_renderable(failure: FailureDetail, clock: Clock, ink: TextColours) -
         *_payload_block(failure.payload),
         *_headers_block(failure.headers),
         _section("Traceback"),
-        Text(failure.traceback or "(none recorded)", style=ink.error),
+        format.literal_block(failure.traceback or "(none recorded)", ink.error),
     ]
     return Group(*parts)
 
 
 def job_renderable(job: Job, clock: Clock) -> RenderableType:
     parts: list[RenderableType] = [
-        Text(f"Job {job.id} · {job.entrypoint} · {job.status.value}", style="bold"),
+        format.literal(f"Job {job.id} · {job.entrypoint} · {job.status.value}", "bold"),
         _section("Timings"),
         _fields(
             [
@@ -141,10 +146,22 @@ class DetailScreen(Screen[None]):
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back")]
     DEFAULT_CSS = "DetailScreen VerticalScroll { padding: 0 2; }"
 
-    def __init__(self, body: RenderableType, title: str) -> None:
+    def __init__(
+        self,
+        body: RenderableType,
+        title: str,
+        *,
+        kind: str = "",
+        record: int | None = None,
+        entrypoint: str | None = None,
+    ) -> None:
         super().__init__()
         self.body = body
         self.title = title
+        self.kind = kind
+        """"job" or "failure": which keys act here."""
+        self.record = record
+        self.entrypoint = entrypoint
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():

@@ -9,9 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Footer, Input, Label
 
 from pgqtop.model import is_reserved_name
+from pgqtop.tui.format import literal, literal_block
 
 Answer = TypeVar("Answer")
 
@@ -26,7 +27,12 @@ class Dialog(ModalScreen[Answer | None]):
     }
     Dialog Horizontal { height: auto; margin-top: 1; }
     Dialog Button { margin-right: 2; }
-    Dialog Input { margin-top: 1; }
+    Dialog Label { width: 100%; }
+    Dialog .field { margin-top: 1; color: $text-muted; }
+    Dialog .hint { margin-top: 1; color: $text-muted; }
+    Dialog #problem { color: $text-error; }
+    Dialog Input { border: tall $foreground 35%; }
+    Dialog Input:focus { border: tall $accent; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
@@ -49,9 +55,9 @@ class ConfirmScreen(Dialog[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question, id="question")
+            yield Label(literal_block(self.question), id="question")
             with Horizontal():
-                yield Button(f"{self.yes} (y)", variant="error", id="yes")
+                yield Button(literal(f"{self.yes} (y)"), variant="error", id="yes")
                 yield Button("Cancel (n)", id="no")
 
     def action_answer(self, answer: bool) -> None:
@@ -72,10 +78,10 @@ class ChoiceScreen(Dialog[float]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question)
+            yield Label(literal_block(self.question), id="question")
             with Horizontal():
                 for index, (label, _) in enumerate(self.choices, start=1):
-                    yield Button(f"{label} ({index})", id=f"choice-{index}")
+                    yield Button(literal(f"{label} ({index})"), id=f"choice-{index}")
 
     def on_key(self, event: object) -> None:
         key = getattr(event, "key", "")
@@ -99,7 +105,7 @@ class PromptScreen(Dialog[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question)
+            yield Label(literal_block(self.question), id="question")
             yield Input(value=self.value, placeholder=self.placeholder, id="prompt")
 
     @on(Input.Submitted)
@@ -108,7 +114,13 @@ class PromptScreen(Dialog[str]):
 
 
 class EnqueueScreen(Dialog[tuple[str, str, int]]):
-    """The enqueue form: entrypoint, payload text, priority; Enter in any field submits."""
+    """The enqueue form: entrypoint, payload text, priority, each labelled; Enter in any
+    field submits, and a value the job cannot take is refused with a line saying why."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("tab", "app.focus_next", "Next field"),
+    ]
 
     def __init__(self, entrypoint: str = "") -> None:
         super().__init__()
@@ -116,11 +128,16 @@ class EnqueueScreen(Dialog[tuple[str, str, int]]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Enqueue a job")
+            yield Label("Enqueue a job", id="question")
+            yield Label("Entrypoint", classes="field")
             yield Input(value=self.entrypoint, placeholder="entrypoint", id="entrypoint")
-            yield Input(placeholder='payload, e.g. {"to": "a@b.c"}', id="payload")
-            yield Input(value="0", placeholder="priority", id="priority", type="integer")
+            yield Label("Payload (JSON or text, may be empty)", classes="field")
+            yield Input(placeholder='e.g. {"to": "a@b.c"}', id="payload")
+            yield Label("Priority (a whole number; higher runs first)", classes="field")
+            yield Input(value="0", placeholder="0", id="priority")
             yield Label("", id="problem")
+            yield Label("Enter submits · Tab next field · Esc cancels", classes="hint")
+        yield Footer()
 
     @on(Input.Submitted)
     def submitted(self) -> None:
@@ -130,10 +147,12 @@ class EnqueueScreen(Dialog[tuple[str, str, int]]):
         problem = self.query_one("#problem", Label)
         if is_reserved_name(entrypoint):
             problem.update("an entrypoint name is required")
+            self.query_one("#entrypoint", Input).focus()
             return
         try:
             priority = int(priority_text)
         except ValueError:
-            problem.update("priority must be a whole number")
+            problem.update(literal(f"priority must be a whole number, not {priority_text!r}"))
+            self.query_one("#priority", Input).focus()
             return
         self.dismiss((entrypoint, payload, priority))

@@ -17,8 +17,9 @@ def help_table(read_only: bool) -> Table:
     table.add_column("key", style="bold", no_wrap=True)
     table.add_column("does")
     for command in COMMANDS:
-        note = " (disabled: read-only)" if read_only and command.writes else ""
-        table.add_row(shown_key(command), command.help + note)
+        if read_only and command.writes:
+            continue  # a read-only session does not advertise what it cannot do
+        table.add_row(shown_key(command), command.help)
     table.add_row("enter", "Open the selected failure / job in detail")
     table.add_row("tab", "Move between panes")
     table.add_row("ctrl+p", "Command palette: every command above by name")
@@ -32,7 +33,11 @@ class HelpScreen(ModalScreen[None]):
         width: 90; height: 80%; border: thick $primary; background: $surface; padding: 1 2;
     }
     """
-    BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close")]
+    BINDINGS = [
+        Binding("escape,q,question_mark", "app.pop_screen", "Close"),
+        Binding("g,home", "scroll_to(False)", "Top", show=False),
+        Binding("G,end", "scroll_to(True)", "Bottom", show=False),
+    ]
 
     def __init__(self, read_only: bool) -> None:
         super().__init__()
@@ -41,3 +46,10 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(help_table(self.read_only), id="help")
+
+    def action_scroll_to(self, bottom: bool) -> None:
+        scroll = self.query_one(VerticalScroll)
+        if bottom:
+            scroll.scroll_end(animate=False)
+        else:
+            scroll.scroll_home(animate=False)

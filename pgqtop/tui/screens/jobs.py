@@ -122,19 +122,19 @@ class JobsScreen(Screen[None]):
         table.clear()
         now = self.clock()
         for job in self.jobs:
-            preview = (job.payload or b"")[:40].decode("utf-8", "replace").replace("\n", " ")
+            preview = (job.payload or b"")[:40].decode("utf-8", "replace")
             table.add_row(
                 Text(str(job.id), justify="right"),
-                job.entrypoint,
+                format.literal(job.entrypoint),
                 job.status.value,
                 Text(str(job.priority), justify="right"),
                 Text(str(job.attempts), justify="right"),
                 Text(format.duration(now - job.created.timestamp()), justify="right"),
                 Text(format.relative(job.execute_after.timestamp() - now), justify="right"),
-                preview,
+                format.literal(preview),
                 key=str(job.id),
             )
         first = f"after id {self.starts[-1]}" if self.starts[-1] else "from the start"
         self.query_one("#page", Label).update(
-            f"page {len(self.starts)} · {len(self.jobs)} jobs · {first}"
+            f"page {len(self.starts)} · {format.plural(len(self.jobs), 'job')} · {first}"
         )

@@ -67,7 +67,7 @@ class WorkerScreen(Screen[None]):
     def _about(self) -> str:
         w = self.worker
         return (
-            f"worker {short_id(w.id)} on {printable(w.host)} pid {w.pid} · {w.state} · "
+            f"worker {short_id(w.id)} on {printable(w.host)} pid {w.pid} · {printable(w.state)} · "
             f"{w.in_flight}/{w.concurrency} running · {w.processed:,} done, {w.failed:,} failed"
         )
 
