@@ -19,6 +19,10 @@ def connect_kwargs(settings: Settings, purpose: str) -> dict[str, Any]:
         "autocommit": True,
         "application_name": f"pgqtop {purpose}"[:63],
         "connect_timeout": CONNECT_TIMEOUT,
+        # No server-side prepared statements: behind a transaction-mode pooler consecutive
+        # statements land on different server sessions, where a prepared name is unknown or
+        # already taken. The statements are few and short; planning them costs little.
+        "prepare_threshold": None,
     }
     if settings.read_only:
         # The database enforces it, so even a bug in the console cannot write.

@@ -1,9 +1,12 @@
 """QueueManager: the registry of entrypoints and the worker loop (dequeue -> dispatch -> wait).
 
-Three connections per worker: LISTEN (listener.py), dequeue (this loop), and completion flushes
-plus heartbeats (buffer.py, control.py). Any of them may drop; each comes back on its own with
-backoff while the others carry on, and the state reads "reconnecting" until all are back. A
-fourth opens only while a handler blocks the event loop (watchdog.py).
+Two connections per worker at most: LISTEN (listener.py; none with `listen` off, the loop then
+polls every `poll_interval`), and one work connection shared by the dequeue loop, completion
+flushes, heartbeats, schedules and maintenance (buffer.py, control.py, retention.py), each
+statement its own transaction, so one transaction-mode pooled connection serves it all. Either
+may drop; each comes back on its own with backoff while the other carries on, and the state
+reads "reconnecting" until both are back. A third opens only while a handler blocks the event
+loop (watchdog.py).
 
 Sync handlers run in a thread pool. Python cannot stop a thread, so a sync job that times out
 or is canceled ends at once while its thread runs on ("hung"): sync entrypoints then get only
@@ -160,6 +163,7 @@ class QueueManager:
         self._done = asyncio.Event()
         self._buffer: CompletionBuffer | None = None
         self._next_stall_scan = 0.0
+        self._next_control_read = 0.0
         self._heartbeat: Heartbeat | None = None
         check_timing(settings.engine)
         self._outcome_listeners: list[Callable[[Job, Outcome], None]] = []
@@ -323,10 +327,10 @@ class QueueManager:
 
     # --- running ------------------------------------------------------------------------------
 
-    def _completing_queries(
+    def _work_queries(
         self, conn: psycopg.AsyncConnection[Any], names: ObjectNames
     ) -> WorkerQueries:
-        """The completion connection's queries: they keep finished jobs when settings say so."""
+        """The work connection's queries: completions keep finished jobs when settings say so."""
         return WorkerQueries(conn, names, keep_finished=self.settings.keep_finished_seconds > 0)
 
     async def run(self) -> None:
@@ -349,19 +353,17 @@ class QueueManager:
         self._due_at = None
         self._set_state("starting", f"{describe_dsn(self.settings.dsn)}, {self._describe()}")
         suffix = self._short_id
-        dequeue_link = ReconnectingConnection(self.settings, f"worker {suffix}", WorkerQueries)
-        complete_link = ReconnectingConnection(
-            self.settings, f"complete {suffix}", self._completing_queries
-        )
+        # One connection for all the work: statements queue on its lock, each one short.
+        link = ReconnectingConnection(self.settings, f"worker {suffix}", self._work_queries)
         self._buffer = CompletionBuffer(
-            complete_link,
+            link,
             self.worker_id,
             size=self.settings.engine.flush_size,
             interval=self.settings.engine.flush_interval,
             on_trouble=self._on_flush_trouble,
         )
         heartbeat = Heartbeat(
-            complete_link,
+            link,
             self.settings,
             self._identity,
             self._report,
@@ -370,8 +372,10 @@ class QueueManager:
             held=self._held,
         )
         self._heartbeat = heartbeat
-        listener = Listener(
-            self.settings, self._on_event, self._on_listener, purpose=f"listen {suffix}"
+        listener = (
+            Listener(self.settings, self._on_event, self._on_listener, purpose=f"listen {suffix}")
+            if self.settings.listen
+            else None
         )
         watchdog = LoopWatchdog(
             self.settings,
@@ -384,26 +388,29 @@ class QueueManager:
         if any(not e.is_async for e in self._registry.values()):
             self._pool = self._make_pool(self._concurrency)
         try:
-            await dequeue_link.queries()
+            await link.queries()
             await heartbeat.beat()
             watchdog.start()
-            background.append(asyncio.create_task(listener.run(self._halt), name="pgqtop listen"))
+            if listener is not None:
+                background.append(
+                    asyncio.create_task(listener.run(self._halt), name="pgqtop listen")
+                )
             background.append(
                 asyncio.create_task(heartbeat.run(self._halt), name="pgqtop heartbeat")
             )
             schedules = {n: e.schedule for n, e in self._registry.items() if e.schedule}
             if schedules:
-                scheduler = Scheduler(complete_link, schedules, self._on_scheduled)
+                scheduler = Scheduler(link, schedules, self._on_scheduled)
                 background.append(
                     asyncio.create_task(scheduler.run(self._halt), name="pgqtop schedules")
                 )
             self._buffer.start()
             self._set_state("running")
-            await self._loop(dequeue_link)
+            await self._loop(link)
             await self._drain(heartbeat)
         finally:
             watchdog.stop()
-            await self._teardown(background, heartbeat, (dequeue_link, complete_link))
+            await self._teardown(background, heartbeat, (link,))
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking jobs, let running ones finish for `grace` seconds, flush, deregister."""
@@ -601,6 +608,14 @@ class QueueManager:
             await self._burst_idle(global_room=global_room, entrypoints=entrypoints)
             return
         timeout = self.settings.engine.dequeue_timeout
+        if not self.settings.listen:
+            # Nothing announces new work: look every poll interval, and read the pauses again
+            # now and then since no event says they changed.
+            timeout = min(timeout, self.settings.poll_interval)
+            now = time.monotonic()
+            if now >= self._next_control_read:
+                self._next_control_read = now + self.settings.engine.dequeue_timeout
+                self._control_dirty = True
         pause_end = self._pauses.seconds_to_change()
         pause_limited = pause_end is not None and pause_end < timeout
         if pause_end is not None:
