@@ -7,6 +7,7 @@ from typing import Any
 import psycopg
 
 from pgqtop.config import Settings, describe_dsn
+from pgqtop.db.readonly import READ_ONLY_OPTION, enforce_read_only, enforce_read_only_async
 from pgqtop.errors import ConnectionFailed
 from pgqtop.model import first_line, redact
 
@@ -26,7 +27,8 @@ def connect_kwargs(settings: Settings, purpose: str) -> dict[str, Any]:
     }
     if settings.read_only:
         # The database enforces it, so even a bug in the console cannot write.
-        kwargs["options"] = "-c default_transaction_read_only=on"
+        # A pooler may drop it: connect_async/connect_sync check and enforce it themselves.
+        kwargs["options"] = READ_ONLY_OPTION
     return kwargs
 
 
@@ -61,16 +63,30 @@ def _failure(settings: Settings, exc: BaseException) -> ConnectionFailed:
 async def connect_async(settings: Settings, purpose: str) -> psycopg.AsyncConnection[Any]:
     """An autocommit async connection, or ConnectionFailed with a one-line reason."""
     try:
-        return await psycopg.AsyncConnection.connect(
+        conn = await psycopg.AsyncConnection.connect(
             settings.dsn, **connect_kwargs(settings, purpose)
         )
     except (psycopg.Error, OSError, ValueError) as exc:  # ValueError: a host idna refuses
         raise _failure(settings, exc) from None
+    if settings.read_only:
+        try:
+            await enforce_read_only_async(conn)
+        except psycopg.Error as exc:
+            await conn.close()
+            raise _failure(settings, exc) from None
+    return conn
 
 
 def connect_sync(settings: Settings, purpose: str) -> psycopg.Connection[Any]:
     """The sync twin of connect_async, for admin commands and sync producers."""
     try:
-        return psycopg.Connection.connect(settings.dsn, **connect_kwargs(settings, purpose))
+        conn = psycopg.Connection.connect(settings.dsn, **connect_kwargs(settings, purpose))
     except (psycopg.Error, OSError, ValueError) as exc:
         raise _failure(settings, exc) from None
+    if settings.read_only:
+        try:
+            enforce_read_only(conn)
+        except psycopg.Error as exc:
+            conn.close()
+            raise _failure(settings, exc) from None
+    return conn

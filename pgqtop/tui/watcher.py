@@ -8,6 +8,10 @@ connection serves the cheap polls (statistics every 1.5 s; workers, failures and
 few seconds) and operator actions. All three reconnect by the engine's one policy
 (`engine.link`); the header says "connected" only while all three are up, and otherwise counts
 down to the next attempt.
+
+Without LISTEN (`--no-listen`, or a hot standby, which refuses it) there are two: the counts
+come from the reconciliation alone, every poll interval (at least POLL_FLOOR seconds apart), and
+the header says so ("replica · polling every 2s").
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ QUERY_TIMEOUT = 10.0
 RECONCILE_TIMEOUT = 60.0
 FAILURE_WINDOW = 3600.0
 FAILURE_ROWS = 100
+POLL_FLOOR = 2.0
+"""The console's full count is heavier than a worker's look: it polls at most this often."""
 
 
 class Watcher:
@@ -65,6 +71,11 @@ class Watcher:
             prepare=self._read_version,
             on_change=self._show_connection,
         )
+        self.polling = not settings.listen
+        """True when counts come from polls alone (no LISTEN, or a hot standby)."""
+        self.replica = False
+        self._known = asyncio.Event()
+        """Set once the main connection has told whether the server is a hot standby."""
         self._listening = asyncio.Event()
         self._wake_reconcile = asyncio.Event()
         self._wake_stats = asyncio.Event()
@@ -84,7 +95,7 @@ class Watcher:
     async def run(self, stop: asyncio.Event) -> None:
         self._stop = stop
         loops = [
-            self._listener.run(stop),
+            self._notifications(stop),
             self._reconciling.keep_running(self._reconcile, stop),
             self._main.keep_running(self._poll_stats, stop),
             self._main.keep_running(self._poll_slow, stop),
@@ -97,8 +108,19 @@ class Watcher:
 
     # --- connection status --------------------------------------------------------------------
 
+    @property
+    def poll_seconds(self) -> float:
+        return max(self.settings.poll_interval, POLL_FLOOR)
+
     def _all_up(self) -> bool:
-        return self._listener.connected and self._reconciling.connected and self._main.connected
+        listening = self.polling or self._listener.connected
+        return listening and self._reconciling.connected and self._main.connected
+
+    def _notification_label(self) -> str:
+        if not self.polling:
+            return ""
+        where = "replica · " if self.replica else ""
+        return f"{where}polling every {self.poll_seconds:g}s"
 
     def _show_connection(self) -> None:
         """Put the three connections' health in the header: connected, or a countdown to the
@@ -109,7 +131,11 @@ class Watcher:
             if self.state.connection != "connected":
                 self.state.set_connection("connected")
             return
-        parts = (self._listener.connection, self._reconciling, self._main)
+        parts = (
+            (self._reconciling, self._main)
+            if self.polling
+            else (self._listener.connection, self._reconciling, self._main)
+        )
         waits = [wait for part in parts if (wait := part.retry_in()) is not None]
         if not waits and self.state.connection == "connecting":
             return  # the first attempt is still under way
@@ -139,16 +165,38 @@ class Watcher:
     async def _read_version(self, queries: ConsoleQueries) -> None:
         version = await _timed(queries.server_version())
         self.state.server_version = version.split(" ")[0]
+        self.replica = await _timed(queries.in_recovery())
+        if self.replica:
+            self.polling = True  # a hot standby refuses LISTEN
+        self.state.notifications = self._notification_label()
+        self._known.set()
+
+    async def _notifications(self, stop: asyncio.Event) -> None:
+        """LISTEN, unless told not to or the server turns out to be a hot standby."""
+        if self.polling:
+            return
+        known = asyncio.ensure_future(self._known.wait())
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait((known, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            known.cancel()
+            stopped.cancel()
+        if not self.polling and not stop.is_set():
+            await self._listener.run(stop)
 
     async def _reconcile(self, queries: ConsoleQueries) -> None:
-        # Count only while listening, so no event can fall between the count and the stream.
-        await self._listening.wait()
+        await self._known.wait()
+        if not self.polling:
+            # Count only while listening, so no event can fall between the count and the stream.
+            await self._listening.wait()
         self._wake_reconcile.clear()
         started = time.monotonic()
         counts = await _timed(queries.queue_counts(), RECONCILE_TIMEOUT)
         took = time.monotonic() - started
         self.state.apply_counts(counts)
-        pause = max(self.refresh or DEFAULT_RECONCILE, RECONCILE_COST_FACTOR * took)
+        every = self.poll_seconds if self.polling else self.refresh or DEFAULT_RECONCILE
+        pause = max(every, RECONCILE_COST_FACTOR * took)
         await _sleep_or_wake(self._wake_reconcile, pause)
 
     async def _poll_stats(self, queries: ConsoleQueries) -> None:
