@@ -82,7 +82,7 @@ async def enforce_read_only_async(conn: psycopg.AsyncConnection[Any]) -> bool:
     row = await cur.fetchone()
     if row is not None and row[0] == "on":
         return False
-    conn.read_only = True
+    await conn.set_read_only(True)
     conn.cursor_factory = ReadOnlyAsyncCursor
     return True
 
