@@ -43,6 +43,8 @@ FAILURE_WINDOW = 3600.0
 FAILURE_ROWS = 100
 POLL_FLOOR = 2.0
 """The console's full count is heavier than a worker's look: it polls at most this often."""
+POLL_COST_FACTOR = 10.0
+"""Polling, the counts have no other source: up to a tenth of the time may go to them."""
 
 
 class Watcher:
@@ -172,8 +174,10 @@ class Watcher:
         self._known.set()
 
     async def _notifications(self, stop: asyncio.Event) -> None:
-        """LISTEN, unless told not to or the server turns out to be a hot standby."""
+        """LISTEN, unless told not to or the server turns out to be a hot standby (then wait
+        for `stop`, as every loop of the watcher runs until then)."""
         if self.polling:
+            await stop.wait()
             return
         known = asyncio.ensure_future(self._known.wait())
         stopped = asyncio.ensure_future(stop.wait())
@@ -182,8 +186,9 @@ class Watcher:
         finally:
             known.cancel()
             stopped.cancel()
-        if not self.polling and not stop.is_set():
+        if not self.polling:
             await self._listener.run(stop)
+        await stop.wait()
 
     async def _reconcile(self, queries: ConsoleQueries) -> None:
         await self._known.wait()
@@ -195,8 +200,10 @@ class Watcher:
         counts = await _timed(queries.queue_counts(), RECONCILE_TIMEOUT)
         took = time.monotonic() - started
         self.state.apply_counts(counts)
-        every = self.poll_seconds if self.polling else self.refresh or DEFAULT_RECONCILE
-        pause = max(every, RECONCILE_COST_FACTOR * took)
+        if self.polling:
+            pause = max(self.poll_seconds, POLL_COST_FACTOR * took)
+        else:
+            pause = max(self.refresh or DEFAULT_RECONCILE, RECONCILE_COST_FACTOR * took)
         await _sleep_or_wake(self._wake_reconcile, pause)
 
     async def _poll_stats(self, queries: ConsoleQueries) -> None:
