@@ -19,6 +19,7 @@ benchmark database, read from /proc (the server must run on this machine).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -62,6 +63,18 @@ async def backends(conn: psycopg.AsyncConnection[Any]) -> list[int]:
         " AND pid <> pg_backend_pid()"
     )
     return [int(row[0]) for row in await cur.fetchall()]
+
+
+@contextlib.contextmanager
+def maybe_own_server(use: bool, admin_dsn: str) -> Iterator[str]:
+    """A throwaway PostgreSQL with room for 96 processes' connections, or the one given."""
+    if not use:
+        yield admin_dsn
+        return
+    from tests.reliability.cluster import throwaway_cluster
+
+    with throwaway_cluster("max_connections = 400\nshared_buffers = 128MB\n") as server:
+        yield server.dsn
 
 
 @contextlib.contextmanager
@@ -190,8 +203,17 @@ async def main() -> None:
     p.add_argument("--poll-interval", type=float, default=1.0)
     p.add_argument("--stream", action="store_true", help="enqueue while the fleet runs")
     p.add_argument("--chunk", type=int, default=50, help="jobs per enqueue with --stream")
+    p.add_argument(
+        "--own-server",
+        action="store_true",
+        help="start a throwaway PostgreSQL (max_connections 400) instead of --admin-dsn",
+    )
     args = p.parse_args()
-    dsn = common.bench_dsn(args.admin_dsn, args.database)
+    with maybe_own_server(args.own_server, args.admin_dsn) as admin_dsn:
+        await sweep(args, common.bench_dsn(admin_dsn, args.database))
+
+
+async def sweep(args: argparse.Namespace, dsn: str) -> None:
     listen = "none" if args.no_listen else "direct" if args.listen_direct else "same"
     logs = Path(tempfile.mkdtemp(prefix="pgqtop-fleet-"))
     print(

@@ -39,6 +39,7 @@ from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.buffer import CompletionBuffer
 from pgqtop.engine.burst import BurstResult, BurstWatch, OnEmpty
 from pgqtop.engine.control import Heartbeat, PauseState
+from pgqtop.engine.herd import WakeGate
 from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.listener import Listener
 from pgqtop.engine.memory import describe_size, resident_bytes
@@ -164,6 +165,7 @@ class QueueManager:
         self._buffer: CompletionBuffer | None = None
         self._next_stall_scan = 0.0
         self._next_control_read = 0.0
+        self._gate = WakeGate()
         self._heartbeat: Heartbeat | None = None
         check_timing(settings.engine)
         self._outcome_listeners: list[Callable[[Job, Outcome], None]] = []
@@ -573,6 +575,7 @@ class QueueManager:
                 continue
             if self._troubled:
                 self._healthy("dequeue")
+            self._gate.looked(len(jobs))
             taken: dict[str, int] = {}
             for job in jobs:
                 taken[job.entrypoint] = taken.get(job.entrypoint, 0) + 1
@@ -627,8 +630,19 @@ class QueueManager:
                 self._due_dirty = True  # once it is taken, look for the next one
         self._wake_on_room = global_room
         self._wake_for = entrypoints
+        deadline = time.monotonic() + timeout
         try:
-            woken = await wait_for_event(self._wake, timeout)
+            while True:
+                wait = deadline - time.monotonic()
+                deferred = self._gate.seconds_to_look()
+                woken = await wait_for_event(
+                    self._wake, wait if deferred is None else min(wait, deferred)
+                )
+                if woken or time.monotonic() >= deadline or not self._gate.deferred:
+                    break
+                if self._gate.seconds_to_look() == 0.0 and self._gate.worth_looking():
+                    woken = True  # the quiet time is over and jobs still wait: look
+                    break
         finally:
             self._wake_on_room = False
             self._wake_for = _NOTHING
@@ -799,12 +813,19 @@ class QueueManager:
         elif event.op in ("pause", "resume", "control"):
             self._control_dirty = True
             self._wake.set()
-        elif event.overflow or any(
-            delta.get("queued", 0) > 0 and name in self._registry
-            for name, delta in event.changes.items()
-        ):
-            self._due_dirty = True  # the new jobs may be delayed ones (or retries)
+        elif event.overflow:
+            self._due_dirty = True
             self._wake.set()
+        else:
+            queued = sum(
+                delta.get("queued", 0)
+                for name, delta in event.changes.items()
+                if name in self._registry
+            )
+            if queued > 0:
+                self._due_dirty = True  # the new jobs may be delayed ones (or retries)
+            if self._gate.notified(queued):
+                self._wake.set()
 
     def _on_listener(self, connected: bool) -> None:
         if connected:
