@@ -135,7 +135,7 @@ async def run_fleet(
             )
         peak = 0
         try:
-            await common.wait_for_workers(conn, processes)
+            await wait_for_workers(conn, processes)
             await asyncio.sleep(1.0)  # let every worker settle into its idle wait
             before = backend_cpu(await backends(conn))
             total = sql.SQL(
@@ -170,6 +170,19 @@ async def run_fleet(
             for log in files:
                 log.close()
     return {"rate": jobs / elapsed, "peak": peak, "cpu_ms_per_job": 1000 * cpu / jobs}
+
+
+async def wait_for_workers(conn: psycopg.AsyncConnection[Any], expected: int) -> None:
+    """Until `expected` workers have registered: a hundred Python processes starting on a
+    small machine take a while."""
+    deadline = time.monotonic() + 600
+    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(common.NAMES.workers))
+    while time.monotonic() < deadline:
+        row = await (await conn.execute(query)).fetchone()
+        if row and int(row[0]) >= expected:
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"{expected} workers did not register within 600 s")
 
 
 async def produce(dsn: str, jobs: int, chunk: int) -> None:
