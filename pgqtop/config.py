@@ -201,6 +201,12 @@ class Settings:
     """Seconds between looks for new work without LISTEN (`listen` off, or a hot standby)."""
 
     @property
+    def pooled(self) -> bool:
+        """Told of a transaction pooler (LISTEN elsewhere or not at all): a worker then keeps
+        to one work connection and nothing session-bound, prepared statements included."""
+        return self.listen_dsn is not None or not self.listen
+
+    @property
     def notify_dsn(self) -> str:
         """The DSN of the LISTEN connection."""
         return self.listen_dsn or self.dsn

@@ -12,18 +12,21 @@ from pgqtop.errors import ConnectionFailed
 from pgqtop.model import first_line, redact
 
 CONNECT_TIMEOUT = 10
+PREPARE_THRESHOLD = 5
+"""psycopg's own default: a statement is prepared on its sixth run."""
 
 
-def connect_kwargs(settings: Settings, purpose: str) -> dict[str, Any]:
-    """Connection options shared by every connection pgqtop opens."""
+def connect_kwargs(settings: Settings, purpose: str, *, prepared: bool = False) -> dict[str, Any]:
+    """Connection options shared by every connection pgqtop opens; `prepared` lets psycopg
+    prepare a statement run often (a worker's hot path on a direct connection)."""
     kwargs: dict[str, Any] = {
         "autocommit": True,
         "application_name": f"pgqtop {purpose}"[:63],
         "connect_timeout": CONNECT_TIMEOUT,
-        # No server-side prepared statements: behind a transaction-mode pooler consecutive
-        # statements land on different server sessions, where a prepared name is unknown or
-        # already taken. The statements are few and short; planning them costs little.
-        "prepare_threshold": None,
+        # Server-side prepared statements only where asked for: behind a transaction-mode
+        # pooler consecutive statements land on different server sessions, where a prepared
+        # name is unknown or already taken.
+        "prepare_threshold": PREPARE_THRESHOLD if prepared else None,
     }
     if settings.read_only:
         # The database enforces it, so even a bug in the console cannot write.
@@ -60,11 +63,13 @@ def _failure(settings: Settings, exc: BaseException) -> ConnectionFailed:
     return ConnectionFailed(redact(connection_error_line(exc, where), settings.dsn))
 
 
-async def connect_async(settings: Settings, purpose: str) -> psycopg.AsyncConnection[Any]:
+async def connect_async(
+    settings: Settings, purpose: str, *, prepared: bool = False
+) -> psycopg.AsyncConnection[Any]:
     """An autocommit async connection, or ConnectionFailed with a one-line reason."""
     try:
         conn = await psycopg.AsyncConnection.connect(
-            settings.dsn, **connect_kwargs(settings, purpose)
+            settings.dsn, **connect_kwargs(settings, purpose, prepared=prepared)
         )
     except (psycopg.Error, OSError, ValueError) as exc:  # ValueError: a host idna refuses
         raise _failure(settings, exc) from None

@@ -1,12 +1,13 @@
 """QueueManager: the registry of entrypoints and the worker loop (dequeue -> dispatch -> wait).
 
-Two connections per worker at most: LISTEN (listener.py; none with `listen` off, the loop then
-polls every `poll_interval`), and one work connection shared by the dequeue loop, completion
-flushes, heartbeats, schedules and maintenance (buffer.py, control.py, retention.py), each
-statement its own transaction, so one transaction-mode pooled connection serves it all. Either
-may drop; each comes back on its own with backoff while the other carries on, and the state
-reads "reconnecting" until both are back. A third opens only while a handler blocks the event
-loop (watchdog.py).
+Connections per worker: LISTEN (listener.py; none with `listen` off, the loop then polls every
+`poll_interval`), the dequeue connection of this loop, and completion flushes plus heartbeats,
+schedules and maintenance (buffer.py, control.py, retention.py) on a second one, so a flush
+and a dequeue overlap. A worker told of a transaction pooler (`Settings.pooled`: LISTEN
+elsewhere or not at all) runs dequeue and completion on one connection instead, each statement
+its own transaction, with nothing prepared. Any connection may drop; each comes back on its own
+with backoff while the others carry on, and the state reads "reconnecting" until all are back.
+One more opens only while a handler blocks the event loop (watchdog.py).
 
 Sync handlers run in a thread pool. Python cannot stop a thread, so a sync job that times out
 or is canceled ends at once while its thread runs on ("hung"): sync entrypoints then get only
@@ -355,17 +356,30 @@ class QueueManager:
         self._due_at = None
         self._set_state("starting", f"{describe_dsn(self.settings.dsn)}, {self._describe()}")
         suffix = self._short_id
-        # One connection for all the work: statements queue on its lock, each one short.
-        link = ReconnectingConnection(self.settings, f"worker {suffix}", self._work_queries)
+        # Direct, the dequeue has a connection of its own and completions, heartbeats and
+        # maintenance another, so a flush and a dequeue overlap, and the hot statements are
+        # prepared. Told of a pooler, one connection does it all (statements queue on its
+        # lock, each one short) and nothing is prepared.
+        direct = not self.settings.pooled
+        link = ReconnectingConnection(
+            self.settings, f"worker {suffix}", self._work_queries, prepared=direct
+        )
+        complete_link = (
+            ReconnectingConnection(
+                self.settings, f"complete {suffix}", self._work_queries, prepared=direct
+            )
+            if direct
+            else link
+        )
         self._buffer = CompletionBuffer(
-            link,
+            complete_link,
             self.worker_id,
             size=self.settings.engine.flush_size,
             interval=self.settings.engine.flush_interval,
             on_trouble=self._on_flush_trouble,
         )
         heartbeat = Heartbeat(
-            link,
+            complete_link,
             self.settings,
             self._identity,
             self._report,
@@ -402,7 +416,7 @@ class QueueManager:
             )
             schedules = {n: e.schedule for n, e in self._registry.items() if e.schedule}
             if schedules:
-                scheduler = Scheduler(link, schedules, self._on_scheduled)
+                scheduler = Scheduler(complete_link, schedules, self._on_scheduled)
                 background.append(
                     asyncio.create_task(scheduler.run(self._halt), name="pgqtop schedules")
                 )
@@ -412,7 +426,7 @@ class QueueManager:
             await self._drain(heartbeat)
         finally:
             watchdog.stop()
-            await self._teardown(background, heartbeat, (link,))
+            await self._teardown(background, heartbeat, (link, complete_link))
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking jobs, let running ones finish for `grace` seconds, flush, deregister."""

@@ -92,21 +92,23 @@ async def test_workers_drain_through_a_transaction_pooler_without_errors(
     assert row is not None and row[0] == JOBS
 
 
-async def test_a_listening_worker_holds_two_connections_a_polling_one_holds_one(
-    fast: Settings, queries: ConsoleQueries, aconn: psycopg.AsyncConnection[Any]
+async def test_a_pooled_worker_holds_one_work_connection_and_at_most_one_listen(
+    fast: Settings, dsn: str, queries: ConsoleQueries, aconn: psycopg.AsyncConnection[Any]
 ) -> None:
-    ran: list[int] = []
-    listening = worker(fast, ran)
-    await Queries(aconn, queries.names).enqueue_bulk(NewJob("pooled") for _ in range(JOBS))
-    seen = await drain([listening], ran, JOBS, aconn, listening)
-    suffix = str(listening.worker_id)[:8]
-    assert seen == {f"pgqtop worker {suffix}", f"pgqtop listen {suffix}"}
-
-    ran.clear()
-    polling = worker(dataclasses.replace(fast, listen=False, poll_interval=0.1), ran)
-    await Queries(aconn, queries.names).enqueue_bulk(NewJob("pooled") for _ in range(JOBS))
-    seen = await drain([polling], ran, JOBS, aconn, polling)
-    assert seen == {f"pgqtop worker {str(polling.worker_id)[:8]}"}
+    """Direct, a worker keeps main's three (dequeue, completions, LISTEN); told of a pooler by
+    --listen-dsn it needs one work connection plus LISTEN, with --no-listen one in all."""
+    cases = [
+        (fast, {"worker", "complete", "listen"}),
+        (dataclasses.replace(fast, listen_dsn=dsn), {"worker", "listen"}),
+        (dataclasses.replace(fast, listen=False, poll_interval=0.1), {"worker"}),
+    ]
+    for settings, purposes in cases:
+        ran: list[int] = []
+        manager = worker(settings, ran)
+        await Queries(aconn, queries.names).enqueue_bulk(NewJob("pooled") for _ in range(JOBS))
+        seen = await drain([manager], ran, JOBS, aconn, manager)
+        suffix = str(manager.worker_id)[:8]
+        assert seen == {f"pgqtop {purpose} {suffix}" for purpose in purposes}
 
 
 async def test_listen_dsn_takes_the_listen_connection_elsewhere(

@@ -63,7 +63,7 @@ async def backend_pids(aconn: psycopg.AsyncConnection[Any], application_name: st
     return [int(r[0]) for r in await cur.fetchall()]
 
 
-@pytest.mark.parametrize("purpose", ["listen", "worker"])
+@pytest.mark.parametrize("purpose", ["listen", "worker", "complete"])
 async def test_worker_keeps_working_after_its_connection_is_terminated(
     purpose: str,
     fast: Settings,
@@ -116,7 +116,8 @@ async def test_worker_keeps_working_after_its_connection_is_terminated(
     finally:
         await manager.stop()
         await task
-    assert "reconnecting" in states
+    if purpose != "complete":  # a completion flush may well succeed before noticing the loss
+        assert "reconnecting" in states
 
 
 async def test_sigterm_under_load_exits_zero_within_grace_and_loses_nothing(

@@ -1,7 +1,7 @@
 """pg_terminate_backend on each of a worker's connections in turn, while it is busy.
 
 tests/engine/test_resilience.py terminates one connection per run with a trickle of jobs; this
-one does both (the work connection, the listener) one after another within a single run under
+one does all three (dequeue, completion, listener) one after another within a single run under
 load, beside a second worker, and then checks the books: every job run and counted once.
 """
 
@@ -22,7 +22,7 @@ from tests.reliability.conftest import counted, fast_settings, remaining_jobs, r
 from tests.waiting import eventually
 
 JOBS = 2000
-PURPOSES = ("worker", "listen")
+PURPOSES = ("worker", "complete", "listen")
 
 
 async def backends(conn: psycopg.AsyncConnection[Any], application_name: str) -> list[int]:
