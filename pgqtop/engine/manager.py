@@ -45,7 +45,7 @@ from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.listener import Listener
 from pgqtop.engine.memory import describe_size, resident_bytes
 from pgqtop.engine.payloads import typed_handler
-from pgqtop.engine.retry import RetryPolicy, wait_for_event
+from pgqtop.engine.retry import RetryPolicy, wait_for_any, wait_for_event
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
 from pgqtop.engine.timing import check_timing, stall_scan_interval
 from pgqtop.engine.watchdog import LoopWatchdog
@@ -167,6 +167,7 @@ class QueueManager:
         self._next_stall_scan = 0.0
         self._next_control_read = 0.0
         self._gate = WakeGate()
+        self._deferral = asyncio.Event()
         self._heartbeat: Heartbeat | None = None
         check_timing(settings.engine)
         self._outcome_listeners: list[Callable[[Job, Outcome], None]] = []
@@ -649,9 +650,17 @@ class QueueManager:
             while True:
                 wait = deadline - time.monotonic()
                 deferred = self._gate.seconds_to_look()
-                woken = await wait_for_event(
-                    self._wake, wait if deferred is None else min(wait, deferred)
-                )
+                self._deferral.clear()
+                if self._wake.is_set():
+                    await asyncio.sleep(0)  # yield once all the same: the loop must not spin
+                else:
+                    await wait_for_any(
+                        [self._wake, self._deferral],
+                        wait if deferred is None else min(wait, deferred),
+                    )
+                woken = self._wake.is_set()
+                if self._deferral.is_set() and not woken and deferred is None:
+                    continue  # a look was deferred meanwhile: wait for its time instead
                 if woken or time.monotonic() >= deadline or not self._gate.deferred:
                     break
                 if self._gate.seconds_to_look() == 0.0 and self._gate.worth_looking():
@@ -838,8 +847,11 @@ class QueueManager:
             )
             if queued > 0:
                 self._due_dirty = True  # the new jobs may be delayed ones (or retries)
+            deferred = self._gate.deferred
             if self._gate.notified(queued):
                 self._wake.set()
+            elif self._gate.deferred and not deferred:
+                self._deferral.set()  # an idle loop waits for the deferred look's time
 
     def _on_listener(self, connected: bool) -> None:
         if connected:
