@@ -3,15 +3,18 @@ runs; the delay from enqueue (the INSERT's transaction start) to handler start, 
 whether the queue keeps up.
 
     python benchmarks/latency.py --rates 200 1000 3000 --seconds 10
+    python benchmarks/latency.py --rates 200 --worker-options '--no-listen --poll-interval 1'
 """
 
 from __future__ import annotations
 
 import asyncio
+import shlex
 import signal
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
@@ -50,12 +53,15 @@ def read_and_remove(path: Path) -> list[str]:
     return values
 
 
-async def measure(dsn: str, rate: int, seconds: float, warmup: float) -> dict[str, float]:
+async def measure(
+    dsn: str, rate: int, seconds: float, warmup: float, options: Sequence[str] = ()
+) -> dict[str, float]:
     common.fresh_tables(dsn)
     with tempfile.NamedTemporaryFile(suffix=".txt", delete=False) as handle:
         output = Path(handle.name)
     worker = await common.start_worker(
         dsn,
+        *options,
         factory="benchmarks.latency_handler:register",
         env={"PGQTOP_LATENCY_FILE": str(output)},
     )
@@ -90,11 +96,19 @@ async def main() -> None:
     p.add_argument("--rates", type=int, nargs="+", default=[200, 1000, 3000])
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--warmup", type=float, default=2.0)
+    p.add_argument(
+        "--worker-options",
+        default="",
+        help="more flags for the worker, e.g. '--no-listen --poll-interval 1'",
+    )
     args = p.parse_args()
+    options = shlex.split(args.worker_options)
     dsn = common.bench_dsn(args.admin_dsn, args.database)
     rows = []
     for rate in args.rates:
-        runs = [await measure(dsn, rate, args.seconds, args.warmup) for _ in range(args.runs)]
+        runs = [
+            await measure(dsn, rate, args.seconds, args.warmup, options) for _ in range(args.runs)
+        ]
         runs.sort(key=lambda r: r["p50"])
         rows.append((rate, runs[len(runs) // 2]))
     print(

@@ -13,7 +13,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from pgqtop import __version__
-from pgqtop.config import DEFAULT_PREFIX, read_profile, resolve_dsn, resolve_prefix, validate_prefix
+from pgqtop.config import (
+    DEFAULT_PREFIX,
+    Profile,
+    read_profile,
+    resolve_dsn,
+    resolve_prefix,
+    validate_prefix,
+)
 from pgqtop.errors import ConfigError, PgqtopError, UsageError
 from pgqtop.model import first_line, printable, redact
 
@@ -82,6 +89,29 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="name prefix of pgqtop's tables and channel (default: the profile's, else "
         f"$PGQTOP_PREFIX, else {DEFAULT_PREFIX}; never empty)",
+    )
+
+
+def _notification_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("notifications (workers and the console)")
+    group.add_argument(
+        "--listen-dsn",
+        metavar="DSN",
+        help="connection string for the LISTEN connection alone (a session-mode pooler or the "
+        "server), when --dsn goes through a transaction-mode pooler; default: --dsn",
+    )
+    group.add_argument(
+        "--no-listen",
+        dest="listen",
+        action="store_false",
+        default=None,
+        help="no LISTEN connection: look for new work every --poll-interval instead",
+    )
+    group.add_argument(
+        "--poll-interval",
+        type=float,
+        metavar="SECONDS",
+        help="with --no-listen (or on a hot standby): seconds between looks (default 1)",
     )
 
 
@@ -180,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pgqtop {__version__}")
     _connection_options(parser)
+    _notification_options(parser)
     parser.add_argument(
         "--headless", action="store_true", help="run the worker engine without the console"
     )
@@ -408,6 +439,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return BROKEN_PIPE_EXIT
 
 
+def _notifications_from_profile(args: argparse.Namespace, profile: Profile) -> None:
+    """A profile's listen_dsn, listen and poll_interval, where the command line says nothing."""
+    if getattr(args, "listen_dsn", None) is None and profile.listen_dsn is not None:
+        args.listen_dsn = profile.listen_dsn
+    if getattr(args, "listen", None) is None and profile.listen is not None:
+        args.listen = profile.listen
+    if getattr(args, "poll_interval", None) is None and profile.poll_interval is not None:
+        args.poll_interval = profile.poll_interval
+
+
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
@@ -424,6 +465,8 @@ def _run(argv: Sequence[str] | None) -> int:
         profile = read_profile(profile_name) if profile_name else None
         if profile is not None and not args.dsn:
             args.dsn = profile.dsn
+        if profile is not None:
+            _notifications_from_profile(args, profile)
         args.prefix = resolve_prefix(args.prefix, profile.prefix if profile else None)
         return _load_handler(args.handler)(args)
     except PgqtopError as exc:

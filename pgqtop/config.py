@@ -169,6 +169,9 @@ class EngineSettings:
     """Bytes of resident memory past which a worker drains and exits; None for no limit."""
 
 
+DEFAULT_POLL_INTERVAL = 1.0
+
+
 @dataclasses.dataclass(slots=True)
 class Settings:
     """Everything a command needs to reach the database and name its objects."""
@@ -189,6 +192,24 @@ class Settings:
     """Seconds between the fleet's queue-history samples; 0 stops this process taking them."""
     history_retention_hours: float = 24.0
     read_only: bool = False
+    listen_dsn: str | None = None
+    """Where the LISTEN connection goes when not `dsn`: a session-mode pooler or the server
+    itself, while `dsn` goes through a transaction-mode pooler (LISTEN needs a session)."""
+    listen: bool = True
+    """False: no LISTEN at all; workers and the console look every `poll_interval` instead."""
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    """Seconds between looks for new work without LISTEN (`listen` off, or a hot standby)."""
+
+    @property
+    def pooled(self) -> bool:
+        """Told of a transaction pooler (LISTEN elsewhere or not at all): a worker then keeps
+        to one work connection and nothing session-bound, prepared statements included."""
+        return self.listen_dsn is not None or not self.listen
+
+    @property
+    def notify_dsn(self) -> str:
+        """The DSN of the LISTEN connection."""
+        return self.listen_dsn or self.dsn
 
     @classmethod
     def create(cls, dsn: str | None = None, prefix: str | None = None, **kwargs: Any) -> Settings:
@@ -275,13 +296,17 @@ def config_path() -> Path:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Profile:
-    """A saved connection: a DSN without a password, and optionally the prefix of a queue."""
+    """A saved connection: a DSN without a password, optionally the prefix of a queue, and how
+    notifications arrive (a DSN of their own, or none: poll every `poll_interval`)."""
 
     dsn: str
     prefix: str | None = None
+    listen_dsn: str | None = None
+    listen: bool | None = None
+    poll_interval: float | None = None
 
 
-PROFILE_KEYS = ("dsn", "prefix")
+PROFILE_KEYS = ("dsn", "prefix", "listen_dsn", "listen", "poll_interval")
 
 
 def parse_profile(name: str, table: object, path: Path) -> Profile:
@@ -295,21 +320,55 @@ def parse_profile(name: str, table: object, path: Path) -> Profile:
             f"{path}: profile {name!r} has unknown keys {', '.join(map(repr, unknown))} "
             f"(known: {', '.join(PROFILE_KEYS)})"
         )
-    dsn = table["dsn"]
-    try:
-        has_password = bool(psycopg.conninfo.conninfo_to_dict(dsn).get("password"))
-    except psycopg.ProgrammingError:
-        raise ConfigError(f"{path}: profile {name!r} has a malformed dsn") from None
-    if has_password:
-        raise ConfigError(
-            f"{path}: profile {name!r} contains a password; use PGPASSWORD or ~/.pgpass"
-        )
+    dsn = _profile_dsn(table["dsn"], "dsn", name, path)
     prefix = table.get("prefix")
     if prefix is not None:
         if not isinstance(prefix, str):
             raise ConfigError(f"{path}: profile {name!r}: prefix must be a string")
         validate_prefix(prefix, f"{path}: the prefix of profile {name!r}")
-    return Profile(dsn, prefix)
+    listen_dsn = table.get("listen_dsn")
+    if listen_dsn is not None:
+        if not isinstance(listen_dsn, str):
+            raise ConfigError(f"{path}: profile {name!r}: listen_dsn must be a string")
+        _profile_dsn(listen_dsn, "listen_dsn", name, path)
+    listen = table.get("listen")
+    if listen is not None and not isinstance(listen, bool):
+        raise ConfigError(f"{path}: profile {name!r}: listen must be true or false")
+    poll = table.get("poll_interval")
+    if poll is not None:
+        if isinstance(poll, bool) or not isinstance(poll, int | float):
+            raise ConfigError(f"{path}: profile {name!r}: poll_interval must be seconds")
+        try:
+            poll = check_poll_interval(float(poll))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: profile {name!r}: {exc}") from None
+    return Profile(dsn, prefix, listen_dsn, listen, None if poll is None else float(poll))
+
+
+def _profile_dsn(dsn: str, key: str, name: str, path: Path) -> str:
+    """A profile's DSN, well formed and without a password."""
+    try:
+        has_password = bool(psycopg.conninfo.conninfo_to_dict(dsn).get("password"))
+    except psycopg.ProgrammingError:
+        raise ConfigError(f"{path}: profile {name!r} has a malformed {key}") from None
+    if has_password:
+        raise ConfigError(
+            f"{path}: profile {name!r} contains a password; use PGPASSWORD or ~/.pgpass"
+        )
+    return dsn
+
+
+MAX_POLL_INTERVAL = 3600.0
+
+
+def check_poll_interval(seconds: float) -> float:
+    """A poll interval in (0, an hour]: a typo must not turn into a worker that never looks."""
+    if not (seconds == seconds and 0 < seconds <= MAX_POLL_INTERVAL):
+        raise ConfigError(
+            f"poll interval must be more than 0 and at most {MAX_POLL_INTERVAL:g} seconds, "
+            f"not {seconds:g}"
+        )
+    return seconds
 
 
 def parse_profile_tables(data: Mapping[str, Any], path: Path) -> dict[str, Profile]:

@@ -72,6 +72,19 @@ def pgqtop_dsn(dsn: str) -> str:
     return dsn
 
 
+@pytest.fixture(scope="session")
+def pgbouncer_dsn(dsn: str) -> Iterator[str]:
+    """The suite's database through a PgBouncer of its own in transaction pooling mode (pool
+    size 20), started once per test process and stopped at its end; the tests that use it skip,
+    saying why, where PgBouncer is not installed."""
+    from tests.pooler import pgbouncer, pgbouncer_binary
+
+    if pgbouncer_binary() is None:
+        pytest.skip("pgbouncer is not installed (.ci/run installs it: apt-get install pgbouncer)")
+    with pgbouncer(dsn) as bouncer:
+        yield bouncer.dsn
+
+
 @pytest.fixture
 def names(dsn: str) -> Iterator[ObjectNames]:
     names = ObjectNames(f"t{uuid.uuid4().hex[:12]}")

@@ -13,8 +13,8 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-from pgqtop.config import ObjectNames, Settings, describe_dsn, dsn_given
-from pgqtop.errors import UsageError
+from pgqtop.config import ObjectNames, Settings, check_poll_interval, describe_dsn, dsn_given
+from pgqtop.errors import ConfigError, UsageError
 
 _ZERO = re.compile(r"0+(?:\.0*)?[smhd]?")
 
@@ -62,10 +62,31 @@ def settings_from_args(args: argparse.Namespace, dsn: str | None = None) -> Sett
         changes.setdefault("flush_size", max(changes["batch_size"], 1))
     settings.engine = dataclasses.replace(settings.engine, **changes)
     settings.read_only = bool(getattr(args, "read_only", False))
+    notifications(args, settings)
     keep = getattr(args, "keep_finished", None)
     if keep is not None:
         settings.keep_finished_seconds = parse_retention(keep, "--keep-finished")
     return settings
+
+
+def notifications(args: argparse.Namespace, settings: Settings) -> None:
+    """--listen-dsn, --no-listen and --poll-interval (or a profile's), checked."""
+    listen_dsn = getattr(args, "listen_dsn", None)
+    listen = getattr(args, "listen", None)
+    poll = getattr(args, "poll_interval", None)
+    if listen_dsn is not None:
+        if not listen_dsn.strip():
+            raise UsageError("--listen-dsn is empty: give a connection string, or drop it")
+        if listen is False:
+            raise UsageError("--listen-dsn and --no-listen contradict each other: drop one")
+        settings.listen_dsn = listen_dsn
+    if listen is not None:
+        settings.listen = bool(listen)
+    if poll is not None:
+        try:
+            settings.poll_interval = check_poll_interval(poll)
+        except ConfigError as exc:
+            raise UsageError(f"--poll-interval: {exc}") from None
 
 
 def parse_retention(text: str, flag: str) -> float:

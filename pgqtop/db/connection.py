@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 
 from pgqtop.config import Settings, describe_dsn
+from pgqtop.db.readonly import READ_ONLY_OPTION, enforce_read_only, enforce_read_only_async
 from pgqtop.errors import ConnectionFailed
 from pgqtop.model import first_line, redact
 
@@ -17,17 +18,26 @@ _UNREACHABLE = re.compile(
 )
 """libpq's words for an attempt that reached no PostgreSQL server at host:port."""
 
+PREPARE_THRESHOLD = 5
+"""psycopg's own default: a statement is prepared on its sixth run."""
 
-def connect_kwargs(settings: Settings, purpose: str) -> dict[str, Any]:
-    """Connection options shared by every connection pgqtop opens."""
+
+def connect_kwargs(settings: Settings, purpose: str, *, prepared: bool = False) -> dict[str, Any]:
+    """Connection options shared by every connection pgqtop opens; `prepared` lets psycopg
+    prepare a statement run often (a worker's hot path on a direct connection)."""
     kwargs: dict[str, Any] = {
         "autocommit": True,
         "application_name": f"pgqtop {purpose}"[:63],
         "connect_timeout": CONNECT_TIMEOUT,
+        # Server-side prepared statements only where asked for: behind a transaction-mode
+        # pooler consecutive statements land on different server sessions, where a prepared
+        # name is unknown or already taken.
+        "prepare_threshold": PREPARE_THRESHOLD if prepared else None,
     }
     if settings.read_only:
         # The database enforces it, so even a bug in the console cannot write.
-        kwargs["options"] = "-c default_transaction_read_only=on"
+        # A pooler may drop it: connect_async/connect_sync check and enforce it themselves.
+        kwargs["options"] = READ_ONLY_OPTION
     return kwargs
 
 
@@ -64,19 +74,35 @@ def _failure(settings: Settings, exc: BaseException) -> ConnectionFailed:
     return ConnectionFailed(redact(connection_error_line(exc, where), settings.dsn))
 
 
-async def connect_async(settings: Settings, purpose: str) -> psycopg.AsyncConnection[Any]:
+async def connect_async(
+    settings: Settings, purpose: str, *, prepared: bool = False
+) -> psycopg.AsyncConnection[Any]:
     """An autocommit async connection, or ConnectionFailed with a one-line reason."""
     try:
-        return await psycopg.AsyncConnection.connect(
-            settings.dsn, **connect_kwargs(settings, purpose)
+        conn = await psycopg.AsyncConnection.connect(
+            settings.dsn, **connect_kwargs(settings, purpose, prepared=prepared)
         )
     except (psycopg.Error, OSError, ValueError) as exc:  # ValueError: a host idna refuses
         raise _failure(settings, exc) from None
+    if settings.read_only:
+        try:
+            await enforce_read_only_async(conn)
+        except psycopg.Error as exc:
+            await conn.close()
+            raise _failure(settings, exc) from None
+    return conn
 
 
 def connect_sync(settings: Settings, purpose: str) -> psycopg.Connection[Any]:
     """The sync twin of connect_async, for admin commands and sync producers."""
     try:
-        return psycopg.Connection.connect(settings.dsn, **connect_kwargs(settings, purpose))
+        conn = psycopg.Connection.connect(settings.dsn, **connect_kwargs(settings, purpose))
     except (psycopg.Error, OSError, ValueError) as exc:
         raise _failure(settings, exc) from None
+    if settings.read_only:
+        try:
+            enforce_read_only(conn)
+        except psycopg.Error as exc:
+            conn.close()
+            raise _failure(settings, exc) from None
+    return conn

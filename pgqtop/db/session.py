@@ -46,7 +46,13 @@ class AsyncSession:
 
 class FleetReads(AsyncSession):
     """The reads a worker and a console both need: the pauses in force (a worker logs them
-    and wakes when a timed one ends; a console shows them) and the schedules."""
+    and wakes when a timed one ends; a console shows them), the schedules, and whether the
+    server is a hot standby."""
+
+    async def in_recovery(self) -> bool:
+        """True on a hot standby: read-only, and LISTEN is refused there."""
+        row = await self._tuple(shared_statements(self.names).in_recovery, {})
+        return bool(row[0])
 
     async def paused(self) -> list[PauseInfo]:
         return await self._built(shared_statements(self.names).paused, {}, rows.PAUSE_INFO)

@@ -16,14 +16,12 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 import psycopg
 
 from pgqtop.config import Settings
-from pgqtop.db.connection import connect_async
 from pgqtop.db.rows import Beat, HistoryClaim, PauseInfo, WorkerIdentity, WorkerReport
 from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.retention import FinishedPruner
 from pgqtop.engine.retry import wait_for_event
 from pgqtop.engine.timing import beat_interval, stall_scan_interval
-from pgqtop.errors import ConnectionFailed
 from pgqtop.model import ALL_ENTRYPOINTS, first_line, target_label
 
 log = logging.getLogger(__name__)
@@ -138,7 +136,7 @@ class Heartbeat:
         self.beats = 0
         self.history = HistorySampler(settings)
         self._poke = asyncio.Event()
-        self.finished = FinishedPruner(settings)
+        self.finished = FinishedPruner(settings, link)
         self._processed = 0
 
     def poke(self) -> None:
@@ -211,20 +209,15 @@ class Heartbeat:
         self.finished.cancel()
 
     async def vacuum_if_needed(self) -> None:
-        """Vacuum on a connection of its own, so flushes and heartbeats never wait for it."""
+        """Vacuum the jobs table when autovacuum is off and it needs it, in the background on
+        the worker's one connection: flushes wait for a vacuum of the jobs table (it only runs
+        where autovacuum is off), but no second connection is ever needed."""
         try:
-            conn = await connect_async(self.settings, "maintenance")
-        except ConnectionFailed as exc:
-            log.debug("vacuum check skipped: %s", exc)
-            return
-        try:
-            queries = WorkerQueries(conn, self.settings.names)
+            queries = await self.link.queries()
             if await queries.vacuum_jobs_if_needed():
                 log.info("vacuumed %s (autovacuum is off)", self.settings.names.jobs)
         except DATABASE_ERRORS as exc:
             log.debug("vacuum check failed: %s", exc)
-        finally:
-            await conn.close()
 
     async def prune(self) -> None:
         queries = await self.link.queries()

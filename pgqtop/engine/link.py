@@ -73,8 +73,11 @@ class ReconnectingConnection(Generic[Q]):
         backoff: Backoff | None = None,
         prepare: Callable[[Q], Awaitable[None]] | None = None,
         on_change: Callable[[], None] | None = None,
+        prepared: bool = False,
     ) -> None:
         self.settings = settings
+        self.prepared = prepared
+        """psycopg may prepare statements run often (never through a transaction pooler)."""
         self.purpose = purpose
         self.last_error = ""
         """Why it was last dropped, one line without the password ("" before any failure)."""
@@ -120,7 +123,7 @@ class ReconnectingConnection(Generic[Q]):
         return (await self.queries()).conn
 
     async def _connect(self) -> None:
-        conn = await connect_async(self.settings, self.purpose)
+        conn = await connect_async(self.settings, self.purpose, prepared=self.prepared)
         queries = self._session(conn, self.settings.names)
         if self._prepare is not None:
             try:

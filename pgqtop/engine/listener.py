@@ -5,11 +5,16 @@ of its own. When that connection drops, the listener reconnects with backoff; me
 keeps polling every dequeue timeout and the console keeps reconciling, so NOTIFY being down only
 costs latency. Workers and the console both listen through this class: it is the one place
 that issues LISTEN.
+
+LISTEN is session state, which a transaction-mode pooler does not keep: `listen_dsn` sends this
+one connection elsewhere (a session-mode pooler, the server), while every other connection uses
+the pooled DSN and nothing else session-bound.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +29,13 @@ from pgqtop.engine.retry import Backoff, wait_for_event
 from pgqtop.model import Event, EventParseError, parse_event
 
 log = logging.getLogger(__name__)
+
+
+def listen_settings(settings: Settings) -> Settings:
+    """The settings of the LISTEN connection: those given, aimed at `listen_dsn` when set."""
+    if settings.listen_dsn is None:
+        return settings
+    return dataclasses.replace(settings, dsn=settings.listen_dsn, listen_dsn=None)
 
 
 class Listener:
@@ -47,7 +59,10 @@ class Listener:
         self.ignored = 0
         # A shorter ceiling than the other connections: while it is down, events wait.
         self.connection = ReconnectingConnection(
-            settings, purpose, AsyncSession, backoff=Backoff(initial=0.1, maximum=5.0)
+            listen_settings(settings),
+            purpose,
+            AsyncSession,
+            backoff=Backoff(initial=0.1, maximum=5.0),
         )
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -1,9 +1,13 @@
 """QueueManager: the registry of entrypoints and the worker loop (dequeue -> dispatch -> wait).
 
-Three connections per worker: LISTEN (listener.py), dequeue (this loop), and completion flushes
-plus heartbeats (buffer.py, control.py). Any of them may drop; each comes back on its own with
-backoff while the others carry on, and the state reads "reconnecting" until all are back. A
-fourth opens only while a handler blocks the event loop (watchdog.py).
+Connections per worker: LISTEN (listener.py; none with `listen` off, the loop then polls every
+`poll_interval`), the dequeue connection of this loop, and completion flushes plus heartbeats,
+schedules and maintenance (buffer.py, control.py, retention.py) on a second one, so a flush
+and a dequeue overlap. A worker told of a transaction pooler (`Settings.pooled`: LISTEN
+elsewhere or not at all) runs dequeue and completion on one connection instead, each statement
+its own transaction, with nothing prepared. Any connection may drop; each comes back on its own
+with backoff while the others carry on, and the state reads "reconnecting" until all are back.
+One more opens only while a handler blocks the event loop (watchdog.py).
 
 Sync handlers run in a thread pool. Python cannot stop a thread, so a sync job that times out
 or is canceled ends at once while its thread runs on ("hung"): sync entrypoints then get only
@@ -36,11 +40,12 @@ from pgqtop.db.worker import WorkerQueries
 from pgqtop.engine.buffer import CompletionBuffer
 from pgqtop.engine.burst import BurstResult, BurstWatch, OnEmpty
 from pgqtop.engine.control import Heartbeat, PauseState
+from pgqtop.engine.herd import WakeGate
 from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.listener import Listener
 from pgqtop.engine.memory import describe_size, resident_bytes
 from pgqtop.engine.payloads import typed_handler
-from pgqtop.engine.retry import RetryPolicy, wait_for_event
+from pgqtop.engine.retry import RetryPolicy, wait_for_any, wait_for_event
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
 from pgqtop.engine.timing import check_timing, stall_scan_interval
 from pgqtop.engine.watchdog import LoopWatchdog
@@ -160,6 +165,9 @@ class QueueManager:
         self._done = asyncio.Event()
         self._buffer: CompletionBuffer | None = None
         self._next_stall_scan = 0.0
+        self._next_control_read = 0.0
+        self._gate = WakeGate()
+        self._deferral = asyncio.Event()
         self._heartbeat: Heartbeat | None = None
         check_timing(settings.engine)
         self._outcome_listeners: list[Callable[[Job, Outcome], None]] = []
@@ -323,10 +331,10 @@ class QueueManager:
 
     # --- running ------------------------------------------------------------------------------
 
-    def _completing_queries(
+    def _work_queries(
         self, conn: psycopg.AsyncConnection[Any], names: ObjectNames
     ) -> WorkerQueries:
-        """The completion connection's queries: they keep finished jobs when settings say so."""
+        """The work connection's queries: completions keep finished jobs when settings say so."""
         return WorkerQueries(conn, names, keep_finished=self.settings.keep_finished_seconds > 0)
 
     async def run(self) -> None:
@@ -349,9 +357,20 @@ class QueueManager:
         self._due_at = None
         self._set_state("starting", f"{describe_dsn(self.settings.dsn)}, {self._describe()}")
         suffix = self._short_id
-        dequeue_link = ReconnectingConnection(self.settings, f"worker {suffix}", WorkerQueries)
-        complete_link = ReconnectingConnection(
-            self.settings, f"complete {suffix}", self._completing_queries
+        # Direct, the dequeue has a connection of its own and completions, heartbeats and
+        # maintenance another, so a flush and a dequeue overlap, and the hot statements are
+        # prepared. Told of a pooler, one connection does it all (statements queue on its
+        # lock, each one short) and nothing is prepared.
+        direct = not self.settings.pooled
+        link = ReconnectingConnection(
+            self.settings, f"worker {suffix}", self._work_queries, prepared=direct
+        )
+        complete_link = (
+            ReconnectingConnection(
+                self.settings, f"complete {suffix}", self._work_queries, prepared=direct
+            )
+            if direct
+            else link
         )
         self._buffer = CompletionBuffer(
             complete_link,
@@ -370,8 +389,10 @@ class QueueManager:
             held=self._held,
         )
         self._heartbeat = heartbeat
-        listener = Listener(
-            self.settings, self._on_event, self._on_listener, purpose=f"listen {suffix}"
+        listener = (
+            Listener(self.settings, self._on_event, self._on_listener, purpose=f"listen {suffix}")
+            if self.settings.listen
+            else None
         )
         watchdog = LoopWatchdog(
             self.settings,
@@ -384,10 +405,13 @@ class QueueManager:
         if any(not e.is_async for e in self._registry.values()):
             self._pool = self._make_pool(self._concurrency)
         try:
-            await dequeue_link.queries()
+            await link.queries()
             await heartbeat.beat()
             watchdog.start()
-            background.append(asyncio.create_task(listener.run(self._halt), name="pgqtop listen"))
+            if listener is not None:
+                background.append(
+                    asyncio.create_task(listener.run(self._halt), name="pgqtop listen")
+                )
             background.append(
                 asyncio.create_task(heartbeat.run(self._halt), name="pgqtop heartbeat")
             )
@@ -399,11 +423,11 @@ class QueueManager:
                 )
             self._buffer.start()
             self._set_state("running")
-            await self._loop(dequeue_link)
+            await self._loop(link)
             await self._drain(heartbeat)
         finally:
             watchdog.stop()
-            await self._teardown(background, heartbeat, (dequeue_link, complete_link))
+            await self._teardown(background, heartbeat, (link, complete_link))
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking jobs, let running ones finish for `grace` seconds, flush, deregister."""
@@ -566,6 +590,7 @@ class QueueManager:
                 continue
             if self._troubled:
                 self._healthy("dequeue")
+            self._gate.looked(len(jobs))
             taken: dict[str, int] = {}
             for job in jobs:
                 taken[job.entrypoint] = taken.get(job.entrypoint, 0) + 1
@@ -601,6 +626,14 @@ class QueueManager:
             await self._burst_idle(global_room=global_room, entrypoints=entrypoints)
             return
         timeout = self.settings.engine.dequeue_timeout
+        if not self.settings.listen:
+            # Nothing announces new work: look every poll interval, and read the pauses again
+            # now and then since no event says they changed.
+            timeout = min(timeout, self.settings.poll_interval)
+            now = time.monotonic()
+            if now >= self._next_control_read:
+                self._next_control_read = now + self.settings.engine.dequeue_timeout
+                self._control_dirty = True
         pause_end = self._pauses.seconds_to_change()
         pause_limited = pause_end is not None and pause_end < timeout
         if pause_end is not None:
@@ -612,8 +645,27 @@ class QueueManager:
                 self._due_dirty = True  # once it is taken, look for the next one
         self._wake_on_room = global_room
         self._wake_for = entrypoints
+        deadline = time.monotonic() + timeout
         try:
-            woken = await wait_for_event(self._wake, timeout)
+            while True:
+                wait = deadline - time.monotonic()
+                deferred = self._gate.seconds_to_look()
+                self._deferral.clear()
+                if self._wake.is_set():
+                    await asyncio.sleep(0)  # yield once all the same: the loop must not spin
+                else:
+                    await wait_for_any(
+                        [self._wake, self._deferral],
+                        wait if deferred is None else min(wait, deferred),
+                    )
+                woken = self._wake.is_set()
+                if self._deferral.is_set() and not woken and deferred is None:
+                    continue  # a look was deferred meanwhile: wait for its time instead
+                if woken or time.monotonic() >= deadline or not self._gate.deferred:
+                    break
+                if self._gate.seconds_to_look() == 0.0 and self._gate.worth_looking():
+                    woken = True  # the quiet time is over and jobs still wait: look
+                    break
         finally:
             self._wake_on_room = False
             self._wake_for = _NOTHING
@@ -784,12 +836,22 @@ class QueueManager:
         elif event.op in ("pause", "resume", "control"):
             self._control_dirty = True
             self._wake.set()
-        elif event.overflow or any(
-            delta.get("queued", 0) > 0 and name in self._registry
-            for name, delta in event.changes.items()
-        ):
-            self._due_dirty = True  # the new jobs may be delayed ones (or retries)
+        elif event.overflow:
+            self._due_dirty = True
             self._wake.set()
+        else:
+            queued = sum(
+                delta.get("queued", 0)
+                for name, delta in event.changes.items()
+                if name in self._registry
+            )
+            if queued > 0:
+                self._due_dirty = True  # the new jobs may be delayed ones (or retries)
+            deferred = self._gate.deferred
+            if self._gate.notified(queued):
+                self._wake.set()
+            elif self._gate.deferred and not deferred:
+                self._deferral.set()  # an idle loop waits for the deferred look's time
 
     def _on_listener(self, connected: bool) -> None:
         if connected:

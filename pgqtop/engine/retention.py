@@ -1,9 +1,10 @@
 """The finished jobs' retention: drop what is older than Settings.keep_finished_seconds, and
-what lies more than keep_finished_rows job ids back, on a connection of its own.
+what lies more than keep_finished_rows job ids back.
 
 Deleting a row costs about what writing it did, so the prune must neither stall this worker's
-completions (they share the heartbeat's connection) nor fall behind a fast queue. It therefore
-runs in the background on its own connection, in bounded chunks, every few minutes and also
+completions nor fall behind a fast queue. It therefore runs in the background in bounded
+chunks, each its own statement on the worker's one connection (flushes and dequeues take their
+turn between two chunks, and a pooled worker needs no second connection), every few minutes and also
 whenever this worker has finished a tenth of keep_finished_rows jobs since its last prune: the
 table stays near its limit however fast the fleet drains. A worker that keeps no finished jobs
 leaves the table to the workers that do.
@@ -15,12 +16,14 @@ import asyncio
 import logging
 import random
 import time
+from typing import Any
+
+import psycopg
 
 from pgqtop.config import Settings
 from pgqtop.db.connection import connect_async
 from pgqtop.db.worker import WorkerQueries
-from pgqtop.engine.link import DATABASE_ERRORS
-from pgqtop.errors import ConnectionFailed
+from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +38,12 @@ MIN_VOLUME = 1_000
 class FinishedPruner:
     """Decides when this worker prunes the finished jobs, and prunes them in the background."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, link: ReconnectingConnection[WorkerQueries] | None = None
+    ) -> None:
         self.settings = settings
+        self.link = link
+        """The worker's connection; without one, each prune opens a short one of its own."""
         self.pruned = 0
         """Rows this worker's prunes removed, in all."""
         self._next_at = time.monotonic() + random.uniform(*PRUNE_EVERY)
@@ -68,14 +75,18 @@ class FinishedPruner:
 
     async def prune(self) -> int:
         """Delete what is past the retention, chunk by chunk; how many rows went."""
+        conn: psycopg.AsyncConnection[Any] | None = None
         try:
-            conn = await connect_async(self.settings, "maintenance")
-        except ConnectionFailed as exc:
+            if self.link is not None:
+                queries = await self.link.queries()
+            else:
+                conn = await connect_async(self.settings, "maintenance")
+                queries = WorkerQueries(conn, self.settings.names)
+        except DATABASE_ERRORS as exc:
             log.debug("finished jobs' prune skipped: %s", exc)
             return 0
         gone = 0
         try:
-            queries = WorkerQueries(conn, self.settings.names)
             while True:
                 removed = await queries.prune_finished(
                     self.settings.keep_finished_seconds,
@@ -88,7 +99,8 @@ class FinishedPruner:
         except DATABASE_ERRORS as exc:
             log.debug("finished jobs' prune failed: %s", exc)
         finally:
-            await conn.close()
+            if conn is not None:
+                await conn.close()
         self.pruned += gone
         if gone:
             log.debug("pruned %d finished jobs", gone)

