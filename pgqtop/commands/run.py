@@ -138,12 +138,13 @@ def main(args: argparse.Namespace) -> int:
         with demo_database(args) as embedded_dsn:
             settings = settings_from_args(args, embedded_dsn)
             install_schema(settings)
-            say(
+            greeting = (
                 f"pgqtop demo on {describe_dsn(settings.dsn)} (prefix {settings.names.prefix}); "
                 f"another console: {_shareable(settings)}"
             )
+            say(greeting)
             sys.stdout.flush()
-            return _dispatch(args, settings)
+            return _dispatch(args, settings, greeting=greeting)
     return _dispatch(args, settings_from_args(args))
 
 
@@ -152,13 +153,29 @@ def _shareable(settings: Settings) -> str:
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     params = {k: v for k, v in conninfo_to_dict(settings.dsn).items() if k != "password"}
-    command = f"pgqtop --dsn {shlex.quote(make_conninfo('', **params))}"
+    command = f"{_own_command()} --dsn {shlex.quote(make_conninfo('', **params))}"
     if settings.names.prefix != ObjectNames().prefix:
         command += f" --prefix {settings.names.prefix}"
     return command
 
 
-def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+def _own_command() -> str:
+    """How to run this pgqtop again from another shell: `pgqtop` when that name on PATH is
+    this program, else this program's own path (a venv that is not activated), else
+    `python -m pgqtop` with this interpreter."""
+    import shutil
+    from pathlib import Path
+
+    here = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    found = shutil.which("pgqtop")
+    if found and (here is None or Path(found).resolve() == here):
+        return "pgqtop"
+    if here is not None and here.name == "pgqtop" and here.is_file():
+        return shlex.quote(str(here))
+    return f"{shlex.quote(sys.executable)} -m pgqtop"
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings, greeting: str = "") -> int:
     if getattr(args, "max_memory", None) and not args.headless:
         raise UsageError("--max-memory needs --headless (a console does not exit by itself)")
     if getattr(args, "metrics_port", None) is not None:
@@ -170,10 +187,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from pgqtop.commands.headless import run_headless
 
         return run_headless(args, settings)
-    return _console(args, settings)
+    return _console(args, settings, greeting)
 
 
-def _console(args: argparse.Namespace, settings: Settings) -> int:
+def _console(args: argparse.Namespace, settings: Settings, greeting: str = "") -> int:
     from pgqtop.commands.headless import check_schema, prepare_manager
     from pgqtop.tui.app import run_console
 
@@ -196,6 +213,7 @@ def _console(args: argparse.Namespace, settings: Settings) -> int:
         read_only=args.read_only,
         refresh=args.refresh,
         extra_tasks=extra_tasks,
+        greeting=greeting,
     )
     if manager is not None:
         from pgqtop.commands.headless import exit_if_threads_stranded

@@ -137,6 +137,8 @@ class PgqtopApp(App[int]):
         self.manager = manager
         self.read_only = read_only
         self.preferences = preferences or ConsolePreferences()
+        self.greeting = ""
+        """Shown as a toast once the console opens (the demo says how to open another)."""
         self.remember_state = remember_state
         remembered = read_state() if remember_state else {}
         self.state = ConsoleState(
@@ -197,6 +199,8 @@ class PgqtopApp(App[int]):
         self.query_one(QueuesPane).focus()
         self.repaint(force=True)
         self.set_interval(REPAINT_INTERVAL, self.tick)
+        if self.greeting:
+            self.notify(self.greeting, timeout=20)
 
     def apply_theme(self, name: str) -> None:
         if name not in self.available_themes:
@@ -904,8 +908,10 @@ def run_console(
     read_only: bool = False,
     refresh: float | None = None,
     extra_tasks: Sequence[Feeder] = (),
+    greeting: str = "",
 ) -> int:
-    """Open the console until the operator quits; returns the process exit code."""
+    """Open the console until the operator quits; returns the process exit code. A
+    `greeting` (the demo's hint for a second console) is shown as a toast when it opens."""
     preferences = read_preferences()
     app = PgqtopApp(
         settings,
@@ -916,6 +922,7 @@ def run_console(
         extra_tasks=extra_tasks,
         preferences=preferences,
     )
+    app.greeting = greeting
     result = app.run()
     if app.return_code:
         return app.return_code  # the console died (Textual printed why): not a clean exit
