@@ -161,6 +161,7 @@ class Watcher:
     async def _read_version(self, queries: ConsoleQueries) -> None:
         version = await _timed(queries.server_version())
         self.state.server_version = version.split(" ")[0]
+        self.state.touch("header")
 
     async def _reconcile(self, queries: ConsoleQueries) -> None:
         # Count only while listening, so no event can fall between the count and the stream.

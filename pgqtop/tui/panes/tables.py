@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import ColumnKey, RowKey
 
 Cell = str | Text
 
@@ -22,7 +22,7 @@ def sync_rows(table: DataTable[Cell], rows: Sequence[tuple[str, Sequence[Cell]]]
         for key, cells in rows:
             for column, value in zip(columns, cells, strict=True):
                 if table.get_cell(key, column) != value:
-                    table.update_cell(key, column, value, update_width=True)
+                    set_cell(table, key, column, value)
         return
     selected = selected_key(table)
     table.clear()
@@ -30,6 +30,26 @@ def sync_rows(table: DataTable[Cell], rows: Sequence[tuple[str, Sequence[Cell]]]
         table.add_row(*cells, key=key)
     if selected in keys:
         table.move_cursor(row=keys.index(selected), animate=False)
+
+
+def set_cell(table: DataTable[Cell], row: str, column: ColumnKey, value: Cell) -> None:
+    """Put a new value in one cell and redraw that row alone.
+
+    `DataTable.update_cell` counts every update into the key of each cached line, so one
+    changed cell (an age ticking each second) throws away the whole table's rendering and
+    draws every line again, and its width check lays the screen out again. The panes give
+    their columns fixed widths, so here only the changed row's cached renders are dropped and
+    only its region is redrawn.
+    """
+    row_key = RowKey(row)
+    table._data[row_key][column] = value
+    # LRUCache has keys() but no iteration of its own.
+    for row_cached in [k for k in table._row_render_cache.keys() if k[0] == row_key]:  # noqa: SIM118
+        table._row_render_cache.discard(row_cached)
+    for cell_cached in [k for k in table._cell_render_cache.keys() if k[0] == row_key]:  # noqa: SIM118
+        table._cell_render_cache.discard(cell_cached)
+    table._line_cache.clear()
+    table.refresh_row(table.get_row_index(row_key))
 
 
 def selected_key(table: DataTable[Cell]) -> str | None:
