@@ -43,8 +43,8 @@ PANES = ("header", "queues", "chart", "events", "workers", "failures")
 CLOCK_PANES = ("queues", "workers", "failures")
 """Panes with ages and countdowns that move with the clock (redrawn once a second)."""
 DRIFT = 1.0
-"""Seconds a polled moment (the oldest job's age, a countdown) may move before it counts as a
-change: each poll measures it a little differently, and the pane shows whole seconds."""
+"""Seconds the oldest due job's start may move before it counts as a change: each count
+measures its age a little differently, and the pane shows whole seconds."""
 EVENT_LIMIT = 200
 AUDIT_REMEMBERED = 1000
 """Audit entry ids remembered so that none is shown twice."""
@@ -296,9 +296,8 @@ class ConsoleState:
                 row.oldest_since,
                 None if depth.oldest_due_seconds is None else now - depth.oldest_due_seconds,
             )
-            row.next_due_at = _moment(
-                row.next_due_at,
-                None if depth.next_due_seconds is None else now + depth.next_due_seconds,
+            row.next_due_at = (
+                None if depth.next_due_seconds is None else now + depth.next_due_seconds
             )
         for entrypoint, row in self.queues.items():
             if entrypoint not in seen:

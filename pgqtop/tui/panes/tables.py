@@ -48,8 +48,10 @@ def set_cell(table: DataTable[Cell], row: str, column: ColumnKey, value: Cell) -
         table._row_render_cache.discard(row_cached)
     for cell_cached in [k for k in table._cell_render_cache.keys() if k[0] == row_key]:  # noqa: SIM118
         table._cell_render_cache.discard(cell_cached)
+    index = table.get_row_index(row_key)
+    table._row_renderable_cache.discard((table._update_count, index))
     table._line_cache.clear()
-    table.refresh_row(table.get_row_index(row_key))
+    table.refresh_row(index)
 
 
 def selected_key(table: DataTable[Cell]) -> str | None:
