@@ -43,6 +43,23 @@ class AsyncSession:
             await cur.execute(statement, params)
             return await cur.fetchall()
 
+    async def _pipelined(
+        self, reads: Sequence[tuple[bytes, Params, BaseRowFactory[Any]]]
+    ) -> list[list[Any]]:
+        """Several reads in one round trip: sent in pipeline mode and read after its one sync
+        (a fetch inside the block would sync early). Each read's rows, in order."""
+        cursors = []
+        async with self.conn.pipeline():
+            for statement, params, shape in reads:
+                cur = self.conn.cursor(row_factory=shape)
+                await cur.execute(statement, params)
+                cursors.append(cur)
+        found = []
+        for cur in cursors:
+            found.append(await cur.fetchall())
+            await cur.close()
+        return found
+
 
 class FleetReads(AsyncSession):
     """The reads a worker and a console both need: the pauses in force (a worker logs them

@@ -62,7 +62,14 @@ class ChartWindow:
     unit: str
     unit_seconds: float
 
+    @property
+    def scroll(self) -> float:
+        """Seconds an unchanged chart waits before sliding along its time axis."""
+        return max(self.bucket, self.seconds / SCROLL_STEPS)
 
+
+SCROLL_STEPS = 12
+"""An unchanged chart slides in this many steps across its window."""
 CHART_WINDOWS = (
     ChartWindow("1", "1m", 60, 1, "s", 1),
     ChartWindow("2", "15m", 900, 15, "min", 60),
@@ -347,14 +354,12 @@ class ConsoleState:
             self.touch("queues")
 
     def apply_series(self, series: list[SeriesPoint]) -> None:
-        """The chart changes with the series or with the bucket its window ends in, not with
-        each poll's time."""
-        bucket = self.chart_window.bucket
-        moved = int(self.clock() // bucket) != int(self.series_at // bucket)
-        changed = series != self.series
-        self.series = series
-        self.series_at = self.clock()
-        if changed or moved:
+        """The chart changes with the series; the same series only slides along the time
+        axis, which is redrawn once the window's end has moved a twelfth of the window (a
+        bucket at least) rather than at each poll."""
+        if series != self.series or self.clock() - self.series_at >= self.chart_window.scroll:
+            self.series = series
+            self.series_at = self.clock()
             self.touch("chart")
 
     def apply_chart_history(self, history: list[HistorySample]) -> None:

@@ -38,15 +38,16 @@ def set_cell(table: DataTable[Cell], row: str, column: ColumnKey, value: Cell) -
     `DataTable.update_cell` counts every update into the key of each cached line, so one
     changed cell (an age ticking each second) throws away the whole table's rendering and
     draws every line again, and its width check lays the screen out again. The panes give
-    their columns fixed widths, so here only the changed row's cached renders are dropped and
-    only its region is redrawn.
+    their columns fixed widths, so here only the changed cell's cached render (and its row's
+    composed lines) are dropped and only the row's region is redrawn.
     """
     row_key = RowKey(row)
     table._data[row_key][column] = value
     # LRUCache has keys() but no iteration of its own.
     for row_cached in [k for k in table._row_render_cache.keys() if k[0] == row_key]:  # noqa: SIM118
         table._row_render_cache.discard(row_cached)
-    for cell_cached in [k for k in table._cell_render_cache.keys() if k[0] == row_key]:  # noqa: SIM118
+    cells = [k for k in table._cell_render_cache.keys() if k[:2] == (row_key, column)]  # noqa: SIM118
+    for cell_cached in cells:
         table._cell_render_cache.discard(cell_cached)
     index = table.get_row_index(row_key)
     table._row_renderable_cache.discard((table._update_count, index))
