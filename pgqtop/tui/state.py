@@ -65,11 +65,13 @@ class ChartWindow:
     @property
     def scroll(self) -> float:
         """Seconds an unchanged chart waits before sliding along its time axis."""
-        return max(self.bucket, self.seconds / SCROLL_STEPS)
+        return max(self.bucket, min(self.seconds / SCROLL_STEPS, SCROLL_MOST))
 
 
 SCROLL_STEPS = 12
-"""An unchanged chart slides in this many steps across its window."""
+"""An unchanged chart slides in this many steps across its window..."""
+SCROLL_MOST = 60.0
+"""...or once a minute (a bucket at least), whichever is more often."""
 CHART_WINDOWS = (
     ChartWindow("1", "1m", 60, 1, "s", 1),
     ChartWindow("2", "15m", 900, 15, "min", 60),
@@ -355,8 +357,7 @@ class ConsoleState:
 
     def apply_series(self, series: list[SeriesPoint]) -> None:
         """The chart changes with the series; the same series only slides along the time
-        axis, which is redrawn once the window's end has moved a twelfth of the window (a
-        bucket at least) rather than at each poll."""
+        axis, redrawn in steps (ChartWindow.scroll) rather than at each poll."""
         if series != self.series or self.clock() - self.series_at >= self.chart_window.scroll:
             self.series = series
             self.series_at = self.clock()
