@@ -356,9 +356,11 @@ class ConsoleState:
             self.touch("queues")
 
     def apply_series(self, series: list[SeriesPoint]) -> None:
-        """The chart changes with the series; the same series only slides along the time
-        axis, redrawn in steps (ChartWindow.scroll) rather than at each poll."""
-        if series != self.series or self.clock() - self.series_at >= self.chart_window.scroll:
+        """The chart changes with new or changed points; old ones leaving the window only
+        slide the chart along its time axis, redrawn in steps (ChartWindow.scroll) rather
+        than at each poll."""
+        arrived = not set(series) <= set(self.series)
+        if arrived or self.clock() - self.series_at >= self.chart_window.scroll:
             self.series = series
             self.series_at = self.clock()
             self.touch("chart")

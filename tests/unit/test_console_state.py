@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from pgqtop.db.rows import QueueDepth, WorkerInfo
+from pgqtop.db.rows import QueueDepth, SeriesPoint, WorkerInfo
 from pgqtop.model import Event
 from pgqtop.model.audit import AuditEntry
 from pgqtop.tui.state import ConsoleState
@@ -233,3 +233,22 @@ def test_an_unchanged_chart_slides_in_steps_not_at_each_poll(
     clock.now += 1.0
     state.apply_series([])
     assert state.versions["chart"] > first
+
+
+def point(second: int, count: int = 5) -> SeriesPoint:
+    at = dt.datetime.fromtimestamp(940 + second, dt.UTC)
+    return SeriesPoint(at, "mail", "successful", count, 0.0, 0.0, 0.0, 0.0)
+
+
+def test_points_leaving_the_window_slide_the_chart_in_steps_and_new_ones_at_once(
+    state: ConsoleState, clock: Clock
+) -> None:
+    state.apply_series([point(s) for s in range(60)])
+    first = state.versions["chart"]
+    clock.now += 1.5
+    state.apply_series([point(s) for s in range(2, 60)])  # two seconds fell out on the left
+    assert state.versions["chart"] == first
+    clock.now += 1.5
+    state.apply_series([point(s) for s in range(3, 60)] + [point(61)])
+    assert state.versions["chart"] > first
+    assert state.series[-1] == point(61)
