@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.text import Text
 from textual.widgets import DataTable
@@ -19,10 +19,13 @@ def sync_rows(table: DataTable[Cell], rows: Sequence[tuple[str, Sequence[Cell]]]
     current = [row_key.value for row_key in table.rows]
     columns = list(table.columns)
     if keys == current:
-        for key, cells in rows:
-            for column, value in zip(columns, cells, strict=True):
-                if table.get_cell(key, column) != value:
-                    set_cell(table, key, column, value)
+        changed = {
+            (RowKey(key), column): value
+            for key, cells in rows
+            for column, value in zip(columns, cells, strict=True)
+            if table.get_cell(key, column) != value
+        }
+        set_cells(table, changed)
         return
     selected = selected_key(table)
     table.clear()
@@ -32,27 +35,32 @@ def sync_rows(table: DataTable[Cell], rows: Sequence[tuple[str, Sequence[Cell]]]
         table.move_cursor(row=keys.index(selected), animate=False)
 
 
-def set_cell(table: DataTable[Cell], row: str, column: ColumnKey, value: Cell) -> None:
-    """Put a new value in one cell and redraw that row alone.
+def set_cells(table: DataTable[Cell], changed: Mapping[tuple[RowKey, ColumnKey], Cell]) -> None:
+    """Put new values in some cells and redraw their rows alone.
 
     `DataTable.update_cell` counts every update into the key of each cached line, so one
     changed cell (an age ticking each second) throws away the whole table's rendering and
     draws every line again, and its width check lays the screen out again. The panes give
-    their columns fixed widths, so here only the changed cell's cached render (and its row's
-    composed lines) are dropped and only the row's region is redrawn.
+    their columns fixed widths, so here only the changed cells' cached renders (and their
+    rows' composed lines) are dropped and only those rows' regions are redrawn.
     """
-    row_key = RowKey(row)
-    table._data[row_key][column] = value
+    if not changed:
+        return
+    rows = {row for row, _ in changed}
+    for (row, column), value in changed.items():
+        table._data[row][column] = value
     # LRUCache has keys() but no iteration of its own.
-    for row_cached in [k for k in table._row_render_cache.keys() if k[0] == row_key]:  # noqa: SIM118
+    stale_rows = [k for k in table._row_render_cache.keys() if k[0] in rows]  # noqa: SIM118
+    for row_cached in stale_rows:
         table._row_render_cache.discard(row_cached)
-    cells = [k for k in table._cell_render_cache.keys() if k[:2] == (row_key, column)]  # noqa: SIM118
-    for cell_cached in cells:
+    stale_cells = [k for k in table._cell_render_cache.keys() if k[:2] in changed]  # noqa: SIM118
+    for cell_cached in stale_cells:
         table._cell_render_cache.discard(cell_cached)
-    index = table.get_row_index(row_key)
-    table._row_renderable_cache.discard((table._update_count, index))
     table._line_cache.clear()
-    table.refresh_row(index)
+    for row in rows:
+        index = table.get_row_index(row)
+        table._row_renderable_cache.discard((table._update_count, index))
+        table.refresh_row(index)
 
 
 def selected_key(table: DataTable[Cell]) -> str | None:
