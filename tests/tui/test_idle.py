@@ -54,8 +54,9 @@ async def test_an_idle_console_redraws_only_its_ticking_ages(
         await pilot.press("4")
         await pilot.pause(5.0)  # the first of every poll has landed
 
-        calls = {"chart": 0, "events": 0}
+        calls = {"chart": 0, "events": 0, "queue lines": 0}
         chart.render = counting(calls, "chart", chart.render)  # type: ignore[method-assign]
+        queues.render_line = counting(calls, "queue lines", queues.render_line)  # type: ignore[method-assign]
         events.render_state = counting(calls, "events", events.render_state)  # type: ignore[method-assign]
         updates = (whole_table_updates(queues), whole_table_updates(failures))
         ages = (
@@ -73,5 +74,7 @@ async def test_an_idle_console_redraws_only_its_ticking_ages(
         assert (whole_table_updates(queues), whole_table_updates(failures)) == updates
         assert calls["events"] == 0
         assert calls["chart"] <= 1, calls
+        # Six rows whose age ticks, each redrawn about once a second: not the pane's height.
+        assert calls["queue lines"] <= 6 * (WATCHED + 2), calls
         # What the operator sees is the new age.
         assert later[0] in str(failures.render_line(failures.header_height).text)

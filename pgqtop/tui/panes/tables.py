@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 from rich.text import Text
+from textual.widget import Widget
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -61,6 +62,15 @@ def set_cells(table: DataTable[Cell], changed: Mapping[tuple[RowKey, ColumnKey],
         index = table.get_row_index(row)
         table._row_renderable_cache.discard((table._update_count, index))
         table.refresh_row(index)
+
+
+def set_title(widget: Widget, title: str | None = None, subtitle: str | None = None) -> None:
+    """Set a pane's border title and subtitle, only when they change: assigning either one
+    redraws the whole widget, even with the same text."""
+    if title is not None and widget.border_title != title:
+        widget.border_title = title
+    if subtitle is not None and widget.border_subtitle != subtitle:
+        widget.border_subtitle = subtitle
 
 
 def selected_key(table: DataTable[Cell]) -> str | None:
