@@ -13,36 +13,46 @@ their caller runs them in one transaction and records the whole (AuditTrail.reco
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
+from psycopg.rows import BaseRowFactory, tuple_row
 
 from pgqtop.config import ObjectNames
 from pgqtop.db import rows
 from pgqtop.db.audit import AuditTrail
-from pgqtop.db.history import HistoryReads
+from pgqtop.db.history import HistoryReads, assemble
 from pgqtop.db.producer import DEFAULT_MAX_PAYLOAD_BYTES, Queries
 from pgqtop.db.rows import (
     FailureDetail,
+    FailureGroup,
     FailureSummary,
     FinishedJob,
     InFlightJob,
     JobFailure,
     LatencyHistograms,
+    PauseInfo,
     QueueCount,
     QueueDepth,
+    ScheduleInfo,
     SeriesPoint,
     WorkerInfo,
 )
 from pgqtop.db.session import FleetReads
+from pgqtop.db.statements.audit import audit_statements
 from pgqtop.db.statements.console import console_statements
+from pgqtop.db.statements.history import history_statements
+from pgqtop.db.statements.shared import shared_statements
+from pgqtop.db.statements.triage import triage_statements
 from pgqtop.db.triage import FailureTriage
 from pgqtop.model import ALL_ENTRYPOINTS, Job, Status, purge_statuses
-from pgqtop.model.audit import list_target
+from pgqtop.model.audit import AuditEntry, list_target
+from pgqtop.model.history import HistorySample
 
 
 def control_message(op: str, entrypoints: Iterable[str]) -> str:
@@ -81,6 +91,34 @@ def requeue_target(
     return "; ".join(parts) or "every failure"
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class SlowPoll:
+    """What the console reads every few seconds, in one round trip."""
+
+    workers: list[WorkerInfo]
+    held: list[InFlightJob]
+    failures: list[FailureSummary]
+    failed: dict[str, int]
+    """Failures per entrypoint over the failures window."""
+    paused: list[PauseInfo]
+    schedules: list[ScheduleInfo]
+    audit: list[AuditEntry]
+    """The audit trail of the chart's window."""
+    groups: list[FailureGroup] | None
+    """Failure groups, when asked for."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StatsPoll:
+    """What the console reads for its chart every second or two, in one round trip."""
+
+    outcomes: dict[tuple[str, str], int]
+    """Jobs finished in the last minute by (entrypoint, status)."""
+    series: list[SeriesPoint]
+    history: list[HistorySample] | None
+    """The queue history of the window, when asked for."""
+
+
 class ConsoleQueries(Queries, FleetReads, HistoryReads, FailureTriage, AuditTrail):
     """Watching and operating one queue on one async autocommit connection."""
 
@@ -109,6 +147,82 @@ class ConsoleQueries(Queries, FleetReads, HistoryReads, FailureTriage, AuditTrai
     async def statistics_series(self, window: float, bucket: float) -> list[SeriesPoint]:
         params = {"window": window, "bucket": bucket}
         return await self._built(self.console_sql.statistics_series, params, rows.SERIES_POINT)
+
+    async def slow_poll(
+        self,
+        *,
+        failure_rows: int,
+        failure_window: float,
+        audit_window: float,
+        audit_rows: int,
+        groups: bool,
+    ) -> SlowPoll:
+        """The workers, their running jobs, the recent failures and their counts, the pauses,
+        the schedules, the chart's audit trail and (if asked) the failure groups: one round
+        trip."""
+        shared = shared_statements(self.names)
+        reads: list[tuple[bytes, Mapping[str, Any], BaseRowFactory[Any]]] = [
+            (self.console_sql.workers, {}, rows.WORKER_INFO),
+            (self.console_sql.in_flight, {"worker": None}, rows.IN_FLIGHT_JOB),
+            (
+                self.console_sql.recent_failures,
+                {"limit": failure_rows, "entrypoint": None},
+                rows.FAILURE_SUMMARY,
+            ),
+            (self.console_sql.failures_since, {"seconds": failure_window}, tuple_row),
+            (shared.paused, {}, rows.PAUSE_INFO),
+            (shared.schedules, {"entrypoints": None}, rows.SCHEDULE_INFO),
+            (
+                audit_statements(self.names).log,
+                {"seconds": audit_window, "limit": audit_rows},
+                rows.AUDIT_ENTRY,
+            ),
+        ]
+        if groups:
+            reads.append(
+                (
+                    triage_statements(self.names).failure_groups,
+                    {"entrypoint": None, "seconds": None, "limit": failure_rows},
+                    rows.FAILURE_GROUP,
+                )
+            )
+        found = await self._pipelined(reads)
+        return SlowPoll(
+            workers=found[0],
+            held=found[1],
+            failures=found[2],
+            failed={r[0]: int(r[1]) for r in found[3]},
+            paused=found[4],
+            schedules=found[5],
+            audit=found[6],
+            groups=found[7] if groups else None,
+        )
+
+    async def stats_poll(self, window: float, bucket: float, *, history: bool) -> StatsPoll:
+        """The last minute's outcomes, the chart's series and (if asked) the queue history
+        of its window: one round trip."""
+        reads: list[tuple[bytes, Mapping[str, Any], BaseRowFactory[Any]]] = [
+            (self.console_sql.recent_outcomes, {"seconds": 60.0}, tuple_row),
+            (
+                self.console_sql.statistics_series,
+                {"window": window, "bucket": bucket},
+                rows.SERIES_POINT,
+            ),
+        ]
+        if history:
+            reads.append(
+                (
+                    history_statements(self.names).queue_history,
+                    {"window": window, "bucket": bucket, "entrypoint": None},
+                    rows.HISTORY_ROW,
+                )
+            )
+        found = await self._pipelined(reads)
+        return StatsPoll(
+            outcomes={(r[0], r[1]): int(r[2]) for r in found[0]},
+            series=found[1],
+            history=assemble(found[2], None) if history else None,
+        )
 
     async def workers(self) -> list[WorkerInfo]:
         return await self._built(self.console_sql.workers, {}, rows.WORKER_INFO)

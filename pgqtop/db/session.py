@@ -3,6 +3,8 @@ statements were rendered for, and the few ways a statement's rows come back."""
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -16,6 +18,20 @@ from pgqtop.db.statements.shared import shared_statements
 
 R = TypeVar("R")
 Params = Mapping[str, Any]
+
+
+_PIPELINE_LOCKS: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _pipeline_lock(conn: psycopg.AsyncConnection[Any]) -> asyncio.Lock:
+    """One pipeline block at a time per connection: two tasks' blocks would end each other's
+    pipeline mode (a lone statement of another task joins a running block harmlessly)."""
+    lock = _PIPELINE_LOCKS.get(conn)
+    if lock is None:
+        lock = _PIPELINE_LOCKS[conn] = asyncio.Lock()
+    return lock
 
 
 class AsyncSession:
@@ -42,6 +58,23 @@ class AsyncSession:
         async with self.conn.cursor(row_factory=shape) as cur:
             await cur.execute(statement, params)
             return await cur.fetchall()
+
+    async def _pipelined(
+        self, reads: Sequence[tuple[bytes, Params, BaseRowFactory[Any]]]
+    ) -> list[list[Any]]:
+        """Several reads in one round trip: sent in pipeline mode and read after its one sync
+        (a fetch inside the block would sync early). Each read's rows, in order."""
+        cursors = []
+        async with _pipeline_lock(self.conn), self.conn.pipeline():
+            for statement, params, shape in reads:
+                cur = self.conn.cursor(row_factory=shape)
+                await cur.execute(statement, params)
+                cursors.append(cur)
+        found = []
+        for cur in cursors:
+            found.append(await cur.fetchall())
+            await cur.close()
+        return found
 
 
 class FleetReads(AsyncSession):

@@ -68,7 +68,7 @@ from pgqtop.tui.screens.jobs import JobsScreen
 from pgqtop.tui.screens.story import story_renderable
 from pgqtop.tui.screens.worker import WorkerScreen
 from pgqtop.tui.settings import ConsolePreferences, read_preferences, read_state, remember
-from pgqtop.tui.state import CHART_VIEWS, Clock, ConsoleState, chart_window
+from pgqtop.tui.state import CHART_VIEWS, CLOCK_PANES, Clock, ConsoleState, chart_window
 from pgqtop.tui.themes import DEFAULT_THEME, ThemeSet, load_themes, text_colours
 from pgqtop.tui.watcher import Watcher
 
@@ -162,6 +162,8 @@ class PgqtopApp(App[int]):
         self._stop = asyncio.Event()
         """Handed to the loops that take one; here they end by being cancelled with the app."""
         self._drawn = -1
+        self._pane_drawn: dict[str, int] = {}
+        """Per pane, the state version it last drew."""
         self._ticks = 0
         self._toasts: dict[tuple[str, str], tuple[Notification, int]] = {}
         self._ui_thread = threading.get_ident()
@@ -241,7 +243,11 @@ class PgqtopApp(App[int]):
         if self._ticks % EVENT_FLUSH_TICKS == 0:
             self.state.flush_events()
             self.state.sample_trend()
-            self.state.touch()  # ages and countdowns move with the clock
+            # Ages and countdowns move with the clock; the panes change only the cells whose
+            # text did.
+            self.state.touch(*CLOCK_PANES)
+            if self.state.connection == "reconnecting":
+                self.state.touch("header")
         self._sync_engine()
         self.repaint()
 
@@ -259,7 +265,7 @@ class PgqtopApp(App[int]):
         )
         if fresh != (view.state, view.concurrency, view.in_flight, view.succeeded, view.failed):
             (view.state, view.concurrency, view.in_flight, view.succeeded, view.failed) = fresh
-            self.state.touch()
+            self.state.touch("header", "workers")
 
     def repaint(self, *, force: bool = False) -> None:
         if not force and self.state.version == self._drawn:
@@ -270,15 +276,22 @@ class PgqtopApp(App[int]):
         if main is None or not main.query(StatusHeader):
             return
         self._drawn = self.state.version
-        main.query_one(StatusHeader).render_state(self.state)
-        if self.state.frozen and not force:
-            self._mark_stale(main)
-            return
-        main.query_one(QueuesPane).render_state(self.state)
-        main.query_one(ThroughputPane).render_state(self.state)
-        main.query_one(EventsPane).render_state(self.state)
-        main.query_one(WorkersPane).render_state(self.state)
-        main.query_one(FailuresPane).render_state(self.state)
+        versions = self.state.versions
+        panes: list[tuple[str, type[Any]]] = [
+            ("header", StatusHeader),
+            ("queues", QueuesPane),
+            ("chart", ThroughputPane),
+            ("events", EventsPane),
+            ("workers", WorkersPane),
+            ("failures", FailuresPane),
+        ]
+        for name, pane in panes:
+            if not force and versions[name] == self._pane_drawn.get(name):
+                continue
+            if self.state.frozen and not force and name != "header":
+                continue
+            self._pane_drawn[name] = versions[name]
+            main.query_one(pane).render_state(self.state)
         self._mark_stale(main)
 
     def _mark_stale(self, main: Screen[Any]) -> None:
@@ -767,7 +780,7 @@ class PgqtopApp(App[int]):
         text = await self.push_screen_wait(PromptScreen(question, self.state.filter_text))
         if text is not None:
             self.state.filter_text = text.strip()
-            self.state.touch()
+            self.state.touch("header", "workers")
             self.repaint(force=True)
 
     def action_toggle_freeze(self) -> None:

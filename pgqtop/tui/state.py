@@ -2,12 +2,15 @@
 
 Feeders (the NOTIFY watcher, the polls, the embedded engine) write here; panes only read. A
 `version` counter lets the app repaint at most a few times a second, and only when something
-actually changed, however fast events arrive.
+actually changed, however fast events arrive; `versions` says which panes show the change, so
+the others are left alone. A poll that brings back what is already held marks nothing: an idle
+console then redraws only the ages that tick with the clock.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 import uuid
 from collections import deque
@@ -35,6 +38,13 @@ if TYPE_CHECKING:
 
 Clock = Callable[[], float]
 
+PANES = ("header", "queues", "chart", "events", "workers", "failures")
+"""The parts of the screen that repaint on their own."""
+CLOCK_PANES = ("queues", "workers", "failures")
+"""Panes with ages and countdowns that move with the clock (redrawn once a second)."""
+DRIFT = 1.0
+"""Seconds the oldest due job's start may move before it counts as a change: each count
+measures its age a little differently, and the pane shows whole seconds."""
 EVENT_LIMIT = 200
 AUDIT_REMEMBERED = 1000
 """Audit entry ids remembered so that none is shown twice."""
@@ -52,7 +62,16 @@ class ChartWindow:
     unit: str
     unit_seconds: float
 
+    @property
+    def scroll(self) -> float:
+        """Seconds an unchanged chart waits before sliding along its time axis."""
+        return max(self.bucket, min(self.seconds / SCROLL_STEPS, SCROLL_MOST))
 
+
+SCROLL_STEPS = 12
+"""An unchanged chart slides in this many steps across its window..."""
+SCROLL_MOST = 60.0
+"""...or once a minute (a bucket at least), whichever is more often."""
 CHART_WINDOWS = (
     ChartWindow("1", "1m", 60, 1, "s", 1),
     ChartWindow("2", "15m", 900, 15, "min", 60),
@@ -197,9 +216,14 @@ class ConsoleState:
     """Clock time each pane's data (by pane id) last came from the database."""
     version: int = 0
     """Bumped on every change; the app repaints when it moved."""
+    versions: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(PANES, 0))
+    """Per pane, the version of its last change: the app redraws the panes whose entry moved."""
 
-    def touch(self) -> None:
+    def touch(self, *panes: str) -> None:
+        """Mark a change shown by the named panes (none named: by all of them)."""
         self.version += 1
+        for pane in panes or PANES:
+            self.versions[pane] = self.version
 
     def row(self, entrypoint: str) -> QueueRow:
         found = self.queues.get(entrypoint)
@@ -233,7 +257,7 @@ class ConsoleState:
             pending = self.pending.setdefault(entrypoint, {})
             for status, delta in deltas.items():
                 pending[status] = pending.get(status, 0) + delta
-        self.touch()
+        self.touch("queues")
 
     def flush_events(self) -> None:
         """Turn the deltas gathered since the last flush into one line per entrypoint."""
@@ -254,7 +278,7 @@ class ConsoleState:
         if len(self.events) == self.events.maxlen:
             self.events.pop()
         self.events.insert(position, line)
-        self.touch()
+        self.touch("events")
 
     def apply_audit(self, entry: AuditEntry) -> None:
         """An operator action, from whichever console or command did it, as one line: its
@@ -278,13 +302,15 @@ class ConsoleState:
         now = self.clock()
         self.reconciled_at = now
         self.refreshed["queues"] = now
+        before = self._counted()
         seen: set[str] = set()
         for depth in depths:
             row = self.row(depth.entrypoint)
             seen.add(depth.entrypoint)
             row.due, row.scheduled, row.picked = depth.due, depth.scheduled, depth.picked
-            row.oldest_since = (
-                None if depth.oldest_due_seconds is None else now - depth.oldest_due_seconds
+            row.oldest_since = _moment(
+                row.oldest_since,
+                None if depth.oldest_due_seconds is None else now - depth.oldest_due_seconds,
             )
             row.next_due_at = (
                 None if depth.next_due_seconds is None else now + depth.next_due_seconds
@@ -294,7 +320,14 @@ class ConsoleState:
                 row.due = row.scheduled = row.picked = 0
                 row.oldest_since = row.next_due_at = None
         self.sample_trend()
-        self.touch()
+        if self._counted() != before:
+            self.touch("queues")
+
+    def _counted(self) -> list[tuple[object, ...]]:
+        return [
+            (r.entrypoint, r.due, r.scheduled, r.picked, r.oldest_since, r.next_due_at)
+            for r in self.queues.values()
+        ]
 
     def next_due_at(self) -> float | None:
         """Clock time the first scheduled job of any entrypoint comes due (a count then moves
@@ -311,73 +344,112 @@ class ConsoleState:
     def apply_outcomes(self, outcomes: Mapping[tuple[str, str], int]) -> None:
         """Jobs finished in the last minute, counted as `pgqtop status` counts them."""
         totals = completed_by_entrypoint(outcomes)
+        changed = False
         for entrypoint in set(totals) | set(self.queues):
-            self.row(entrypoint).completed_minute = totals.get(entrypoint, 0)
-        self.touch()
+            changed |= entrypoint not in self.queues
+            row = self.row(entrypoint)
+            changed |= row.completed_minute != totals.get(entrypoint, 0)
+            row.completed_minute = totals.get(entrypoint, 0)
+        if changed:
+            self.touch("queues")
 
     def apply_failure_counts(self, counts: Mapping[str, int]) -> None:
+        before = {name: row.failed_recent for name, row in self.queues.items()}
         for entrypoint, row in self.queues.items():
             row.failed_recent = counts.get(entrypoint, 0)
         for entrypoint, count in counts.items():
             self.row(entrypoint).failed_recent = count
-        self.touch()
+        if before != {name: row.failed_recent for name, row in self.queues.items()}:
+            self.touch("queues")
 
     def apply_series(self, series: list[SeriesPoint]) -> None:
-        self.series = series
-        self.series_at = self.refreshed["throughput"] = self.clock()
-        self.touch()
+        self.refreshed["throughput"] = self.clock()
+        """The chart changes with new or changed points; old ones leaving the window only
+        slide the chart along its time axis, redrawn in steps (ChartWindow.scroll) rather
+        than at each poll."""
+        arrived = not set(series) <= set(self.series)
+        if arrived or self.clock() - self.series_at >= self.chart_window.scroll:
+            self.series = series
+            self.series_at = self.clock()
+            self.touch("chart")
 
     def apply_chart_history(self, history: list[HistorySample]) -> None:
-        self.chart_history = history
-        self.touch()
+        if history != self.chart_history:
+            self.chart_history = history
+            self.touch("chart")
 
     def apply_chart_audit(self, audit: list[AuditEntry]) -> None:
-        self.chart_audit = audit
-        self.touch()
+        if audit != self.chart_audit:
+            self.chart_audit = audit
+            self.touch("chart")
 
     def apply_latency(self, window: str, latency: dict[str, Latency]) -> None:
+        if latency == self.chart_latency and window == self.chart_latency_key[0]:
+            return
         self.chart_latency = latency
         self.chart_latency_key = (window, self.clock())
-        self.touch()
+        self.touch("chart")
 
     def apply_workers(self, workers: Iterable[WorkerInfo]) -> None:
+        """A new heartbeat alone is no change: the pane's ages move with the clock."""
         now = self.refreshed["workers"] = self.clock()
-        self.workers = [SeenWorker(w, now) for w in workers]
+        fresh = [SeenWorker(w, now) for w in workers]
+        changed = [_beatless(s.info) for s in fresh] != [_beatless(s.info) for s in self.workers]
+        self.workers = fresh
         self.workers_seen_at = now
-        self.touch()
+        if changed:
+            self.touch("workers", "queues")
 
     def apply_held_jobs(self, jobs: Iterable[InFlightJob]) -> None:
         held: dict[uuid.UUID | None, list[InFlightJob]] = {}
         for job in jobs:
             held.setdefault(job.worker_id, []).append(job)
+        changed = _held_key(held) != _held_key(self.held_jobs)
         self.held_jobs = held
-        self.touch()
+        if changed:
+            self.touch("workers")
 
     def apply_failures(self, failures: list[FailureSummary]) -> None:
-        self.failures = failures
         self.refreshed["failures"] = self.clock()
-        self.touch()
+        if failures != self.failures:
+            self.failures = failures
+            self.touch("failures")
 
     def apply_failure_groups(self, groups: list[FailureGroup]) -> None:
-        self.failure_groups = groups
-        self.touch()
+        if groups != self.failure_groups:
+            self.failure_groups = groups
+            self.touch("failures")
 
     def apply_paused(self, paused: Iterable[PauseInfo]) -> None:
-        self.paused = {p.entrypoint: p for p in paused}
+        """A timed pause counts down between polls; only a new pause, a resume or a changed
+        one is a change."""
+        fresh = {p.entrypoint: p for p in paused}
+        changed = {n: _unclocked(p) for n, p in fresh.items()} != {
+            n: _unclocked(p) for n, p in self.paused.items()
+        }
+        self.paused = fresh
         self.paused_seen_at = self.clock()
-        self.touch()
+        if changed:
+            self.touch("queues")
 
     def apply_schedules(self, schedules: Iterable[ScheduleInfo]) -> None:
         """Timetables; a scheduled entrypoint gets a queue row even before its first job."""
-        self.schedules = {s.entrypoint: s for s in schedules}
+        fresh = {s.entrypoint: s for s in schedules}
+        changed = {n: _unclocked(s) for n, s in fresh.items()} != {
+            n: _unclocked(s) for n, s in self.schedules.items()
+        } or any(name not in self.queues for name in fresh)
+        self.schedules = fresh
         self.schedules_seen_at = self.clock()
         for name in self.schedules:
             self.row(name)
-        self.touch()
+        if changed:
+            self.touch("queues")
 
     def set_connection(
         self, connection: str, *, retry_in: float | None = None, error: str = ""
     ) -> None:
+        if (connection, retry_in, error) == (self.connection, None, self.last_error):
+            return
         if self.connection == "connected" and connection != "connected":
             self.dropped_at = self.clock()
         if connection == "connected" and self.dropped_at is not None:
@@ -446,3 +518,33 @@ class ConsoleState:
         if self.reconnect_at is None:
             return 0.0
         return max(0.0, self.reconnect_at - self.clock())
+
+
+def _moment(held: float | None, fresh: float | None) -> float | None:
+    """A polled clock time, kept as held while it moved less than DRIFT."""
+    if held is not None and fresh is not None and abs(fresh - held) < DRIFT:
+        return held
+    return fresh
+
+
+def _beatless(info: WorkerInfo) -> WorkerInfo:
+    """A worker without its heartbeat: what a poll changes only when the worker did."""
+    return dataclasses.replace(info, heartbeat=_EPOCH, heartbeat_age=0.0)
+
+
+def _held_key(held: Mapping[uuid.UUID | None, list[InFlightJob]]) -> object:
+    """The running jobs without their clock-driven seconds."""
+    return {
+        worker: [(j.id, j.entrypoint, j.priority, j.attempts, j.started) for j in jobs]
+        for worker, jobs in held.items()
+    }
+
+
+def _unclocked(info: PauseInfo | ScheduleInfo) -> object:
+    """A pause or a schedule without the seconds that count down between polls."""
+    if isinstance(info, PauseInfo):
+        return dataclasses.replace(info, remaining_seconds=None)
+    return dataclasses.replace(info, due_in_seconds=0.0, read_at=_EPOCH)
+
+
+_EPOCH = dt.datetime.fromtimestamp(0, dt.UTC)

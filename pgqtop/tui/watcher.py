@@ -193,6 +193,7 @@ class Watcher:
         if self.replica:
             self.polling = True  # a hot standby refuses LISTEN
         self.state.notifications = self._notification_label()
+        self.state.touch("header")
         self._known.set()
 
     async def _notifications(self, stop: asyncio.Event) -> None:
@@ -241,14 +242,11 @@ class Watcher:
 
     async def _poll_stats(self, queries: ConsoleQueries) -> None:
         window = self.state.chart_window
-        outcomes = await _timed(queries.recent_outcomes(60.0))
-        series = await _timed(queries.statistics_series(window.seconds, window.bucket))
-        history = []
-        if self.state.chart_view in HISTORY_VIEWS:
-            history = await _timed(queries.queue_history(window.seconds, window.bucket))
-        self.state.apply_outcomes(outcomes)
-        self.state.apply_series(series)
-        self.state.apply_chart_history(history)
+        history = self.state.chart_view in HISTORY_VIEWS
+        polled = await _timed(queries.stats_poll(window.seconds, window.bucket, history=history))
+        self.state.apply_outcomes(polled.outcomes)
+        self.state.apply_series(polled.series)
+        self.state.apply_chart_history(polled.history or [])
         if self.state.chart_view == "latency" and self._latency_due():
             latency = await _timed(operations.latency(queries, window.seconds))
             self.state.apply_latency(window.label, latency)
@@ -264,30 +262,30 @@ class Watcher:
         return label != window.label or self.state.clock() - at >= every
 
     async def _poll_slow(self, queries: ConsoleQueries) -> None:
-        workers = await _timed(queries.workers())
-        held = await _timed(queries.in_flight())
-        failures = await _timed(queries.recent_failures(FAILURE_ROWS))
-        failed = await _timed(queries.failures_since(FAILURE_WINDOW))
-        paused = await _timed(queries.paused())
-        schedules = await _timed(queries.schedules())
         # The chart marks pauses from the audit trail; a few seconds late is soon enough.
-        window = self.state.chart_window
-        audit = await _timed(queries.audit_log(window.seconds, AUDIT_ROWS))
-        self.state.apply_chart_audit(audit)
-        if self.state.failures_grouped:
-            groups = await _timed(queries.failure_groups(limit=FAILURE_ROWS))
-            self.state.apply_failure_groups(groups)
+        polled = await _timed(
+            queries.slow_poll(
+                failure_rows=FAILURE_ROWS,
+                failure_window=FAILURE_WINDOW,
+                audit_window=self.state.chart_window.seconds,
+                audit_rows=AUDIT_ROWS,
+                groups=self.state.failures_grouped,
+            )
+        )
+        self.state.apply_chart_audit(polled.audit)
+        if polled.groups is not None:
+            self.state.apply_failure_groups(polled.groups)
         if self._read_audit and self._listening.is_set():
             entries = await _timed(queries.audit_log(AUDIT_WINDOW, EVENT_LIMIT))
             self._read_audit = False
             for entry in reversed(entries):
                 self.state.apply_audit(entry)
-        self.state.apply_workers(workers)
-        self.state.apply_held_jobs(held)
-        self.state.apply_schedules(schedules)
-        self.state.apply_failures(failures)
-        self.state.apply_failure_counts(failed)
-        self.state.apply_paused(paused)
+        self.state.apply_workers(polled.workers)
+        self.state.apply_held_jobs(polled.held)
+        self.state.apply_schedules(polled.schedules)
+        self.state.apply_failures(polled.failures)
+        self.state.apply_failure_counts(polled.failed)
+        self.state.apply_paused(polled.paused)
         await _sleep_or_wake(self._wake_slow, SLOW_POLL_INTERVAL)
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 
-from pgqtop.db.rows import QueueDepth
+from pgqtop.db.rows import QueueDepth, SeriesPoint, WorkerInfo
 from pgqtop.model import Event
 from pgqtop.model.audit import AuditEntry
 from pgqtop.tui.state import ConsoleState
@@ -173,3 +174,81 @@ def depth(
 ) -> QueueDepth:
     read_at = dt.datetime(2026, 12, 3, tzinfo=dt.UTC)
     return QueueDepth(entrypoint, due, scheduled, picked, oldest, next_due, read_at)
+
+
+def worker(heartbeat_age: float, processed: int = 10) -> WorkerInfo:
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    return WorkerInfo(
+        id=uuid.UUID(int=1),
+        host="vm",
+        pid=42,
+        version="1",
+        entrypoints=["mail"],
+        concurrency=4,
+        started=at,
+        heartbeat=at + dt.timedelta(seconds=heartbeat_age),
+        in_flight=0,
+        processed=processed,
+        failed=0,
+        state="running",
+        heartbeat_age=heartbeat_age,
+    )
+
+
+def test_a_poll_that_brings_back_what_is_held_marks_nothing(
+    state: ConsoleState, clock: Clock
+) -> None:
+    state.apply_counts([depth("mail", due=3, oldest=120.0)])
+    state.apply_workers([worker(0.5)])
+    state.apply_failure_counts({"mail": 2})
+    state.apply_outcomes({("mail", "successful"): 6})
+    state.apply_series([])
+    held = state.version
+    clock.now += 1.5
+    # The same rows; the oldest job's start measured 0.3 s differently, a newer heartbeat.
+    state.apply_counts([depth("mail", due=3, oldest=121.8)])
+    state.apply_workers([worker(1.2)])
+    state.apply_failure_counts({"mail": 2})
+    state.apply_outcomes({("mail", "successful"): 6})
+    state.apply_series([])
+    state.apply_failures([])
+    assert state.version == held
+    # A real change marks the panes that show it, and only those.
+    state.apply_workers([worker(0.1, processed=11)])
+    assert state.version == held + 1
+    assert {p for p, v in state.versions.items() if v > held} == {"workers", "queues"}
+    state.apply_counts([depth("mail", due=4, oldest=123.0)])
+    assert state.versions["queues"] == state.version and state.versions["chart"] <= held
+
+
+def test_an_unchanged_chart_slides_in_steps_not_at_each_poll(
+    state: ConsoleState, clock: Clock
+) -> None:
+    state.apply_series([])
+    first = state.versions["chart"]
+    for _ in range(3):
+        clock.now += 1.5  # the polls of 4.5 s of the 1m window
+        state.apply_series([])
+    assert state.versions["chart"] == first
+    clock.now += 1.0
+    state.apply_series([])
+    assert state.versions["chart"] > first
+
+
+def point(second: int, count: int = 5) -> SeriesPoint:
+    at = dt.datetime.fromtimestamp(940 + second, dt.UTC)
+    return SeriesPoint(at, "mail", "successful", count, 0.0, 0.0, 0.0, 0.0)
+
+
+def test_points_leaving_the_window_slide_the_chart_in_steps_and_new_ones_at_once(
+    state: ConsoleState, clock: Clock
+) -> None:
+    state.apply_series([point(s) for s in range(60)])
+    first = state.versions["chart"]
+    clock.now += 1.5
+    state.apply_series([point(s) for s in range(2, 60)])  # two seconds fell out on the left
+    assert state.versions["chart"] == first
+    clock.now += 1.5
+    state.apply_series([point(s) for s in range(3, 60)] + [point(61)])
+    assert state.versions["chart"] > first
+    assert state.series[-1] == point(61)

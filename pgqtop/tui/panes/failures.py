@@ -27,6 +27,7 @@ from pgqtop.tui.panes.tables import (
     clip,
     fit_columns,
     selected_key,
+    set_title,
     sync_rows,
 )
 from pgqtop.tui.state import ConsoleState
@@ -167,7 +168,7 @@ class FailuresPane(DataTable[Cell]):
             else:
                 held = f"#{key}"
             where = f"held at {held} — Home to follow"
-        self.border_title = f"Failures · {mode} · {where}"
+        set_title(self, f"Failures · {mode} · {where}")
 
     def on_resize(self, _event: events.Resize) -> None:
         """A new size may change which columns fit; the view keeps its place either way."""
@@ -229,7 +230,7 @@ class FailuresPane(DataTable[Cell]):
                 ),
             }
             rows.append((str(failure.id), cells))
-        self.border_subtitle = f"{len(rows)} recent · f: grouped"
+        set_title(self, subtitle=f"{len(rows)} recent · f: grouped")
         return rows
 
     def _group_rows(
@@ -255,5 +256,5 @@ class FailuresPane(DataTable[Cell]):
             }
             rows.append((GROUP_KEY + group.fingerprint, cells))
         total = sum(g.count for g in state.failure_groups)
-        self.border_subtitle = f"{len(rows)} groups of {total:,} · f: recent"
+        set_title(self, subtitle=f"{len(rows)} groups of {total:,} · f: recent")
         return rows

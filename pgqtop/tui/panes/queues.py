@@ -20,7 +20,7 @@ from textual.widgets import DataTable
 
 from pgqtop.model import ALL_ENTRYPOINTS, printable
 from pgqtop.tui import format
-from pgqtop.tui.panes.tables import Cell, selected_key, sync_rows
+from pgqtop.tui.panes.tables import Cell, selected_key, set_title, sync_rows
 from pgqtop.tui.screens.detail import DetailScreen
 from pgqtop.tui.state import ConsoleState, QueueRow
 from pgqtop.tui.themes import TextColours, text_colours
@@ -131,7 +131,7 @@ class QueuesPane(DataTable[Cell]):
         rows = state.visible_queues()
         if self.sort_by != "entrypoint":
             rows.sort(key=lambda r: _sort_value(r, self.sort_by, now), reverse=True)
-        self.border_subtitle = f"sort: {_column_name(self.sort_by)}"
+        set_title(self, subtitle=f"sort: {_column_name(self.sort_by)}")
         self._mark_sort()
         ink = text_colours(self.app)
         cells = [(row.entrypoint, _cells(row, state, now, ink)) for row in rows]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.text import Text
+from textual.widget import Widget
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import ColumnKey, RowKey
 
 Cell = str | Text
 
@@ -19,10 +20,13 @@ def sync_rows(table: DataTable[Cell], rows: Sequence[tuple[str, Sequence[Cell]]]
     current = [row_key.value for row_key in table.rows]
     columns = list(table.columns)
     if keys == current:
-        for key, cells in rows:
-            for column, value in zip(columns, cells, strict=True):
-                if table.get_cell(key, column) != value:
-                    table.update_cell(key, column, value, update_width=True)
+        changed = {
+            (RowKey(key), column): value
+            for key, cells in rows
+            for column, value in zip(columns, cells, strict=True)
+            if table.get_cell(key, column) != value
+        }
+        set_cells(table, changed)
         return
     selected = selected_key(table)
     table.clear()
@@ -30,6 +34,43 @@ def sync_rows(table: DataTable[Cell], rows: Sequence[tuple[str, Sequence[Cell]]]
         table.add_row(*cells, key=key)
     if selected in keys:
         table.move_cursor(row=keys.index(selected), animate=False)
+
+
+def set_cells(table: DataTable[Cell], changed: Mapping[tuple[RowKey, ColumnKey], Cell]) -> None:
+    """Put new values in some cells and redraw their rows alone.
+
+    `DataTable.update_cell` counts every update into the key of each cached line, so one
+    changed cell (an age ticking each second) throws away the whole table's rendering and
+    draws every line again, and its width check lays the screen out again. The panes give
+    their columns fixed widths, so here only the changed cells' cached renders (and their
+    rows' composed lines) are dropped and only those rows' regions are redrawn.
+    """
+    if not changed:
+        return
+    rows = {row for row, _ in changed}
+    for (row, column), value in changed.items():
+        table._data[row][column] = value
+    # LRUCache has keys() but no iteration of its own.
+    stale_rows = [k for k in table._row_render_cache.keys() if k[0] in rows]  # noqa: SIM118
+    for row_cached in stale_rows:
+        table._row_render_cache.discard(row_cached)
+    stale_cells = [k for k in table._cell_render_cache.keys() if k[:2] in changed]  # noqa: SIM118
+    for cell_cached in stale_cells:
+        table._cell_render_cache.discard(cell_cached)
+    table._line_cache.clear()
+    for row in rows:
+        index = table.get_row_index(row)
+        table._row_renderable_cache.discard((table._update_count, index))
+        table.refresh_row(index)
+
+
+def set_title(widget: Widget, title: str | None = None, subtitle: str | None = None) -> None:
+    """Set a pane's border title and subtitle, only when they change: assigning either one
+    redraws the whole widget, even with the same text."""
+    if title is not None and widget.border_title != title:
+        widget.border_title = title
+    if subtitle is not None and widget.border_subtitle != subtitle:
+        widget.border_subtitle = subtitle
 
 
 def selected_key(table: DataTable[Cell]) -> str | None:

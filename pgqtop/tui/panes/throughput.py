@@ -3,7 +3,9 @@ the oldest due job's wait, over a window of 1m / 15m / 1h / 24h, drawn with plot
 
 Completions are zero-filled over every bucket of the window (pgqtop.tui.charts), the y axis
 starts at zero, and the pauses and resumes of the audit trail are marked as vertical lines.
-The figure is built again only when its data, window, view, filter, theme or bucket changes.
+The figure is built again only when its data, window, view, filter, theme or bucket changes,
+and plotext draws it again only when what it would show differs from what it shows (an idle
+minute of zeros looks the same a second later).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class ThroughputPane(PlotextPlot):
     def __init__(self) -> None:
         super().__init__(id="throughput")
         self._drawn: tuple[object, ...] = ()
+        self._figure: object = None
+        """What the last drawn figure showed: lines, marks, titles and scale."""
         self.plotted: dict[str, tuple[list[float], list[float]]] = {}
         """What the last draw handed to plotext, line by line: x (window units ago) and y."""
         self.marked: list[charts.Mark] = []
@@ -124,10 +128,21 @@ class ThroughputPane(PlotextPlot):
             plt.vline(self._x(mark.at, now, unit), tones[mark.action])
         if self.marked:
             plt.title("│ pause / resume")
-        if not any(any(ys) for _, ys in self.plotted.values()):
+        quiet = not any(any(ys) for _, ys in self.plotted.values())
+        if quiet:
             plt.title(empty)
         plt.ylim(0, top * 1.1 if top > 0 else 1)
-        self.refresh()
+        figure = (
+            {label: (tuple(xs), tuple(ys)) for label, (xs, ys) in self.plotted.items()},
+            [(self._x(mark.at, now, unit), mark.action) for mark in self.marked],
+            self.border_title,
+            quiet,
+            top,
+            self.app.theme,
+        )
+        if view == "latency" or figure != self._figure:
+            self._figure = figure
+            self.refresh()
 
     def _percentiles(self, state: ConsoleState) -> float:
         """Wait and run p50/p95 of the busiest entrypoints over the window, from the

@@ -23,6 +23,7 @@ from pgqtop.tui.panes.tables import (
     clip,
     fit_columns,
     selected_key,
+    set_title,
     sync_rows,
 )
 from pgqtop.tui.state import ConsoleState
@@ -125,5 +126,5 @@ class WorkersPane(DataTable[Cell]):
                 ),
             }
             rows.append((str(info.id), tuple(cells[key] for key in widths)))
-        self.border_subtitle = f"{len(rows)} registered · Enter: running jobs"
+        set_title(self, subtitle=f"{len(rows)} registered · Enter: running jobs")
         sync_rows(self, rows)
