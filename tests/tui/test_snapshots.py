@@ -173,6 +173,23 @@ def test_main_screen(snap_compare: Callable[..., bool], make_app: Callable[..., 
     assert snap_compare(app, terminal_size=SIZE, run_before=seed)
 
 
+@pytest.mark.parametrize(
+    "size", [(80, 24), (120, 40), (200, 50)], ids=["80x24", "120x40", "200x50"]
+)
+def test_main_screen_at_each_size(
+    snap_compare: Callable[..., bool], make_app: Callable[..., PgqtopApp], size: tuple[int, int]
+) -> None:
+    """The essentials stay at every size: a small terminal drops columns, a wide one gives
+    the room to what needs it."""
+    app = make_app(watch=False, theme="midnight", clock=lambda: FIXED)
+
+    async def seed(pilot: Pilot[Any]) -> None:
+        seed_main(app)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=seed)
+
+
 async def test_failure_detail_screen(
     snap_compare: Callable[..., bool], make_app: Callable[..., PgqtopApp], queries: ConsoleQueries
 ) -> None:
