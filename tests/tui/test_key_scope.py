@@ -25,13 +25,14 @@ from tests.tui.conftest import cell_text, make_failure, notifications, screen_te
 
 Factory = Callable[..., PgqtopApp]
 
-PLACES = ("queues", "failures", "workers", "jobs", "job", "failure", "help")
+PLACES = ("queues", "failures", "workers", "jobs", "job", "failure", "entrypoint", "help")
 SHOWN = {
     "queues": "resize_image",  # the Queues row under the cursor
     "failures": "send_email",  # the failure under the cursor
     "jobs": "crunch",  # the running job under the cursor
     "job": "crunch",
     "failure": "send_email",
+    "entrypoint": "send_email",  # Enter on its Queues row; the cursor behind moves away
 }
 """The entrypoint each place shows; the rows behind it show others, so a key that looked
 behind the screen would be caught acting on the wrong one."""
@@ -73,6 +74,12 @@ async def go(pilot: Pilot[Any], app: PgqtopApp, place: str, running: int) -> Non
     elif place == "failure":
         app.open_failure(send_failure)
         await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+    elif place == "entrypoint":
+        queues.focus()
+        queues.move_cursor(row=order.index("send_email"))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DetailScreen))
+        queues.move_cursor(row=order.index("resize_image"))
     elif place == "help":
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
@@ -85,11 +92,11 @@ def expected_dialog(key: str, place: str) -> tuple[type[Any], str] | None:
     shown = SHOWN.get(place)
     if key == "T" and shown:
         return ChoiceScreen, f"Pause {shown} for"
-    if key == "d" and place == "queues":
-        return ConfirmScreen, "Delete 1 queued job of resize_image"
+    if key == "d" and place in ("queues", "entrypoint"):
+        return ConfirmScreen, f"Delete 1 queued job of {shown}"
     if key == "D" and place in MAIN:
         return ConfirmScreen, "Delete 2 queued jobs"
-    if key == "R" and place in ("queues", "failures", "failure"):
+    if key == "R" and place in ("queues", "failures", "failure", "entrypoint"):
         return ConfirmScreen, f"Requeue 1 failed job of {shown}"
     if key == "e" and place != "help":
         return EnqueueScreen, shown or ""
