@@ -26,8 +26,9 @@ _PIPELINE_LOCKS: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], asyncio
 
 
 def _pipeline_lock(conn: psycopg.AsyncConnection[Any]) -> asyncio.Lock:
-    """One pipeline block at a time per connection: two tasks' blocks would end each other's
-    pipeline mode (a lone statement of another task joins a running block harmlessly)."""
+    """One pipeline block at a time per connection, and a lone statement waits for a running
+    block to end: two tasks' blocks would end each other's pipeline mode, and a statement of
+    another task fetched inside a block would sync it early from under its owner."""
     lock = _PIPELINE_LOCKS.get(conn)
     if lock is None:
         lock = _PIPELINE_LOCKS[conn] = asyncio.Lock()
@@ -42,20 +43,22 @@ class AsyncSession:
         self.names = names or ObjectNames()
 
     async def _tuples(self, statement: bytes, params: Params) -> list[tuple[Any, ...]]:
-        cur = await self.conn.execute(statement, params)
-        found: list[tuple[Any, ...]] = await cur.fetchall()
+        async with _pipeline_lock(self.conn):
+            cur = await self.conn.execute(statement, params)
+            found: list[tuple[Any, ...]] = await cur.fetchall()
         return found
 
     async def _tuple(self, statement: bytes, params: Params) -> tuple[Any, ...]:
         """The one row a statement always returns (a count, an aggregate)."""
-        cur = await self.conn.execute(statement, params)
-        row: tuple[Any, ...] | None = await cur.fetchone()
+        async with _pipeline_lock(self.conn):
+            cur = await self.conn.execute(statement, params)
+            row: tuple[Any, ...] | None = await cur.fetchone()
         assert row is not None
         return row
 
     async def _built(self, statement: bytes, params: Params, shape: BaseRowFactory[R]) -> list[R]:
         """Every row, each built by a row factory from the column names."""
-        async with self.conn.cursor(row_factory=shape) as cur:
+        async with _pipeline_lock(self.conn), self.conn.cursor(row_factory=shape) as cur:
             await cur.execute(statement, params)
             return await cur.fetchall()
 
