@@ -79,8 +79,8 @@ def median(values: Sequence[float]) -> float:
 
 
 def limit_script() -> Path | None:
-    """shared/limit/run.sh beside the checkout or beside a folder of checkouts (worktrees),
-    or where PGQTOP_LIMIT_SCRIPT says."""
+    """shared/limit/run.sh beside the checkout or beside any folder above it, or where
+    PGQTOP_LIMIT_SCRIPT says."""
     given = os.environ.get("PGQTOP_LIMIT_SCRIPT")
     places = [Path(given)] if given else [p / "shared" / "limit" / "run.sh" for p in ROOT.parents]
     return next((p for p in places if p.is_file()), None)
