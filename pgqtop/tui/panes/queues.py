@@ -352,4 +352,4 @@ def entrypoint_renderable(state: ConsoleState, entrypoint: str) -> RenderableTyp
     for name, value in lines:
         body.append(f"{name:>12}  ", style="bold")
         body.append(value + "\n")
-    return Group(Text(printable(entrypoint), style="bold"), body)
+    return Group(format.literal(entrypoint, "bold"), body)

@@ -102,7 +102,7 @@ class WorkersPane(DataTable[Cell]):
                 longest += max(0.0, now - seen.seen_at)
             cells: dict[str, Cell] = {
                 "id": short_id(info.id),
-                "host": Text(host_pid(info, widths.get("host", 14))),
+                "host": format.literal(host_pid(info, widths.get("host", 14))),
                 "state": Text("STALE", style=f"bold {ink.error}")
                 if stale
                 else format.literal(info.state),
@@ -121,7 +121,7 @@ class WorkersPane(DataTable[Cell]):
                 ),
                 "rss": Text(memory(info.rss_bytes), justify="right"),
                 "pool": Text(pool(info), justify="right"),
-                "entrypoints": Text(
+                "entrypoints": format.literal(
                     clip(printable(",".join(info.entrypoints)), widths.get("entrypoints", 14))
                 ),
             }

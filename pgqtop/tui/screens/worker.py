@@ -103,7 +103,7 @@ class WorkerScreen(Screen[None]):
                 str(job.id),
                 (
                     Text(str(job.id), justify="right"),
-                    Text(printable(job.entrypoint)),
+                    format.literal(job.entrypoint),
                     Text(str(job.priority), justify="right"),
                     Text(str(job.attempts), justify="right"),
                     Text(format.duration(job.running_seconds), justify="right"),
