@@ -88,6 +88,7 @@ def _dequeue(names: ObjectNames) -> str:
             "retry_seconds": "30",
             "caps": "NULL",
             "held": "NULL",
+            "fresh": "true",
         },
     )
 

@@ -128,6 +128,26 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
         "--concurrency", type=int, help="jobs running at once in this process (default 200)"
     )
     group.add_argument(
+        "--claim",
+        choices=("update", "lock"),
+        help="how a batch is taken: update (default) marks each job picked as it is taken; "
+        "lock holds the batch by row locks in a short transaction and writes each job once "
+        "(less database work per job; see docs/scaling.md)",
+    )
+    group.add_argument(
+        "--lanes",
+        type=int,
+        metavar="N",
+        help="with the lock claim: batches held at once, one connection each (default 2)",
+    )
+    group.add_argument(
+        "--claim-deadline",
+        type=float,
+        metavar="SECONDS",
+        help="with the lock claim: jobs still running this long after the take are marked "
+        "picked and the batch's transaction commits (default 0.2)",
+    )
+    group.add_argument(
         "--entrypoint",
         action="append",
         metavar="NAME",

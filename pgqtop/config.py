@@ -122,6 +122,10 @@ class ObjectNames:
         return f"{self.prefix}_audit"
 
     @property
+    def claims(self) -> str:
+        return f"{self.prefix}_claims"
+
+    @property
     def status_type(self) -> str:
         return f"{self.prefix}_status"
 
@@ -167,6 +171,15 @@ class EngineSettings:
     job whose worker keeps disappearing is given up (a retry policy's max_attempts otherwise)."""
     max_memory: int | None = None
     """Bytes of resident memory past which a worker drains and exits; None for no limit."""
+    claim: str = "update"
+    """How a batch is taken: "update" marks every job picked as it is taken; "lock" holds the
+    batch by row locks in an open transaction and writes nothing per job until it ends (jobs
+    still running at `claim_deadline` are then marked picked); see engine/lanes.py."""
+    claim_deadline: float = 0.2
+    """Seconds a lock-claimed batch stays in its transaction before the jobs still running
+    are marked picked and it commits, so no transaction stays open long."""
+    lanes: int = 2
+    """Lock-claimed batches held at once, each on a connection of its own."""
 
 
 DEFAULT_POLL_INTERVAL = 1.0

@@ -1,6 +1,6 @@
-"""Schema version 3 from a real version-2 install (the SQL version 2 printed, frozen under
-tests/fixtures): jobs and failures survive the upgrade, the new tables and columns appear,
-verify is clean; and a pgqtop of version 2 refuses a version-3 schema with one line."""
+"""The current schema from real older installs (the SQL versions 2 and 3 printed, frozen
+under tests/fixtures): jobs and failures survive the upgrade, the new tables and columns
+appear, verify is clean; and an older pgqtop refuses a newer schema with one line."""
 
 from __future__ import annotations
 
@@ -19,16 +19,33 @@ from pgqtop.model.fingerprint import error_pattern
 from tests.test_cli_admin import cli, pgqtop, target
 from tests.test_schema import sq
 
-FROZEN_V2 = Path(__file__).parent / "fixtures" / "schema_v2.sql"
-FROZEN_PREFIX = "frozenvtwo"
+FIXTURES = Path(__file__).parent / "fixtures"
+FROZEN = {2: ("schema_v2.sql", "frozenvtwo"), 3: ("schema_v3.sql", "frozenvthree")}
+NOW = schema.SCHEMA_VERSION
+
+
+def frozen_install(dsn: str, version: int) -> ObjectNames:
+    """A fresh prefix with an older version installed from its frozen SQL."""
+    file, prefix = FROZEN[version]
+    names = ObjectNames(f"v{uuid.uuid4().hex[:12]}")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute((FIXTURES / file).read_text(encoding="utf-8").replace(prefix, names.prefix))
+    return names
 
 
 @pytest.fixture
 def v2_names(dsn: str) -> Iterator[ObjectNames]:
     """A fresh prefix with version 2 installed from the frozen SQL; dropped afterwards."""
-    names = ObjectNames(f"v{uuid.uuid4().hex[:12]}")
+    names = frozen_install(dsn, 2)
+    yield names
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(FROZEN_V2.read_text(encoding="utf-8").replace(FROZEN_PREFIX, names.prefix))
+        schema.uninstall(conn, names)
+
+
+@pytest.fixture
+def v3_names(dsn: str) -> Iterator[ObjectNames]:
+    """A fresh prefix with version 3 installed from the frozen SQL; dropped afterwards."""
+    names = frozen_install(dsn, 3)
     yield names
     with psycopg.connect(dsn, autocommit=True) as conn:
         schema.uninstall(conn, names)
@@ -76,15 +93,16 @@ def test_upgrade_from_version_2_keeps_the_jobs_and_adds_what_3_needs(
     code, out, err = cli(capsys, "status", *target(dsn, names))
     assert (code, out) == (4, "")
     assert err == (
-        "pgqtop: error: pgqtop schema is version 2, this pgqtop needs 3: run `pgqtop upgrade`\n"
+        f"pgqtop: error: pgqtop schema is version 2, this pgqtop needs {NOW}: "
+        "run `pgqtop upgrade`\n"
     )
     # ...which brings it forward, quietly when output is not a terminal.
     upgraded = pgqtop("upgrade", *target(dsn, names))
     assert upgraded.returncode == 0, upgraded.stderr
-    assert upgraded.stdout.startswith("pgqtop schema upgraded from version 2 to 3 in ")
+    assert upgraded.stdout.startswith(f"pgqtop schema upgraded from version 2 to {NOW} in ")
     assert upgraded.stdout.count("\n") == 1 and upgraded.stderr == ""
 
-    assert schema.installed_version(sync_conn, names) == 3
+    assert schema.installed_version(sync_conn, names) == NOW
     assert schema.verify(sync_conn, names) == []
     after = sync_conn.execute(
         sq("SELECT id, entrypoint, payload, priority, execute_after FROM {jobs} ORDER BY id", names)
@@ -121,17 +139,63 @@ async def test_after_the_upgrade_the_old_jobs_are_worked_and_history_is_sampled(
         ("status",),
     ],
 )
-def test_a_version_2_pgqtop_refuses_a_version_3_schema_with_one_line(
+def test_an_older_pgqtop_refuses_a_newer_schema_with_one_line(
     capsys: pytest.CaptureFixture[str],
     dsn: str,
     names: ObjectNames,
     monkeypatch: pytest.MonkeyPatch,
     argv: tuple[str, ...],
 ) -> None:
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)  # what a version-2 pgqtop carries
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", NOW - 1)  # what the last version carries
     code, out, err = cli(capsys, *argv, *target(dsn, names))
     assert (code, out) == (4, "")
     assert err == (
-        "pgqtop: error: pgqtop schema is version 3, newer than this pgqtop (2): "
+        f"pgqtop: error: pgqtop schema is version {NOW}, newer than this pgqtop ({NOW - 1}): "
         "upgrade the pgqtop package\n"
     )
+
+
+def test_the_frozen_version_3_lacks_the_claims_table(
+    sync_conn: psycopg.Connection[Any], v3_names: ObjectNames
+) -> None:
+    assert schema.installed_version(sync_conn, v3_names) == 3
+    assert f"table {v3_names.claims!r} is missing" in schema.verify(sync_conn, v3_names)
+
+
+async def test_upgrade_from_version_3_keeps_waiting_and_running_jobs_and_lanes_work(
+    aconn: psycopg.AsyncConnection[Any], sync_conn: psycopg.Connection[Any], v3_names: ObjectNames
+) -> None:
+    """A version-3 queue with a job waiting and one picked by a running worker: both are
+    there after the upgrade, and a lock-held take works on the upgraded tables."""
+    names = v3_names
+    holder = uuid.uuid4()
+    sync_conn.execute(
+        sq(
+            "INSERT INTO {jobs} (entrypoint, payload) VALUES ('old', 'waiting'), ('old', 'run')",
+            names,
+        )
+    )
+    sync_conn.execute(
+        sq(
+            "UPDATE {jobs} SET status = 'picked', worker_id = %s, attempts = 1"
+            " WHERE payload = 'run'",
+            names,
+        ),
+        (holder,),
+    )
+    before = sync_conn.execute(
+        sq("SELECT id, status::text, worker_id, attempts FROM {jobs} ORDER BY id", names)
+    ).fetchall()
+
+    assert schema.upgrade(sync_conn, names) == 3
+    assert schema.installed_version(sync_conn, names) == NOW
+    assert schema.verify(sync_conn, names) == []
+    after = sync_conn.execute(
+        sq("SELECT id, status::text, worker_id, attempts FROM {jobs} ORDER BY id", names)
+    ).fetchall()
+    assert after == before
+
+    worker = WorkerQueries(aconn, names)
+    taken = await worker.claim_held({"old": 5}, 5, uuid.uuid4())
+    assert [(job.text(), lost) for job, lost in taken] == [("waiting", 0)]
+    await worker.rollback()

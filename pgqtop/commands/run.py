@@ -20,10 +20,20 @@ _ZERO = re.compile(r"0+(?:\.0*)?[smhd]?")
 
 ExtraTask = Callable[[asyncio.Event], Awaitable[None]]
 
-ENGINE_OPTIONS = ("batch_size", "concurrency", "retry_timer", "dequeue_timeout", "shutdown_grace")
+ENGINE_OPTIONS = (
+    "batch_size",
+    "concurrency",
+    "retry_timer",
+    "dequeue_timeout",
+    "shutdown_grace",
+    "lanes",
+    "claim_deadline",
+)
 """Engine settings the command line may change, each named as its EngineSettings field."""
 MAX_JOBS_AT_ONCE = 100_000
 """The most --batch-size and --concurrency may be: more is a typo, not a plan."""
+MAX_LANES = 16
+"""The most --lanes may be: each lane is a connection."""
 MAX_SECONDS = 7 * 86400.0
 """The longest --retry-timer, --dequeue-timeout, --shutdown-grace and --refresh: a week."""
 
@@ -31,6 +41,12 @@ MAX_SECONDS = 7 * 86400.0
 def checked_option(option: str, value: float) -> float:
     """An engine option's value, or UsageError naming the flag and the allowed range."""
     flag = "--" + option.replace("_", "-")
+    if option == "lanes":
+        if not 1 <= value <= MAX_LANES:
+            raise UsageError(f"{flag} must be from 1 to {MAX_LANES}, not {value}")
+        return value
+    if option == "claim_deadline" and not (math.isfinite(value) and 0 < value <= 60):
+        raise UsageError(f"{flag} must be more than 0 and at most 60 seconds, not {value}")
     if option in ("batch_size", "concurrency"):
         if not 1 <= value <= MAX_JOBS_AT_ONCE:
             raise UsageError(f"{flag} must be from 1 to {MAX_JOBS_AT_ONCE:,}, not {value}")
@@ -57,6 +73,9 @@ def settings_from_args(args: argparse.Namespace, dsn: str | None = None) -> Sett
     refresh = getattr(args, "refresh", None)
     if refresh is not None and not (math.isfinite(refresh) and 0 < refresh <= MAX_SECONDS):
         raise UsageError(f"--refresh must be a positive number of seconds, not {refresh}")
+    claim = getattr(args, "claim", None)
+    if claim is not None:
+        changes["claim"] = claim
     if "batch_size" in changes:
         # A flush per dequeued batch keeps both directions at one statement per batch.
         changes.setdefault("flush_size", max(changes["batch_size"], 1))

@@ -54,6 +54,7 @@ _TABLES = (
     "history",
     "audit",
     "finished",
+    "claims",
 )
 
 # Reading a column in a WHERE, ON CONFLICT or RETURNING clause needs SELECT on it, so every
@@ -79,6 +80,9 @@ _TABLE_GRANTS: dict[str, tuple[TableGrant, ...]] = {
         # Queue history: claim a sample (locking the latest one), write it, prune by age.
         TableGrant("SELECT, INSERT, UPDATE (took_seconds), DELETE", "history_samples"),
         TableGrant("SELECT, INSERT, DELETE", "history"),
+        # The batches held by row locks: each worker writes its lanes' rows, and a take
+        # reads every row (and removes the ids it counted as lost attempts).
+        TableGrant("SELECT, INSERT, UPDATE, DELETE", "claims"),
     ),
     "producer": (
         # COPY and plain INSERTs; the status, attempts and worker columns keep their defaults.

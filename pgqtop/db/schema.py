@@ -18,7 +18,7 @@ from pgqtop.errors import SchemaMissing, SchemaOutdated
 from pgqtop.model import ALL_STATUSES
 from pgqtop.model.fingerprint import NORMALISATIONS
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def trusted(text: str) -> sql.SQL:
@@ -200,6 +200,25 @@ META = Table(
     ),
 )
 
+# The batches workers hold by row locks (the lock claim, engine/lanes.py): one row per worker
+# lane, naming the jobs its open transaction holds. The row is written and committed as the
+# batch is taken and emptied in the transaction that finishes the batch, so ids left in a row
+# are jobs whose holder died (or lost its connection) before it could finish them: a take that
+# finds its job listed counts those as lost attempts. `lo` and `hi` bound the ids, so a take
+# only looks into rows that can name its jobs.
+CLAIMS = Table(
+    "claims",
+    (
+        Column("worker_id", "uuid", "NOT NULL"),
+        Column("lane", "integer", "NOT NULL"),
+        Column("ids", "bigint[]", "NOT NULL DEFAULT '{}'"),
+        Column("lo", "bigint"),
+        Column("hi", "bigint"),
+        Column("claimed_at", "timestamp with time zone", "NOT NULL DEFAULT now()"),
+    ),
+    constraints=("PRIMARY KEY (worker_id, lane)",),
+)
+
 # The end of each job, kept for a short while (Settings.keep_finished_seconds) so `pgqtop job`
 # can tell what happened after the job's row left the jobs table. Append-only and narrow: no
 # payload, headers or error (a failure's are in the failures table); pruned by age and count.
@@ -279,6 +298,7 @@ TABLES = (
     HISTORY,
     AUDIT,
     FINISHED,
+    CLAIMS,
 )
 
 

@@ -25,7 +25,7 @@ _PIPELINE_LOCKS: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], asyncio
 )
 
 
-def _pipeline_lock(conn: psycopg.AsyncConnection[Any]) -> asyncio.Lock:
+def pipeline_lock(conn: psycopg.AsyncConnection[Any]) -> asyncio.Lock:
     """One pipeline block at a time per connection, and a lone statement waits for a running
     block to end: two tasks' blocks would end each other's pipeline mode, and a statement of
     another task fetched inside a block would sync it early from under its owner."""
@@ -43,14 +43,14 @@ class AsyncSession:
         self.names = names or ObjectNames()
 
     async def _tuples(self, statement: bytes, params: Params) -> list[tuple[Any, ...]]:
-        async with _pipeline_lock(self.conn):
+        async with pipeline_lock(self.conn):
             cur = await self.conn.execute(statement, params)
             found: list[tuple[Any, ...]] = await cur.fetchall()
         return found
 
     async def _tuple(self, statement: bytes, params: Params) -> tuple[Any, ...]:
         """The one row a statement always returns (a count, an aggregate)."""
-        async with _pipeline_lock(self.conn):
+        async with pipeline_lock(self.conn):
             cur = await self.conn.execute(statement, params)
             row: tuple[Any, ...] | None = await cur.fetchone()
         assert row is not None
@@ -58,7 +58,7 @@ class AsyncSession:
 
     async def _built(self, statement: bytes, params: Params, shape: BaseRowFactory[R]) -> list[R]:
         """Every row, each built by a row factory from the column names."""
-        async with _pipeline_lock(self.conn), self.conn.cursor(row_factory=shape) as cur:
+        async with pipeline_lock(self.conn), self.conn.cursor(row_factory=shape) as cur:
             await cur.execute(statement, params)
             return await cur.fetchall()
 
@@ -68,7 +68,7 @@ class AsyncSession:
         """Several reads in one round trip: sent in pipeline mode and read after its one sync
         (a fetch inside the block would sync early). Each read's rows, in order."""
         cursors = []
-        async with _pipeline_lock(self.conn), self.conn.pipeline():
+        async with pipeline_lock(self.conn), self.conn.pipeline():
             for statement, params, shape in reads:
                 cur = self.conn.cursor(row_factory=shape)
                 await cur.execute(statement, params)

@@ -24,7 +24,7 @@ from pgqtop.db.rows import (
     WorkerReport,
     picked_job_from_row,
 )
-from pgqtop.db.session import FleetReads
+from pgqtop.db.session import FleetReads, pipeline_lock
 from pgqtop.db.statements.burst import burst_statements
 from pgqtop.db.statements.worker import worker_statements
 from pgqtop.model import Job, Outcome
@@ -62,6 +62,28 @@ def complete_parameters(
         "worker": worker,
         "keep_finished": keep_finished,
     }
+
+
+def complete_held_parameters(
+    outcomes: Sequence[Outcome],
+    attempts: Mapping[int, int],
+    running: Mapping[int, int],
+    absorbed: Sequence[int],
+    worker: uuid.UUID,
+    lane: int,
+    *,
+    keep_finished: bool = True,
+) -> dict[str, Any]:
+    """A lock-held batch's end: its outcomes with each job's attempt (`attempts`, by id), the
+    jobs still running to mark picked (id -> attempt), and the lost attempts it counted."""
+    params = complete_parameters(outcomes, worker, keep_finished=keep_finished)
+    params["done_attempts"] = [attempts[i] for i in params["done_ids"]]
+    params["retry_attempts"] = [attempts[i] for i in params["retry_ids"]]
+    params["running_ids"] = list(running)
+    params["running_attempts"] = list(running.values())
+    params["absorbed"] = list(absorbed)
+    params["lane"] = lane
+    return params
 
 
 def heartbeat_parameters(identity: WorkerIdentity, report: WorkerReport) -> dict[str, Any]:
@@ -119,11 +141,14 @@ class WorkerQueries(FleetReads):
         retry_seconds: float,
         max_attempts: Mapping[str, int] | None = None,
         held: Sequence[int] = (),
+        *,
+        fresh: bool = True,
     ) -> list[Job]:
         """Take up to batch_size jobs, at most rooms[e] of entrypoint e; marks them picked.
         With retry_seconds, also re-take jobs whose heartbeat is that old, except those the
         worker still holds (`held`: running, or their outcome not yet written) and those
-        taken max_attempts[e] times already (see give_up_lost)."""
+        taken max_attempts[e] times already (see give_up_lost). Without `fresh`, only such
+        stalled jobs (a lock-claiming worker takes due jobs in its lanes)."""
         scan = bool(retry_seconds)
         params = {
             "entrypoints": list(rooms),
@@ -133,6 +158,7 @@ class WorkerQueries(FleetReads):
             "batch": batch_size,
             "worker": worker,
             "retry_seconds": retry_seconds,
+            "fresh": fresh,
         }
         # Binary results: timestamps decode faster than from text, per job taken.
         cur = await self.conn.execute(self.worker_sql.dequeue, params, binary=True)
@@ -146,6 +172,79 @@ class WorkerQueries(FleetReads):
         params = complete_parameters(outcomes, worker, keep_finished=self.keep_finished)
         row = await self._tuple(self.worker_sql.complete, params)
         return CompletionResult(row[0], row[1], row[2])
+
+    # --- the lock claim (engine/lanes.py) ---------------------------------------------------------
+
+    async def claim_held(
+        self, rooms: dict[str, int], batch_size: int, worker: uuid.UUID
+    ) -> list[tuple[Job, int]]:
+        """Open a transaction and take up to batch_size due jobs in it by row locks, at most
+        rooms[e] of entrypoint e, writing nothing; each job with the attempts lost with dead
+        holders. The transaction stays open: finish_held or rollback ends it. One round trip."""
+        params = {
+            "entrypoints": list(rooms),
+            "rooms": list(rooms.values()),
+            "caps": None,
+            "batch": batch_size,
+        }
+        sql_ = self.worker_sql
+        async with pipeline_lock(self.conn):
+            await self.conn.execute(sql_.begin)
+            cur = await self.conn.execute(sql_.claim_held, params, binary=True)
+            found = await cur.fetchall()
+        taken = [(picked_job_from_row(r[:10], worker), int(r[10])) for r in found]
+        taken.sort(key=lambda t: (-t[0].priority, t[0].id))
+        return taken
+
+    async def record_claim(self, worker: uuid.UUID, lane: int, ids: Sequence[int]) -> None:
+        """Name the jobs `lane` now holds, committed at once (see RECORD_CLAIM)."""
+        params = {
+            "worker": worker,
+            "lane": lane,
+            "ids": list(ids),
+            "lo": min(ids) if ids else None,
+            "hi": max(ids) if ids else None,
+        }
+        async with pipeline_lock(self.conn):
+            await self.conn.execute(self.worker_sql.record_claim, params)
+
+    async def finish_held(
+        self,
+        outcomes: Sequence[Outcome],
+        attempts: Mapping[int, int],
+        running: Mapping[int, int],
+        absorbed: Sequence[int],
+        worker: uuid.UUID,
+        lane: int,
+    ) -> CompletionResult:
+        """End a lock-held batch and commit, in one round trip: the completion of its ended
+        jobs, the running ones marked picked, its lane's row emptied."""
+        params = complete_held_parameters(
+            outcomes,
+            attempts,
+            running,
+            absorbed,
+            worker,
+            lane,
+            keep_finished=self.keep_finished,
+        )
+        sql_ = self.worker_sql
+        async with pipeline_lock(self.conn):
+            cur = await self.conn.execute(sql_.complete_held, params)
+            row = await cur.fetchone()
+            await self.conn.execute(sql_.commit)
+        assert row is not None
+        return CompletionResult(row[0], row[1], row[2])
+
+    async def end_held(self) -> None:
+        """End a lock-held batch with nothing to write (an empty take): its locks go."""
+        async with pipeline_lock(self.conn):
+            await self.conn.execute(self.worker_sql.commit)
+
+    async def rollback(self) -> None:
+        """Give back a lock-held batch untouched: its jobs are queued again for anyone."""
+        async with pipeline_lock(self.conn):
+            await self.conn.execute(self.worker_sql.rollback)
 
     async def heartbeat(
         self,

@@ -41,6 +41,7 @@ from pgqtop.engine.buffer import CompletionBuffer
 from pgqtop.engine.burst import BurstResult, BurstWatch, OnEmpty
 from pgqtop.engine.control import Heartbeat, PauseState
 from pgqtop.engine.herd import WakeGate
+from pgqtop.engine.lanes import Lanes
 from pgqtop.engine.link import DATABASE_ERRORS, ReconnectingConnection
 from pgqtop.engine.listener import Listener
 from pgqtop.engine.memory import describe_size, resident_bytes
@@ -172,6 +173,7 @@ class QueueManager:
         check_timing(settings.engine)
         self._outcome_listeners: list[Callable[[Job, Outcome], None]] = []
         self._burst: BurstWatch | None = None
+        self._lanes: Lanes | None = None
 
     # --- registry -----------------------------------------------------------------------------
 
@@ -361,16 +363,38 @@ class QueueManager:
         # maintenance another, so a flush and a dequeue overlap, and the hot statements are
         # prepared. Told of a pooler, one connection does it all (statements queue on its
         # lock, each one short) and nothing is prepared.
+        #
+        # With the lock claim (lanes.py) the lanes take the batches, each on a connection of
+        # its own, and the loop's rarer statements (pauses, the stalled scan, the next due
+        # time) share the completion connection.
         direct = not self.settings.pooled
-        link = ReconnectingConnection(
-            self.settings, f"worker {suffix}", self._work_queries, prepared=direct
+        held = self.settings.engine.claim == "lock" and self._burst is None
+        complete_link = ReconnectingConnection(
+            self.settings,
+            f"complete {suffix}" if direct or held else f"worker {suffix}",
+            self._work_queries,
+            prepared=direct,
         )
-        complete_link = (
+        link = (
             ReconnectingConnection(
-                self.settings, f"complete {suffix}", self._work_queries, prepared=direct
+                self.settings, f"worker {suffix}", self._work_queries, prepared=direct
             )
-            if direct
-            else link
+            if direct and not held
+            else complete_link
+        )
+        self._lanes = (
+            Lanes(
+                self.settings.engine.lanes,
+                lambda i: ReconnectingConnection(
+                    self.settings, f"lane {i} {suffix}", self._work_queries, prepared=direct
+                ),
+                complete_link,
+                self.worker_id,
+                deadline=self.settings.engine.claim_deadline,
+                on_free=self._wake.set,
+            )
+            if held
+            else None
         )
         self._buffer = CompletionBuffer(
             complete_link,
@@ -428,6 +452,7 @@ class QueueManager:
         finally:
             watchdog.stop()
             await self._teardown(background, heartbeat, (link, complete_link))
+            self._lanes = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop taking jobs, let running ones finish for `grace` seconds, flush, deregister."""
@@ -446,8 +471,14 @@ class QueueManager:
     def _describe(self) -> str:
         return (
             f"entrypoints {', '.join(self._registry)}; concurrency {self._concurrency}, "
-            f"batch {self.settings.engine.batch_size}"
+            f"batch {self.settings.engine.batch_size}, {self._claim_text()}"
         )
+
+    def _claim_text(self) -> str:
+        if self.settings.engine.claim == "lock" and self._burst is None:
+            lanes = self.settings.engine.lanes
+            return f"lock claim ({lanes} lane{'s' if lanes != 1 else ''})"
+        return "update claim"
 
     def _on_scheduled(self, entrypoint: str, job_id: int) -> None:
         self.counters.scheduled += 1
@@ -568,6 +599,7 @@ class QueueManager:
     async def _loop(self, link: ReconnectingConnection[WorkerQueries]) -> None:
         max_attempts = self.max_attempts()
         while not self._stop.is_set():
+            broken = link
             try:
                 if self._control_dirty:
                     self._control_dirty = False
@@ -577,16 +609,34 @@ class QueueManager:
                     await self._idle(global_room=limit <= 0, entrypoints=capped)
                     continue
                 self._wake.clear()
-                queries = await link.queries()
                 retry = self._stall_scan()
-                held = self._held() if retry else ()
-                jobs = await queries.dequeue(
-                    rooms, limit, self.worker_id, retry, max_attempts, held
-                )
+                lanes = None if retry else self._lanes  # a stalled scan takes by UPDATE
+                lane = None if lanes is None else lanes.free()
+                if lanes is not None and lane is None:
+                    # Every lane holds a batch: the first to end wakes the loop.
+                    await self._idle(global_room=False, entrypoints=_NOTHING)
+                    continue
+                if lanes is not None and lane is not None:
+                    broken = lane.link
+                    jobs = await lane.take(rooms, limit, max_attempts)
+                    for job in jobs:
+                        lanes.holder[job.id] = lane
+                else:
+                    queries = await link.queries()
+                    held = self._held() if retry else ()
+                    jobs = await queries.dequeue(
+                        rooms,
+                        limit,
+                        self.worker_id,
+                        retry,
+                        max_attempts,
+                        held,
+                        fresh=self._lanes is None,
+                    )
             except DATABASE_ERRORS as exc:
                 self._trouble("dequeue", exc)
                 self._control_dirty = True
-                await link.broken(exc, self._stop)
+                await broken.broken(exc, self._stop)
                 continue
             if self._troubled:
                 self._healthy("dequeue")
@@ -596,6 +646,8 @@ class QueueManager:
                 taken[job.entrypoint] = taken.get(job.entrypoint, 0) + 1
                 self._dispatch(job)
             more = len(jobs) >= limit
+            if lanes is None and self._lanes is not None:
+                continue  # that was the stalled scan: the lanes take the due jobs
             if more and len(self._tasks) <= self._concurrency // 2:
                 continue
             # Entrypoints that filled their own room may have more waiting: look again as
@@ -799,6 +851,10 @@ class QueueManager:
         tally, totals = entry.tally, self.counters
         tally.in_flight -= 1
         totals.in_flight -= 1
+        if outcome is None and self._lanes is not None:
+            lane = self._lanes.holder.pop(job.id, None)
+            if lane is not None:
+                lane.ended(job.id, None)  # stopped: back to the queue with the batch's commit
         if outcome is not None:
             tally.run_seconds += outcome.run_seconds
             totals.run_seconds += outcome.run_seconds
@@ -814,8 +870,12 @@ class QueueManager:
             else:
                 tally.failed += 1
                 totals.failed += 1
-            assert self._buffer is not None
-            self._buffer.add(outcome)
+            lane = self._lanes.holder.pop(job.id, None) if self._lanes is not None else None
+            if lane is not None:
+                lane.ended(job.id, outcome)
+            else:
+                assert self._buffer is not None
+                self._buffer.add(outcome)
             if self._outcome_listeners:
                 self._tell_outcome(job, outcome)
         if (self._wake_on_room and len(self._tasks) <= self._concurrency // 2) or (
@@ -1001,6 +1061,9 @@ class QueueManager:
         try:
             for job_id in list(self._tasks):
                 self._interrupt(job_id, _SHUTDOWN)
+            if self._lanes is not None:
+                await asyncio.sleep(0)  # the interrupted jobs hand their lanes what they hold
+                await self._lanes.close(_FLUSH_ON_STOP_TIMEOUT)
             if self._buffer is not None:
                 await self._buffer.close(_FLUSH_ON_STOP_TIMEOUT)
             self._halt.set()

@@ -66,13 +66,18 @@ async def drain(
     return seen
 
 
+@pytest.mark.parametrize("claim", ["update", "lock"])
 async def test_workers_drain_through_a_transaction_pooler_without_errors(
     fast: Settings,
     pgbouncer_dsn: str,
     queries: ConsoleQueries,
     aconn: psycopg.AsyncConnection[Any],
     caplog: pytest.LogCaptureFixture,
+    claim: str,
 ) -> None:
+    """Either claim: a lock-held batch is one transaction, which the pooler keeps on one
+    server session from its BEGIN to its COMMIT."""
+    fast.engine = dataclasses.replace(fast.engine, claim=claim)
     pooled = dataclasses.replace(fast, dsn=pgbouncer_dsn, listen=False, poll_interval=0.1)
     ran: list[int] = []
     managers = [worker(pooled, ran), worker(pooled, ran)]
@@ -95,10 +100,13 @@ async def test_workers_drain_through_a_transaction_pooler_without_errors(
 async def test_a_pooled_worker_holds_one_work_connection_and_at_most_one_listen(
     fast: Settings, dsn: str, queries: ConsoleQueries, aconn: psycopg.AsyncConnection[Any]
 ) -> None:
-    """Direct, a worker keeps main's three (dequeue, completions, LISTEN); told of a pooler by
-    --listen-dsn it needs one work connection plus LISTEN, with --no-listen one in all."""
+    """Direct, a worker keeps main's three (dequeue, completions, LISTEN), or with the lock
+    claim one per lane instead of the dequeue's; told of a pooler by --listen-dsn it needs one
+    work connection plus LISTEN, with --no-listen one in all."""
+    held = dataclasses.replace(fast, engine=dataclasses.replace(fast.engine, claim="lock"))
     cases = [
         (fast, {"worker", "complete", "listen"}),
+        (held, {"lane 0", "lane 1", "complete", "listen"}),
         (dataclasses.replace(fast, listen_dsn=dsn), {"worker", "listen"}),
         (dataclasses.replace(fast, listen=False, poll_interval=0.1), {"worker"}),
     ]

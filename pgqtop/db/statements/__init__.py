@@ -33,6 +33,7 @@ class Renderer:
             "history": sql.Identifier(names.history),
             "history_samples": sql.Identifier(names.history_samples),
             "audit": sql.Identifier(names.audit),
+            "claims": sql.Identifier(names.claims),
             "status": sql.Identifier(names.status_type),
             "enqueue": sql.Identifier(names.enqueue_function),
             "enqueue_one": sql.Identifier(names.enqueue_one_function),

@@ -1,4 +1,5 @@
-"""What a worker runs: take a batch, finish a batch, beat, leave; its maintenance (pruning,
+"""What a worker runs: take a batch (marking it picked, or holding it by row locks: the lock
+claim of engine/lanes.py), finish a batch, beat, leave; its maintenance (pruning,
 vacuum where autovacuum is off); and the claiming of scheduled runs."""
 
 from __future__ import annotations
@@ -23,16 +24,23 @@ PICKED_SELECT = ", ".join("j." + column for column in PICKED_COLUMNS)
 # rows outside that list are takes whose reply it never got) and has been taken fewer times
 # than its entrypoint's cap (`caps`, NULL for none): a job at the cap is given up by
 # GIVE_UP_LOST instead of running again.
-DEQUEUE: LiteralString = (
+READY: LiteralString = (
     "WITH ready AS ("
     " SELECT r.name, r.room, r.cap FROM unnest(%(entrypoints)s::text[], %(rooms)s::int[],"
     " %(caps)s::int[]) AS r(name, room, cap) WHERE r.room > 0 AND NOT EXISTS ("
     "  SELECT 1 FROM {control} c WHERE c.entrypoint IN (r.name, '*')"
     "  AND (c.paused_until IS NULL OR c.paused_until > now()))"
-    "), queued AS ("
+    ")"
+)
+"""The entrypoints a take serves: those with room and no pause in force."""
+
+DEQUEUE: LiteralString = (
+    READY + ", queued AS ("
     " SELECT q.id, q.priority, r.name, r.room, 1 AS fresh FROM ready r"
     " CROSS JOIN LATERAL (SELECT id, priority FROM {jobs}"
     "  WHERE entrypoint = r.name AND status = 'queued' AND execute_after <= now()"
+    # Without fresh jobs (the lock claim's stalled scan) a one-time filter skips this walk.
+    "  AND %(fresh)s::boolean"
     "  ORDER BY priority DESC, id LIMIT least(r.room, %(batch)s)"
     "  FOR UPDATE SKIP LOCKED) q"
     "), stalled AS ("
@@ -96,75 +104,176 @@ LATENCY_UPSERT: LiteralString = (
 # Finish a batch in one statement: delete what ended, put retries back, record failures, and
 # upsert per-second statistics with rows sorted by the unique key so that concurrent flushes
 # lock statistics rows in the same order and cannot deadlock.
-COMPLETE: LiteralString = (
-    "WITH deleted AS ("
-    # Only the worker that holds a job may finish it: a job re-taken by another worker after
-    # the retry timer carries the new worker's id and is left alone.
-    " DELETE FROM {jobs} j WHERE j.id = ANY(%(done_ids)b::bigint[])"
-    " AND j.worker_id = %(worker)s"
-    " RETURNING j.id, j.entrypoint, j.priority, j.payload, j.headers, j.attempts,"
-    " j.created, greatest(extract(epoch FROM j.updated - greatest(j.created,"
-    " j.execute_after)), 0)::float8 AS queue_seconds"
-    # When the job was due and picked, for the finished jobs kept below.
-    ", j.execute_after, j.updated AS picked"
-    "), finished AS ("
-    " SELECT d.*, o.status::{status} AS status, o.run_seconds, o.error, o.traceback"
-    " FROM deleted d JOIN unnest(%(done_ids)b::bigint[], %(done_statuses)b::text[],"
-    " %(done_run_seconds)b::float8[], %(done_errors)b::text[],"
-    " %(done_tracebacks)b::text[]) AS o(id, status, run_seconds, error, traceback)"
-    " ON o.id = d.id"
-    "), retried AS ("
-    " UPDATE {jobs} j SET status = 'queued', updated = now(), worker_id = NULL,"
-    " execute_after = now() + make_interval(secs => o.retry_in)"
-    " FROM unnest(%(retry_ids)b::bigint[], %(retry_in)b::float8[],"
-    " %(retry_errors)b::text[], %(retry_tracebacks)b::text[])"
-    " AS o(id, retry_in, error, traceback)"
-    " WHERE j.id = ANY(%(retry_ids)b::bigint[]) AND j.id = o.id"
-    " AND j.worker_id = %(worker)s"
-    # Without retries this is a one-time filter that skips the UPDATE's scan; otherwise the
-    # planner may walk every picked row looking for an empty id list.
-    " AND cardinality(%(retry_ids)b::bigint[]) > 0"
-    " RETURNING j.id, j.entrypoint, j.priority, j.payload, j.headers, j.attempts,"
-    " j.created, o.error, o.traceback"
-    "), failed AS ("
-    " INSERT INTO {failures} (job_id, entrypoint, priority, payload, headers, attempts,"
-    " status, final, error, traceback, job_created, worker_id)"
-    " SELECT id, entrypoint, priority, payload, headers, attempts, status, true, error,"
-    " traceback, created, %(worker)s FROM finished WHERE status <> 'successful'"
-    " UNION ALL"
-    " SELECT id, entrypoint, priority, payload, headers, attempts, 'exception', false,"
-    " error, traceback, created, %(worker)s FROM retried"
+#
+# Two forms. A picked batch's rows carry the worker's id, the take's time in `updated` and the
+# attempt in `attempts`. A lock-held batch (lanes.py) wrote nothing when it was taken: its rows
+# are still queued, held by this transaction's locks; the take's time is the transaction's
+# now(), and the attempt comes with each outcome (what the take counted, lost attempts
+# included). That form also marks picked the jobs still running at the deadline, removes the
+# ids it counted as lost from the rows that listed them, and empties its lane's row, all in
+# the transaction that commits the batch.
+_HELD_BY_US: dict[bool, LiteralString] = {
+    False: " AND j.worker_id = %(worker)s",
+    True: " AND j.status = 'queued'",
+}
+_TAKEN_AT: dict[bool, LiteralString] = {False: "j.updated", True: "now()"}
+_ATTEMPTS: dict[bool, LiteralString] = {False: "d.attempts", True: "o.attempts"}
+
+
+def complete_statement(held: bool) -> LiteralString:
+    """The completion of a picked batch (held False) or of a lock-held one (held True)."""
+    done_attempts: LiteralString = ", %(done_attempts)b::int[]" if held else ""
+    done_attempt_column: LiteralString = ", attempts" if held else ""
+    retry_attempts: LiteralString = ", %(retry_attempts)b::int[]" if held else ""
+    retry_attempt_column: LiteralString = ", attempts" if held else ""
+    retry_sets: LiteralString = ", attempts = o.attempts" if held else ""
+    retry_returned: LiteralString = "o.attempts" if held else "j.attempts"
+    text: LiteralString = (
+        "WITH deleted AS ("
+        # Only the holder of a job may finish it: a job re-taken by another worker after the
+        # retry timer carries the new worker's id and is left alone.
+        " DELETE FROM {jobs} j WHERE j.id = ANY(%(done_ids)b::bigint[])"
+        + _HELD_BY_US[held]
+        + " RETURNING j.id, j.entrypoint, j.priority, j.payload, j.headers, j.attempts,"
+        " j.created, greatest(extract(epoch FROM " + _TAKEN_AT[held] + " - greatest(j.created,"
+        " j.execute_after)), 0)::float8 AS queue_seconds"
+        # When the job was due and taken, for the finished jobs kept below.
+        ", j.execute_after, " + _TAKEN_AT[held] + " AS picked"
+        "), finished AS ("
+        " SELECT d.id, d.entrypoint, d.priority, d.payload, d.headers, "
+        + _ATTEMPTS[held]
+        + " AS attempts, d.created, d.queue_seconds, d.execute_after, d.picked,"
+        " o.status::{status} AS status, o.run_seconds, o.error, o.traceback"
+        " FROM deleted d JOIN unnest(%(done_ids)b::bigint[], %(done_statuses)b::text[],"
+        " %(done_run_seconds)b::float8[], %(done_errors)b::text[],"
+        " %(done_tracebacks)b::text[]" + done_attempts + ")"
+        " AS o(id, status, run_seconds, error, traceback" + done_attempt_column + ")"
+        " ON o.id = d.id"
+        "), retried AS ("
+        " UPDATE {jobs} j SET status = 'queued', updated = now(), worker_id = NULL,"
+        " execute_after = now() + make_interval(secs => o.retry_in)" + retry_sets + ""
+        " FROM unnest(%(retry_ids)b::bigint[], %(retry_in)b::float8[],"
+        " %(retry_errors)b::text[], %(retry_tracebacks)b::text[]" + retry_attempts + ")"
+        " AS o(id, retry_in, error, traceback" + retry_attempt_column + ")"
+        " WHERE j.id = ANY(%(retry_ids)b::bigint[]) AND j.id = o.id"
+        + _HELD_BY_US[held]
+        # Without retries this is a one-time filter that skips the UPDATE's scan; otherwise
+        # the planner may walk every picked row looking for an empty id list.
+        + " AND cardinality(%(retry_ids)b::bigint[]) > 0"
+        " RETURNING j.id, j.entrypoint, j.priority, j.payload, j.headers, "
+        + retry_returned
+        + " AS attempts, j.created, o.error, o.traceback"
+        "), failed AS ("
+        " INSERT INTO {failures} (job_id, entrypoint, priority, payload, headers, attempts,"
+        " status, final, error, traceback, job_created, worker_id)"
+        " SELECT id, entrypoint, priority, payload, headers, attempts, status, true, error,"
+        " traceback, created, %(worker)s FROM finished WHERE status <> 'successful'"
+        " UNION ALL"
+        " SELECT id, entrypoint, priority, payload, headers, attempts, 'exception', false,"
+        " error, traceback, created, %(worker)s FROM retried"
+        " RETURNING 1"
+        "), counted AS ("
+        " INSERT INTO {statistics} AS s (created, entrypoint, status, priority, count,"
+        " queue_seconds_sum, queue_seconds_max, run_seconds_sum, run_seconds_max,"
+        " wait_histogram, run_histogram)"
+        " SELECT date_trunc('second', now()), entrypoint, status, priority, count(*),"
+        " sum(queue_seconds), max(queue_seconds), sum(run_seconds), max(run_seconds)"
+        + LATENCY_SELECT
+        + " FROM finished GROUP BY entrypoint, status, priority"
+        " ORDER BY 1, 2, 3, 4"
+        " ON CONFLICT (created, entrypoint, status, priority) DO UPDATE SET"
+        " count = s.count + EXCLUDED.count,"
+        " queue_seconds_sum = s.queue_seconds_sum + EXCLUDED.queue_seconds_sum,"
+        " queue_seconds_max = greatest(s.queue_seconds_max, EXCLUDED.queue_seconds_max),"
+        " run_seconds_sum = s.run_seconds_sum + EXCLUDED.run_seconds_sum,"
+        " run_seconds_max = greatest(s.run_seconds_max, EXCLUDED.run_seconds_max)"
+        + LATENCY_UPSERT
+        + " RETURNING 1"
+        # Each finished job's end, kept a while for `pgqtop job` (off: keep_finished false).
+        # The host and pid come from the registry row, which goes when the worker stops.
+        "), kept AS ("
+        " INSERT INTO {finished} (job_id, entrypoint, priority, status, attempts, created,"
+        " execute_after, picked, run_seconds, worker_id, host, pid)"
+        " SELECT f.id, f.entrypoint, f.priority, f.status, f.attempts, f.created,"
+        " f.execute_after, f.picked, f.run_seconds, %(worker)s, w.host, w.pid"
+        " FROM finished f LEFT JOIN {workers} w ON w.id = %(worker)s"
+        " WHERE %(keep_finished)s::boolean"
+        " RETURNING 1"
+        + (HELD_ENDING if held else "")
+        + ") SELECT (SELECT count(*) FROM finished), (SELECT count(*) FROM retried),"
+        " (SELECT count(*) FROM failed), (SELECT count(*) FROM counted)"
+    )
+    return text
+
+
+# What only a lock-held batch's completion does (see complete_statement).
+HELD_ENDING: LiteralString = (
+    # The jobs still running at the deadline go on as picked jobs of this worker: their
+    # outcomes are written by the completion buffer, and the heartbeat keeps them alive.
+    "), converted AS ("
+    " UPDATE {jobs} j SET status = 'picked', updated = now(), heartbeat = clock_timestamp(),"
+    " worker_id = %(worker)s, attempts = o.attempts"
+    " FROM unnest(%(running_ids)b::bigint[], %(running_attempts)b::int[]) AS o(id, attempts)"
+    " WHERE j.id = ANY(%(running_ids)b::bigint[]) AND j.id = o.id AND j.status = 'queued'"
+    " AND cardinality(%(running_ids)b::bigint[]) > 0"
     " RETURNING 1"
-    "), counted AS ("
-    " INSERT INTO {statistics} AS s (created, entrypoint, status, priority, count,"
-    " queue_seconds_sum, queue_seconds_max, run_seconds_sum, run_seconds_max,"
-    " wait_histogram, run_histogram)"
-    " SELECT date_trunc('second', now()), entrypoint, status, priority, count(*),"
-    " sum(queue_seconds), max(queue_seconds), sum(run_seconds), max(run_seconds)"
-    + LATENCY_SELECT
-    + " FROM finished GROUP BY entrypoint, status, priority"
-    " ORDER BY 1, 2, 3, 4"
-    " ON CONFLICT (created, entrypoint, status, priority) DO UPDATE SET"
-    " count = s.count + EXCLUDED.count,"
-    " queue_seconds_sum = s.queue_seconds_sum + EXCLUDED.queue_seconds_sum,"
-    " queue_seconds_max = greatest(s.queue_seconds_max, EXCLUDED.queue_seconds_max),"
-    " run_seconds_sum = s.run_seconds_sum + EXCLUDED.run_seconds_sum,"
-    " run_seconds_max = greatest(s.run_seconds_max, EXCLUDED.run_seconds_max)"
-    + LATENCY_UPSERT
-    + " RETURNING 1"
-    # Each finished job's end, kept a while for `pgqtop job` (off: keep_finished false). The
-    # host and pid come from the registry row, which goes when the worker stops.
-    "), kept AS ("
-    " INSERT INTO {finished} (job_id, entrypoint, priority, status, attempts, created,"
-    " execute_after, picked, run_seconds, worker_id, host, pid)"
-    " SELECT f.id, f.entrypoint, f.priority, f.status, f.attempts, f.created,"
-    " f.execute_after, f.picked, f.run_seconds, %(worker)s, w.host, w.pid"
-    " FROM finished f LEFT JOIN {workers} w ON w.id = %(worker)s"
-    " WHERE %(keep_finished)s::boolean"
+    # The lost attempts this batch counted are in the jobs' attempts now (or the jobs are
+    # gone): the rows of the lanes that lost them stop naming them. Rare: after a crash.
+    "), absorbed AS ("
+    " UPDATE {claims} c SET ids = ARRAY(SELECT x FROM unnest(c.ids) AS x"
+    " WHERE x <> ALL(%(absorbed)b::bigint[]))"
+    " WHERE cardinality(%(absorbed)b::bigint[]) > 0 AND c.ids && %(absorbed)b::bigint[]"
+    " AND NOT (c.worker_id = %(worker)s AND c.lane = %(lane)s)"
     " RETURNING 1"
-    ") SELECT (SELECT count(*) FROM finished), (SELECT count(*) FROM retried),"
-    " (SELECT count(*) FROM failed), (SELECT count(*) FROM counted)"
+    "), cleared AS ("
+    " UPDATE {claims} SET ids = '{{}}', lo = NULL, hi = NULL"
+    " WHERE worker_id = %(worker)s AND lane = %(lane)s"
+    " RETURNING 1"
 )
+
+# Take a batch and write nothing: per entrypoint with room (minus paused ones) the best due
+# rows are locked with SKIP LOCKED in the caller's open transaction, and the batch limit keeps
+# priority-then-FIFO order across entrypoints. Each job comes back as the handler sees it:
+# taken now (the transaction's start), attempt = earlier attempts + the attempts lost with
+# lanes that died holding it (the rows of claims still naming it) + this one; `lost` says how
+# many of those were lost, so the worker can give up a job that keeps killing its holders.
+CLAIM_HELD: LiteralString = (
+    READY + ", queued AS ("
+    " SELECT q.* FROM ready r"
+    " CROSS JOIN LATERAL (SELECT id, priority, created, execute_after, entrypoint, payload,"
+    "  headers, attempts, dedupe_key FROM {jobs}"
+    "  WHERE entrypoint = r.name AND status = 'queued' AND execute_after <= now()"
+    "  ORDER BY priority DESC, id LIMIT least(r.room, %(batch)s)"
+    "  FOR UPDATE SKIP LOCKED) q"
+    "), chosen AS ("
+    " SELECT * FROM queued ORDER BY priority DESC, id LIMIT %(batch)s"
+    "), lost AS ("
+    # Only rows whose id range meets the batch's are opened: those of live lanes hold other
+    # jobs, almost always in other ranges.
+    " SELECT u.id, count(*)::int AS n FROM {claims} c"
+    " CROSS JOIN (SELECT min(id) AS lo, max(id) AS hi FROM chosen) b"
+    " CROSS JOIN LATERAL unnest(c.ids) AS u(id)"
+    " WHERE c.lo <= b.hi AND c.hi >= b.lo AND u.id IN (SELECT id FROM chosen)"
+    " GROUP BY u.id"
+    ") SELECT c.id, c.priority, c.created, now(), c.execute_after, c.entrypoint, c.payload,"
+    " c.headers, c.attempts + 1 + coalesce(l.n, 0), c.dedupe_key, coalesce(l.n, 0)"
+    " FROM chosen c LEFT JOIN lost l ON l.id = c.id"
+)
+
+# Name the jobs a lane now holds, committed at once and apart from the lane's transaction, so
+# that they stay named if the worker dies holding them. Committed without waiting for the WAL
+# flush: the row only matters while this server runs (a crash of the server releases every
+# lock and loses no job), and the wait would be paid on every batch.
+RECORD_CLAIM: LiteralString = (
+    "INSERT INTO {claims} AS c (worker_id, lane, ids, lo, hi)"
+    " SELECT %(worker)s, %(lane)s, %(ids)s::bigint[], %(lo)s, %(hi)s"
+    " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS quick"
+    " ON CONFLICT (worker_id, lane) DO UPDATE SET ids = EXCLUDED.ids, lo = EXCLUDED.lo,"
+    " hi = EXCLUDED.hi, claimed_at = now()"
+)
+
+COMPLETE: LiteralString = complete_statement(held=False)
+COMPLETE_HELD: LiteralString = complete_statement(held=True)
 
 # Keep the running jobs and the registry row alive, and read the cancel requests of the jobs
 # this worker holds from the rows the beat touches anyway: a cancel lands within a heartbeat
@@ -238,7 +347,10 @@ GIVE_UP_LOST: LiteralString = (
     ") SELECT id, entrypoint, error FROM described ORDER BY id"
 )
 
-DEREGISTER: LiteralString = "DELETE FROM {workers} WHERE id = %(worker)s"
+DEREGISTER: LiteralString = (
+    "WITH lanes AS (DELETE FROM {claims} WHERE worker_id = %(worker)s RETURNING 1)"
+    " DELETE FROM {workers} WHERE id = %(worker)s"
+)
 
 # An idle worker sleeps until the earliest delayed job (or retry) of its entrypoints is due:
 # no NOTIFY announces that moment.
@@ -260,6 +372,10 @@ PRUNE: LiteralString = (
     " DELETE FROM {control} WHERE paused_until <= now() RETURNING 1"
     "), gone_workers AS ("
     " DELETE FROM {workers} WHERE heartbeat < now() - interval '1 day' RETURNING 1"
+    # A dead lane's row names the attempts its worker lost; after a day they have long been
+    # counted by whoever took those jobs again.
+    "), gone_lanes AS ("
+    " DELETE FROM {claims} WHERE claimed_at < now() - interval '1 day' RETURNING 1"
     ") SELECT (SELECT count(*) FROM old_failures), (SELECT count(*) FROM old_statistics),"
     " (SELECT count(*) FROM expired), (SELECT count(*) FROM gone_workers)"
 )
@@ -404,6 +520,12 @@ class WorkerStatements:
     claim_schedules: bytes
     sample_history: bytes
     record_sample_cost: bytes
+    complete_held: bytes
+    claim_held: bytes
+    record_claim: bytes
+    begin: bytes
+    commit: bytes
+    rollback: bytes
 
 
 @functools.lru_cache(maxsize=64)
@@ -425,4 +547,10 @@ def worker_statements(names: ObjectNames) -> WorkerStatements:
         claim_schedules=render(CLAIM_SCHEDULES),
         sample_history=render(SAMPLE_HISTORY),
         record_sample_cost=render(RECORD_SAMPLE_COST),
+        complete_held=render(COMPLETE_HELD),
+        claim_held=render(CLAIM_HELD),
+        record_claim=render(RECORD_CLAIM),
+        begin=render("BEGIN"),
+        commit=render("COMMIT"),
+        rollback=render("ROLLBACK"),
     )
