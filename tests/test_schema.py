@@ -126,6 +126,15 @@ def test_upgrade_from_version_1_adds_the_schedules_table(
     assert schema.verify(sync_conn, names) == []
 
 
+def test_verify_names_a_table_that_should_be_unlogged_and_install_repairs_it(
+    sync_conn: psycopg.Connection[Any], names: ObjectNames
+) -> None:
+    sync_conn.execute(sq("ALTER TABLE {finished} SET LOGGED", names))
+    assert schema.verify(sync_conn, names) == [f"table {names.finished!r} should be unlogged"]
+    schema.install(sync_conn, names)
+    assert schema.verify(sync_conn, names) == []
+
+
 def test_upgrade_from_version_2_adds_histograms_the_finished_table_and_enqueue_functions(
     sync_conn: psycopg.Connection[Any], names: ObjectNames
 ) -> None:

@@ -183,6 +183,14 @@ async def test_upgrade_from_version_3_keeps_waiting_and_running_jobs_and_lanes_w
         ),
         (holder,),
     )
+    sync_conn.execute(
+        sq(
+            "INSERT INTO {finished} (job_id, entrypoint, priority, status, attempts, created,"
+            " execute_after, picked, run_seconds) VALUES (1, 'old', 0, 'successful', 1, now(),"
+            " now(), now(), 0.5)",
+            names,
+        )
+    )
     before = sync_conn.execute(
         sq("SELECT id, status::text, worker_id, attempts FROM {jobs} ORDER BY id", names)
     ).fetchall()
@@ -194,6 +202,14 @@ async def test_upgrade_from_version_3_keeps_waiting_and_running_jobs_and_lanes_w
         sq("SELECT id, status::text, worker_id, attempts FROM {jobs} ORDER BY id", names)
     ).fetchall()
     assert after == before
+    # Finished jobs' ends move out of the WAL, and keep what they had.
+    persistence = sync_conn.execute(
+        "SELECT relname, relpersistence FROM pg_class WHERE relname = ANY(%s) ORDER BY 1",
+        ([names.finished, names.claims],),
+    ).fetchall()
+    assert persistence == [(names.claims, "p"), (names.finished, "u")]
+    kept = sync_conn.execute(sq("SELECT job_id, run_seconds FROM {finished}", names)).fetchall()
+    assert kept == [(1, 0.5)]
 
     worker = WorkerQueries(aconn, names)
     taken = await worker.claim_held({"old": 5}, 5, uuid.uuid4())

@@ -275,7 +275,10 @@ class ConsoleQueries(Queries, FleetReads, HistoryReads, FailureTriage, AuditTrai
         return rows.job_from_row(columns), read_at
 
     async def finished_job(self, job_id: int) -> FinishedJob | None:
-        """How a job ended, while the finished table still keeps it."""
+        """How a job ended, while the finished table still keeps it. A hot standby has none:
+        the table is unlogged (schema.FINISHED), and PostgreSQL refuses to read one there."""
+        if await self.in_recovery():
+            return None
         found = await self._built(self.console_sql.finished_job, {"id": job_id}, rows.FINISHED_JOB)
         return found[0] if found else None
 

@@ -205,3 +205,29 @@ async def test_a_batch_held_by_a_worker_that_died_counts_as_a_lost_attempt(
     assert final[0][2] == "worker lost 2 times while holding it in a lock-claimed batch"
     named = await rows(aconn, "SELECT ids FROM {t} WHERE cardinality(ids) > 0", names.claims)
     assert named == [], "the lost attempts counted are no longer named"
+
+
+async def test_the_console_sees_a_lock_held_job_in_flight_on_its_worker(
+    fast: Settings, queries: ConsoleQueries, running: Callable[[QueueManager], None]
+) -> None:
+    """Still queued in the jobs table while its batch is held, the job is listed among the
+    jobs its worker holds, then as picked once the deadline marks it."""
+    settings = lock_settings(fast, claim_deadline=1.0, lanes=1)
+    manager = QueueManager(settings)
+    release = asyncio.Event()
+
+    @manager.entrypoint("held")
+    async def held(job: Job) -> None:
+        await release.wait()
+
+    (job_id,) = await queries.enqueue("held")
+    running(manager)
+
+    async def listed() -> bool:
+        found = await queries.in_flight(manager.worker_id)
+        return [(j.worker_id, j.id, j.attempts) for j in found] == [(manager.worker_id, job_id, 1)]
+
+    await eventually(listed, 10, "the held job to be listed on its worker")
+    story = await queries.live_job(job_id)
+    assert story is not None and story[0].status.value == "queued"
+    release.set()

@@ -122,14 +122,27 @@ JOB_FAILURES: LiteralString = (
     " FROM {failures} WHERE job_id = %(id)s ORDER BY failed_at, id"
 )
 
-# The jobs a worker holds (every worker's when none is named), longest running first.
+# The jobs a worker holds (every worker's when none is named), longest running first: those
+# it marked picked, and those inside a batch one of its lanes holds by row locks (named in the
+# claims table, still queued in the jobs table; see engine/lanes.py), which run for at most
+# the claim deadline before they are marked picked or end. A lane's row only counts while its
+# worker is registered: a worker that stopped holds nothing.
 IN_FLIGHT: LiteralString = (
-    "SELECT worker_id, id, entrypoint, priority, attempts, updated AS started,"
+    "SELECT * FROM ("
+    " SELECT worker_id, id, entrypoint, priority, attempts, updated AS started,"
     " greatest(extract(epoch FROM now() - updated), 0)::float8 AS running_seconds,"
     " greatest(extract(epoch FROM now() - heartbeat), 0)::float8 AS heartbeat_age"
     " FROM {jobs} WHERE status = 'picked'"
     " AND (%(worker)s::uuid IS NULL OR worker_id = %(worker)s::uuid)"
-    " ORDER BY updated, id"
+    " UNION ALL"
+    " SELECT c.worker_id, j.id, j.entrypoint, j.priority, j.attempts + 1, c.claimed_at,"
+    " greatest(extract(epoch FROM now() - c.claimed_at), 0)::float8,"
+    " greatest(extract(epoch FROM now() - c.claimed_at), 0)::float8"
+    " FROM {claims} c JOIN {workers} w ON w.id = c.worker_id"
+    " CROSS JOIN LATERAL unnest(c.ids) AS u(id) JOIN {jobs} j ON j.id = u.id"
+    " WHERE cardinality(c.ids) > 0 AND j.status = 'queued'"
+    " AND (%(worker)s::uuid IS NULL OR c.worker_id = %(worker)s::uuid)"
+    ") AS held ORDER BY started, id"
 )
 
 # The purge and the count shown before it take the same filter, so the count is what goes.
