@@ -34,7 +34,8 @@ import common
 
 from pgqtop.config import ObjectNames
 from pgqtop.db.producer import Queries
-from pgqtop.db.statements.worker import worker_statements
+from pgqtop.db.statements import Renderer
+from pgqtop.db.statements.worker import CLAIM_HELD, COMPLETE, COMPLETE_HELD, worker_statements
 from pgqtop.model import NewJob
 
 WORKER = "'00000000-0000-0000-0000-000000000001'::uuid"
@@ -62,12 +63,15 @@ def pgbench_script(names: ObjectNames, keep_finished: bool = True) -> str:
 
 
 def lock_claim_script(names: ObjectNames) -> str:
-    """The lock-held claim on pgqtop's tables, as one pgbench transaction: the dequeue's own
-    choice of rows, locked FOR UPDATE SKIP LOCKED and not updated; the completion statement
-    (which then cannot check the claiming worker's id: nothing wrote it); COMMIT."""
-    dequeue = _dequeue(names)
-    head = dequeue.split(") UPDATE ", 1)[0]
-    claim = f"{head}) SELECT coalesce(array_agg(id), '{{}}') AS ids FROM chosen \\gset"
+    """The lock claim on pgqtop's tables (engine/lanes.py), as one pgbench transaction: the
+    lanes' take (rows locked FOR UPDATE SKIP LOCKED, nothing written), the held completion,
+    COMMIT. A lane also names its batch in the claims table, one row written per batch on
+    another connection, which a one-connection script cannot do: left out here."""
+    take = _fill(
+        Renderer(names)(CLAIM_HELD).decode(),
+        {"entrypoints": "ARRAY['noop']", "rooms": "ARRAY[:b]", "caps": "NULL", "batch": ":b"},
+    )
+    claim = f"SELECT coalesce(array_agg(id), '{{}}') AS ids FROM ({take}) AS taken \\gset"
     return (
         "BEGIN;\n"
         + claim.replace("\n", " ")
@@ -94,37 +98,34 @@ def _dequeue(names: ObjectNames) -> str:
 
 
 def _completion(names: ObjectNames, held: bool, keep_finished: bool = True) -> str:
-    """The engine's completion of the batch in :ids, every job successful, on one line.
-    `held`: the rows are claimed by locks, so the delete's check of the worker id goes.
-    `keep_finished`: the finished-jobs rows are written (the default) or not."""
-    statements = worker_statements(names)
-
-    def filled(kind: str, value: str) -> str:
-        return f"array_fill({value}::{kind}, ARRAY[cardinality(:ids::bigint[])])"
-
+    """The engine's completion of the batch in :ids, every job successful, on one line, as a
+    worker sends it (a batch of plain successes sends ids and run times only). `held`: the
+    lock-held form (statements.worker.COMPLETE_HELD: no worker id to check, the lane's row
+    emptied). `keep_finished`: the finished-jobs rows are written (the default) or not."""
+    text = Renderer(names)(COMPLETE_HELD if held else COMPLETE).decode()
     complete = _fill(
-        statements.complete.decode(),
+        text,
         {
             "done_ids": ":ids",
-            "done_statuses": filled("text", "'successful'"),
-            "done_run_seconds": filled("float8", "0.001"),
-            "done_errors": filled("text", "''"),
-            "done_tracebacks": filled("text", "''"),
+            "done_statuses": "NULL",
+            "done_run_seconds": "array_fill(0.001::float8, ARRAY[cardinality(:ids::bigint[])])",
+            "done_errors": "NULL",
+            "done_tracebacks": "NULL",
             "retry_ids": "'{}'",
             "retry_in": "'{}'",
             "retry_errors": "'{}'",
             "retry_tracebacks": "'{}'",
             "worker": WORKER,
             "keep_finished": "true" if keep_finished else "false",
+            "done_attempts": "NULL",
+            "retry_attempts": "NULL",
+            "running_ids": "'{}'",
+            "running_attempts": "NULL",
+            "absorbed": "'{}'",
+            "lane": "0",
         },
     )
-    complete = re.sub(r"(::\w+\[\])\1", r"\1", complete)  # array_fill(...)::text[]::text[]
-    if held:
-        check = f" AND j.worker_id = {WORKER}"
-        head, tail = complete.split("), finished AS (", 1)
-        if check not in head:
-            raise RuntimeError("the completion's delete no longer checks the worker id")
-        complete = head.replace(check, "") + "), finished AS (" + tail
+    complete = re.sub(r"(::\w+\[\])\1", r"\1", complete)  # array_fill(...)::float8[]::float8[]
     return complete.replace("\n", " ")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -25,9 +25,10 @@ from pgqtop.db.rows import (
     picked_job_from_row,
 )
 from pgqtop.db.session import FleetReads, pipeline_lock
+from pgqtop.db.statements import Positional
 from pgqtop.db.statements.burst import burst_statements
 from pgqtop.db.statements.worker import worker_statements
-from pgqtop.model import Job, Outcome
+from pgqtop.model import Job, Outcome, Status
 
 
 def once_per_job(outcomes: Sequence[Outcome]) -> Sequence[Outcome]:
@@ -42,21 +43,41 @@ def once_per_job(outcomes: Sequence[Outcome]) -> Sequence[Outcome]:
     return list(first.values())
 
 
+def int_array(values: Iterable[int]) -> str:
+    """An integer array literal ('{1,2,3}'), cast by the statement: the driver builds a binary
+    array element by element in Python, which cost more than the rest of a completion's
+    parameters together; the server parses this text in a fraction of that."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def float_array(values: Iterable[float]) -> str:
+    """A float8 array literal; repr keeps every digit (and writes inf and nan as PostgreSQL
+    reads them)."""
+    return "{" + ",".join(map(repr, values)) + "}"
+
+
+def _plain(outcomes: Sequence[Outcome]) -> bool:
+    """Every outcome a success with nothing to say: statuses and texts need not be sent."""
+    return all(o.status is Status.SUCCESSFUL and not o.error and not o.traceback for o in outcomes)
+
+
 def complete_parameters(
     outcomes: Sequence[Outcome], worker: uuid.UUID, *, keep_finished: bool = True
 ) -> dict[str, Any]:
-    """Finished and retried outcomes as separate column arrays, one unnest each."""
+    """Finished and retried outcomes as separate column arrays, one unnest each; a batch of
+    plain successes sends only its ids and run times (see complete_statement)."""
     outcomes = once_per_job(outcomes)
     done = [o for o in outcomes if o.retry_in is None]
     retry = [o for o in outcomes if o.retry_in is not None]
+    plain = _plain(done)
     return {
-        "done_ids": [o.job_id for o in done],
-        "done_statuses": [o.status.value for o in done],
-        "done_run_seconds": [o.run_seconds for o in done],
-        "done_errors": [o.error for o in done],
-        "done_tracebacks": [o.traceback for o in done],
-        "retry_ids": [o.job_id for o in retry],
-        "retry_in": [o.retry_in for o in retry],
+        "done_ids": int_array(o.job_id for o in done),
+        "done_statuses": None if plain else [o.status.value for o in done],
+        "done_run_seconds": float_array(o.run_seconds for o in done),
+        "done_errors": None if plain else [o.error for o in done],
+        "done_tracebacks": None if plain else [o.traceback for o in done],
+        "retry_ids": int_array(o.job_id for o in retry),
+        "retry_in": float_array(o.retry_in for o in retry if o.retry_in is not None),
         "retry_errors": [o.error for o in retry],
         "retry_tracebacks": [o.traceback for o in retry],
         "worker": worker,
@@ -66,22 +87,28 @@ def complete_parameters(
 
 def complete_held_parameters(
     outcomes: Sequence[Outcome],
-    attempts: Mapping[int, int],
-    running: Mapping[int, int],
+    attempts: Mapping[int, int] | None,
+    running: Sequence[int],
     absorbed: Sequence[int],
     worker: uuid.UUID,
     lane: int,
     *,
     keep_finished: bool = True,
 ) -> dict[str, Any]:
-    """A lock-held batch's end: its outcomes with each job's attempt (`attempts`, by id), the
-    jobs still running to mark picked (id -> attempt), and the lost attempts it counted."""
+    """A lock-held batch's end: its outcomes, the jobs still running to mark picked, and the
+    lost attempts it counted. `attempts` (job id -> attempt) is needed only when the take
+    counted lost attempts; otherwise every job's attempt is its stored count plus one."""
+    outcomes = once_per_job(outcomes)
     params = complete_parameters(outcomes, worker, keep_finished=keep_finished)
-    params["done_attempts"] = [attempts[i] for i in params["done_ids"]]
-    params["retry_attempts"] = [attempts[i] for i in params["retry_ids"]]
-    params["running_ids"] = list(running)
-    params["running_attempts"] = list(running.values())
-    params["absorbed"] = list(absorbed)
+    done = [o.job_id for o in outcomes if o.retry_in is None]
+    retry = [o.job_id for o in outcomes if o.retry_in is not None]
+    params["done_attempts"] = None if attempts is None else int_array(attempts[i] for i in done)
+    params["retry_attempts"] = None if attempts is None else int_array(attempts[i] for i in retry)
+    params["running_ids"] = int_array(running)
+    params["running_attempts"] = (
+        None if attempts is None else int_array(attempts[i] for i in running)
+    )
+    params["absorbed"] = int_array(absorbed)
     params["lane"] = lane
     return params
 
@@ -170,8 +197,15 @@ class WorkerQueries(FleetReads):
         """Finish a batch: delete what ended, requeue retries, record failures and statistics;
         only jobs this worker still holds are touched."""
         params = complete_parameters(outcomes, worker, keep_finished=self.keep_finished)
-        row = await self._tuple(self.worker_sql.complete, params)
+        row = await self._positional(self.worker_sql.complete, params)
         return CompletionResult(row[0], row[1], row[2])
+
+    async def _positional(self, statement: Positional, params: Mapping[str, Any]) -> Any:
+        """The one row of a long statement in numbered form (statements.Positional)."""
+        async with pipeline_lock(self.conn):
+            cur = psycopg.AsyncRawCursor(self.conn)
+            await cur.execute(statement.query, statement.params(params))
+            return await cur.fetchone()
 
     # --- the lock claim (engine/lanes.py) ---------------------------------------------------------
 
@@ -201,7 +235,7 @@ class WorkerQueries(FleetReads):
         params = {
             "worker": worker,
             "lane": lane,
-            "ids": list(ids),
+            "ids": int_array(ids),
             "lo": min(ids) if ids else None,
             "hi": max(ids) if ids else None,
         }
@@ -211,14 +245,14 @@ class WorkerQueries(FleetReads):
     async def finish_held(
         self,
         outcomes: Sequence[Outcome],
-        attempts: Mapping[int, int],
-        running: Mapping[int, int],
+        attempts: Mapping[int, int] | None,
+        running: Sequence[int],
         absorbed: Sequence[int],
         worker: uuid.UUID,
         lane: int,
     ) -> CompletionResult:
-        """End a lock-held batch and commit, in one round trip: the completion of its ended
-        jobs, the running ones marked picked, its lane's row emptied."""
+        """End a lock-held batch and commit: the completion of its ended jobs, the running
+        ones marked picked, its lane's row emptied (complete_held_parameters)."""
         params = complete_held_parameters(
             outcomes,
             attempts,
@@ -230,7 +264,8 @@ class WorkerQueries(FleetReads):
         )
         sql_ = self.worker_sql
         async with pipeline_lock(self.conn):
-            cur = await self.conn.execute(sql_.complete_held, params)
+            cur = psycopg.AsyncRawCursor(self.conn)
+            await cur.execute(sql_.complete_held.query, sql_.complete_held.params(params))
             row = await cur.fetchone()
             await self.conn.execute(sql_.commit)
         assert row is not None

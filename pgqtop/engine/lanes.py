@@ -133,7 +133,7 @@ class Lane:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        running = {i: self._attempts[i] for i in self._running} if at_deadline else {}
+        running = sorted(self._running) if at_deadline else []
         if running:
             self._on_converted(running)
             self._running.clear()
@@ -149,13 +149,20 @@ class Lane:
         self,
         outcomes: list[Outcome],
         attempts: dict[int, int],
-        running: dict[int, int],
+        running: list[int],
         absorbed: list[int],
     ) -> None:
         try:
             queries = await self.link.queries()
+            # Attempts go only when a take counted lost ones (absorbed): otherwise each is the
+            # stored count plus one, which the statement computes.
             await queries.finish_held(
-                outcomes, attempts, running, absorbed, self._worker, self.index
+                outcomes,
+                attempts if absorbed else None,
+                running,
+                absorbed,
+                self._worker,
+                self.index,
             )
             self.written += len(outcomes)
         except DATABASE_ERRORS as exc:

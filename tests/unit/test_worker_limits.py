@@ -91,5 +91,20 @@ def test_the_completion_keeps_the_first_outcome_of_each_job() -> None:
         Outcome(2, Status.SUCCESSFUL, 0.3),
     ]
     params = complete_parameters(outcomes, worker=None)  # type: ignore[arg-type]
-    assert (params["done_ids"], params["done_statuses"]) == ([1], ["successful"])
-    assert (params["retry_ids"], params["retry_in"]) == ([2], [1.0])
+    assert (params["done_ids"], params["done_statuses"]) == ("{1}", None)
+    assert (params["retry_ids"], params["retry_in"]) == ("{2}", "{1.0}")
+
+
+def test_a_batch_of_plain_successes_sends_ids_and_times_only_and_any_failure_sends_all() -> None:
+    plain = complete_parameters(
+        [Outcome(7, Status.SUCCESSFUL, 0.25), Outcome(9, Status.SUCCESSFUL, 1e-06)],
+        worker=None,  # type: ignore[arg-type]
+    )
+    assert (plain["done_ids"], plain["done_run_seconds"]) == ("{7,9}", "{0.25,1e-06}")
+    assert plain["done_statuses"] is plain["done_errors"] is plain["done_tracebacks"] is None
+    mixed = complete_parameters(
+        [Outcome(7, Status.SUCCESSFUL, 0.25), Outcome(9, Status.CANCELED, 0.5, "asked", "tb")],
+        worker=None,  # type: ignore[arg-type]
+    )
+    assert mixed["done_statuses"] == ["successful", "canceled"]
+    assert (mixed["done_errors"], mixed["done_tracebacks"]) == (["", "asked"], ["", "tb"])

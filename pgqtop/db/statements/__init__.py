@@ -9,7 +9,10 @@ ASCII identifiers, so rendering needs no connection's encoding.
 
 from __future__ import annotations
 
-from typing import LiteralString
+import dataclasses
+import re
+from collections.abc import Mapping
+from typing import Any, LiteralString
 
 from psycopg import sql
 
@@ -47,3 +50,35 @@ class Renderer:
     def identifier(self, table: str) -> str:
         """A table's quoted name as text, for a statement that takes it as a value."""
         return self._identifiers[table].as_string(None)
+
+
+_PLACEHOLDER = re.compile(rb"%\((\w+)\)[sb]|%%")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Positional:
+    """A rendered statement with its named placeholders numbered ($1, $2, ...) once. The
+    driver converts a statement's placeholders on every execute and keeps the result only
+    for statements up to 4 KB, so the completion (longer) runs in this form through a raw
+    cursor instead, its parameters passed in `order`, each in the driver's default format."""
+
+    query: bytes
+    order: tuple[str, ...]
+
+    def params(self, named: Mapping[str, Any]) -> list[Any]:
+        return [named[name] for name in self.order]
+
+
+def positional(statement: bytes) -> Positional:
+    """`statement` (rendered, with %(name)s and %(name)b placeholders) in numbered form."""
+    order: list[str] = []
+
+    def number(match: re.Match[bytes]) -> bytes:
+        if match[0] == b"%%":
+            return b"%"
+        name = match[1].decode()
+        if name not in order:
+            order.append(name)
+        return b"$%d" % (order.index(name) + 1)
+
+    return Positional(_PLACEHOLDER.sub(number, statement), tuple(order))

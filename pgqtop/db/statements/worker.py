@@ -10,7 +10,7 @@ from typing import LiteralString
 
 from pgqtop.config import ObjectNames
 from pgqtop.db.rows import PICKED_COLUMNS
-from pgqtop.db.statements import Renderer
+from pgqtop.db.statements import Positional, Renderer, positional
 
 # What the dequeue's UPDATE does not already tell: status ('picked'), heartbeat (= updated,
 # the same now()) and worker_id (the caller) are filled in by picked_job_from_row, which
@@ -117,22 +117,31 @@ _HELD_BY_US: dict[bool, LiteralString] = {
     True: " AND j.status = 'queued'",
 }
 _TAKEN_AT: dict[bool, LiteralString] = {False: "j.updated", True: "now()"}
-_ATTEMPTS: dict[bool, LiteralString] = {False: "d.attempts", True: "o.attempts"}
+# A lock-held job's attempt is the take's (the stored attempts plus one) unless the take
+# counted lost ones, which then come as a list beside the ids.
+_ATTEMPTS: dict[bool, LiteralString] = {
+    False: "d.attempts",
+    True: "coalesce(o.attempts, d.attempts + 1)",
+}
 
 
 def complete_statement(held: bool) -> LiteralString:
-    """The completion of a picked batch (held False) or of a lock-held one (held True)."""
-    done_attempts: LiteralString = ", %(done_attempts)b::int[]" if held else ""
+    """The completion of a picked batch (held False) or of a lock-held one (held True).
+
+    Ids, numbers and times come as array literals in text (worker.py's int_array): the server
+    parses those faster than the driver builds binary arrays. Statuses, errors and tracebacks
+    come as lists only when some job did not simply succeed; NULL means "successful, no
+    error" for the whole batch."""
+    done_attempts: LiteralString = ", %(done_attempts)s::int[]" if held else ""
     done_attempt_column: LiteralString = ", attempts" if held else ""
-    retry_attempts: LiteralString = ", %(retry_attempts)b::int[]" if held else ""
+    retry_attempts: LiteralString = ", %(retry_attempts)s::int[]" if held else ""
     retry_attempt_column: LiteralString = ", attempts" if held else ""
-    retry_sets: LiteralString = ", attempts = o.attempts" if held else ""
-    retry_returned: LiteralString = "o.attempts" if held else "j.attempts"
+    retry_sets: LiteralString = ", attempts = coalesce(o.attempts, j.attempts + 1)" if held else ""
     text: LiteralString = (
         "WITH deleted AS ("
         # Only the holder of a job may finish it: a job re-taken by another worker after the
         # retry timer carries the new worker's id and is left alone.
-        " DELETE FROM {jobs} j WHERE j.id = ANY(%(done_ids)b::bigint[])"
+        " DELETE FROM {jobs} j WHERE j.id = ANY(%(done_ids)s::bigint[])"
         + _HELD_BY_US[held]
         + " RETURNING j.id, j.entrypoint, j.priority, j.payload, j.headers, j.attempts,"
         " j.created, greatest(extract(epoch FROM " + _TAKEN_AT[held] + " - greatest(j.created,"
@@ -143,26 +152,27 @@ def complete_statement(held: bool) -> LiteralString:
         " SELECT d.id, d.entrypoint, d.priority, d.payload, d.headers, "
         + _ATTEMPTS[held]
         + " AS attempts, d.created, d.queue_seconds, d.execute_after, d.picked,"
-        " o.status::{status} AS status, o.run_seconds, o.error, o.traceback"
-        " FROM deleted d JOIN unnest(%(done_ids)b::bigint[], %(done_statuses)b::text[],"
-        " %(done_run_seconds)b::float8[], %(done_errors)b::text[],"
+        " coalesce(o.status, 'successful')::{status} AS status, o.run_seconds,"
+        " coalesce(o.error, '') AS error, coalesce(o.traceback, '') AS traceback"
+        " FROM deleted d JOIN unnest(%(done_ids)s::bigint[], %(done_statuses)b::text[],"
+        " %(done_run_seconds)s::float8[], %(done_errors)b::text[],"
         " %(done_tracebacks)b::text[]" + done_attempts + ")"
         " AS o(id, status, run_seconds, error, traceback" + done_attempt_column + ")"
         " ON o.id = d.id"
         "), retried AS ("
         " UPDATE {jobs} j SET status = 'queued', updated = now(), worker_id = NULL,"
         " execute_after = now() + make_interval(secs => o.retry_in)" + retry_sets + ""
-        " FROM unnest(%(retry_ids)b::bigint[], %(retry_in)b::float8[],"
+        " FROM unnest(%(retry_ids)s::bigint[], %(retry_in)s::float8[],"
         " %(retry_errors)b::text[], %(retry_tracebacks)b::text[]" + retry_attempts + ")"
         " AS o(id, retry_in, error, traceback" + retry_attempt_column + ")"
-        " WHERE j.id = ANY(%(retry_ids)b::bigint[]) AND j.id = o.id"
+        " WHERE j.id = ANY(%(retry_ids)s::bigint[]) AND j.id = o.id"
         + _HELD_BY_US[held]
         # Without retries this is a one-time filter that skips the UPDATE's scan; otherwise
         # the planner may walk every picked row looking for an empty id list.
-        + " AND cardinality(%(retry_ids)b::bigint[]) > 0"
-        " RETURNING j.id, j.entrypoint, j.priority, j.payload, j.headers, "
-        + retry_returned
-        + " AS attempts, j.created, o.error, o.traceback"
+        + " AND cardinality(%(retry_ids)s::bigint[]) > 0"
+        # RETURNING sees the row as updated: the attempt this retry counted.
+        " RETURNING j.id, j.entrypoint, j.priority, j.payload, j.headers, j.attempts,"
+        " j.created, o.error, o.traceback"
         "), failed AS ("
         " INSERT INTO {failures} (job_id, entrypoint, priority, payload, headers, attempts,"
         " status, final, error, traceback, job_created, worker_id)"
@@ -212,17 +222,17 @@ HELD_ENDING: LiteralString = (
     # outcomes are written by the completion buffer, and the heartbeat keeps them alive.
     "), converted AS ("
     " UPDATE {jobs} j SET status = 'picked', updated = now(), heartbeat = clock_timestamp(),"
-    " worker_id = %(worker)s, attempts = o.attempts"
-    " FROM unnest(%(running_ids)b::bigint[], %(running_attempts)b::int[]) AS o(id, attempts)"
-    " WHERE j.id = ANY(%(running_ids)b::bigint[]) AND j.id = o.id AND j.status = 'queued'"
-    " AND cardinality(%(running_ids)b::bigint[]) > 0"
+    " worker_id = %(worker)s, attempts = coalesce(o.attempts, j.attempts + 1)"
+    " FROM unnest(%(running_ids)s::bigint[], %(running_attempts)s::int[]) AS o(id, attempts)"
+    " WHERE j.id = ANY(%(running_ids)s::bigint[]) AND j.id = o.id AND j.status = 'queued'"
+    " AND cardinality(%(running_ids)s::bigint[]) > 0"
     " RETURNING 1"
     # The lost attempts this batch counted are in the jobs' attempts now (or the jobs are
     # gone): the rows of the lanes that lost them stop naming them. Rare: after a crash.
     "), absorbed AS ("
     " UPDATE {claims} c SET ids = ARRAY(SELECT x FROM unnest(c.ids) AS x"
-    " WHERE x <> ALL(%(absorbed)b::bigint[]))"
-    " WHERE cardinality(%(absorbed)b::bigint[]) > 0 AND c.ids && %(absorbed)b::bigint[]"
+    " WHERE x <> ALL(%(absorbed)s::bigint[]))"
+    " WHERE cardinality(%(absorbed)s::bigint[]) > 0 AND c.ids && %(absorbed)s::bigint[]"
     " AND NOT (c.worker_id = %(worker)s AND c.lane = %(lane)s)"
     " RETURNING 1"
     "), cleared AS ("
@@ -266,7 +276,7 @@ CLAIM_HELD: LiteralString = (
 # lock and loses no job), and the wait would be paid on every batch.
 RECORD_CLAIM: LiteralString = (
     "INSERT INTO {claims} AS c (worker_id, lane, ids, lo, hi)"
-    " SELECT %(worker)s, %(lane)s, %(ids)s::bigint[], %(lo)s, %(hi)s"
+    " SELECT %(worker)s, %(lane)s, %(ids)s::bigint[], %(lo)s::bigint, %(hi)s::bigint"
     " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS quick"
     " ON CONFLICT (worker_id, lane) DO UPDATE SET ids = EXCLUDED.ids, lo = EXCLUDED.lo,"
     " hi = EXCLUDED.hi, claimed_at = now()"
@@ -505,7 +515,7 @@ RECORD_SAMPLE_COST: LiteralString = (
 @dataclasses.dataclass(frozen=True, slots=True)
 class WorkerStatements:
     dequeue: bytes
-    complete: bytes
+    complete: Positional
     heartbeat: bytes
     give_up_lost: bytes
     deregister: bytes
@@ -520,7 +530,7 @@ class WorkerStatements:
     claim_schedules: bytes
     sample_history: bytes
     record_sample_cost: bytes
-    complete_held: bytes
+    complete_held: Positional
     claim_held: bytes
     record_claim: bytes
     begin: bytes
@@ -533,7 +543,7 @@ def worker_statements(names: ObjectNames) -> WorkerStatements:
     render = Renderer(names)
     return WorkerStatements(
         dequeue=render(DEQUEUE),
-        complete=render(COMPLETE),
+        complete=positional(render(COMPLETE)),
         heartbeat=render(HEARTBEAT),
         give_up_lost=render(GIVE_UP_LOST),
         deregister=render(DEREGISTER),
@@ -547,7 +557,7 @@ def worker_statements(names: ObjectNames) -> WorkerStatements:
         claim_schedules=render(CLAIM_SCHEDULES),
         sample_history=render(SAMPLE_HISTORY),
         record_sample_cost=render(RECORD_SAMPLE_COST),
-        complete_held=render(COMPLETE_HELD),
+        complete_held=positional(render(COMPLETE_HELD)),
         claim_held=render(CLAIM_HELD),
         record_claim=render(RECORD_CLAIM),
         begin=render("BEGIN"),
