@@ -2,10 +2,12 @@
 hold N. pgqtop's `--headless` workers against PgQueuer (from PyPI, through its public API) on the
 same database, alternating runs, median of several; then the SQL limit for the batch size.
 `--compare-keep-finished` also runs every pgqtop configuration with `--keep-finished 0` (no
-finished-jobs rows) in the same rounds, and prints what keeping them costs.
+finished-jobs rows) in the same rounds, and prints what keeping them costs; `--claim-lock` also
+runs it with `--claim lock` (batches held by row locks).
 
     python benchmarks/drain.py --jobs 20000 --runs 3
     python benchmarks/drain.py --jobs 20000 --runs 3 --no-peer --compare-keep-finished
+    python benchmarks/drain.py --jobs 30000 --runs 3 --claim-lock
 """
 
 from __future__ import annotations
@@ -41,14 +43,19 @@ NOT_KEEPING = "pgqtop keep=0"
 """The system's name in the results when workers keep no finished jobs."""
 
 
+LOCKING = "pgqtop lock"
+"""The system's name in the results when workers take batches by row locks (--claim lock)."""
+
+VARIANT_OPTIONS = {KEEPING: [], NOT_KEEPING: ["--keep-finished", "0"], LOCKING: ["--claim", "lock"]}
+
+
 async def drain_pgqtop(
-    dsn: str, count: int, batch: int, processes: int, keep_finished: bool = True
+    dsn: str, count: int, batch: int, processes: int, variant: str = KEEPING
 ) -> float:
     common.fresh_tables(dsn)
     await enqueue_pgqtop(dsn, count)
     options = ["--batch-size", str(batch), "--concurrency", str(max(2 * batch, 200))]
-    if not keep_finished:
-        options += ["--keep-finished", "0"]
+    options += VARIANT_OPTIONS[variant]
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         queries = ConsoleQueries(conn, common.NAMES)
         await queries.pause([ENTRYPOINT], reason="benchmark warm-up")
@@ -99,6 +106,11 @@ async def main() -> None:
         action="store_true",
         help="also run pgqtop with --keep-finished 0, alternating, and print the difference",
     )
+    p.add_argument(
+        "--claim-lock",
+        action="store_true",
+        help="also run pgqtop with --claim lock (batches held by row locks), alternating",
+    )
     args = p.parse_args()
     dsn = common.bench_dsn(args.admin_dsn, args.database)
     results: dict[tuple[str, int, int], list[float]] = {}
@@ -109,11 +121,14 @@ async def main() -> None:
     for run in range(args.runs):
         for batch in args.pgqtop_batch:
             for processes in args.pgqtop_processes:
-                modes = (True, False) if args.compare_keep_finished else (True,)
+                modes = [KEEPING]
+                if args.compare_keep_finished:
+                    modes.append(NOT_KEEPING)
+                if args.claim_lock:
+                    modes.append(LOCKING)
                 # Alternate which mode goes first, so neither always runs on a warmer server.
-                for keep in modes if run % 2 == 0 else modes[::-1]:
-                    rate = await drain_pgqtop(dsn, args.jobs, batch, processes, keep)
-                    system = KEEPING if keep else NOT_KEEPING
+                for system in modes if run % 2 == 0 else modes[::-1]:
+                    rate = await drain_pgqtop(dsn, args.jobs, batch, processes, system)
                     results.setdefault((system, batch, processes), []).append(rate)
                     print(
                         f"run {run + 1}: {system:<13} batch={batch:<4} processes={processes}"
@@ -148,24 +163,38 @@ async def main() -> None:
                     f" {(1 - kept / bare):+.1%} slower"
                 )
     if "pgqueuer" in best:
-        ratio = best["pgqtop"][0] / best["pgqueuer"][0]
-        print(
-            f"\nbest pgqtop {best['pgqtop'][0]:.0f}/s vs best PgQueuer {best['pgqueuer'][0]:.0f}/s:"
-            f" ratio {ratio:.2f}x"
-        )
+        peer = best["pgqueuer"][0]
+        print()
+        for system in (KEEPING, LOCKING):
+            if system in best:
+                print(
+                    f"best {system} {best[system][0]:.0f}/s vs best PgQueuer {peer:.0f}/s:"
+                    f" ratio {best[system][0] / peer:.2f}x"
+                )
+        default = results.get((KEEPING, 100, 1))
+        if default:
+            rate = common.median(default)
+            print(
+                f"one default process (batch 100) {rate:.0f}/s vs best PgQueuer {peer:.0f}/s:"
+                f" ratio {rate / peer:.2f}x"
+            )
     if not args.no_limit:
         # Every batch size pgqtop ran at, so each figure is read against its own limit.
         for batch in args.pgqtop_batch:
             limit = common.sql_limit(batch, database=args.database)
             print(f"\nSQL limit (pgbench, same server) at batch {batch}:")
             print(limit)
-            for processes in args.pgqtop_processes:
-                rate = common.median(results[("pgqtop", batch, processes)])
-                shares = ", ".join(
-                    f"{rate / jobs:.0%} of {clients} client(s)"
-                    for clients, jobs in common.limit_rates(limit, batch).items()
-                )
-                print(f"pgqtop batch {batch}, {processes} process(es): {shares}")
+            for system, design in ((KEEPING, "pick+complete"), (LOCKING, "lock-claim")):
+                for processes in args.pgqtop_processes:
+                    runs = results.get((system, batch, processes))
+                    if not runs:
+                        continue
+                    rate = common.median(runs)
+                    shares = ", ".join(
+                        f"{rate / jobs:.0%} of {clients} client(s)"
+                        for clients, jobs in common.limit_rates(limit, batch, design).items()
+                    )
+                    print(f"{system} batch {batch}, {processes} process(es): {shares} ({design})")
 
 
 if __name__ == "__main__":

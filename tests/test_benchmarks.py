@@ -45,6 +45,7 @@ def test_drain_benchmark_runs_at_a_tiny_size(dsn: str) -> None:
         "--no-peer",
         "--no-limit",
         "--compare-keep-finished",
+        "--claim-lock",
     ]
     try:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -60,6 +61,8 @@ def test_drain_benchmark_runs_at_a_tiny_size(dsn: str) -> None:
     bare = re.search(r"^pgqtop keep=0\s+50\s+1\s+(\d+)$", done.stdout, re.MULTILINE)
     assert bare is not None and int(bare[1]) > 0, done.stdout
     assert re.search(r"^batch 50, 1 process\(es\): \d+ vs \d+ jobs/s", done.stdout, re.MULTILINE)
+    locked = re.search(r"^pgqtop lock\s+50\s+1\s+(\d+)$", done.stdout, re.MULTILINE)
+    assert locked is not None and int(locked[1]) > 0, done.stdout
 
 
 @pytest.mark.skipif(shutil.which("pgbench") is None, reason="pgbench is not installed")
