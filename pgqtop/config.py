@@ -131,7 +131,15 @@ class ObjectNames:
 
     @property
     def channel(self) -> str:
+        """Every change, for consoles: jobs added, taken, finished, pauses, cancels, audit."""
         return f"{self.prefix}_events"
+
+    @property
+    def work_channel(self) -> str:
+        """What a worker acts on, for workers: new or returning queued jobs, pauses and
+        resumes, cancel requests. Taking and finishing jobs says nothing here, so a fleet's
+        own traffic does not wake every worker of it."""
+        return f"{self.prefix}_work"
 
     @property
     def notify_function(self) -> str:

@@ -315,6 +315,7 @@ class ConsoleQueries(Queries, FleetReads, HistoryReads, FailureTriage, AuditTrai
                 "target": ", ".join(entrypoints),
                 "reason": reason,
                 "channel": self.names.channel,
+                "work_channel": self.names.work_channel,
                 "message": control_message("pause", entrypoints),
             },
         )
@@ -330,6 +331,7 @@ class ConsoleQueries(Queries, FleetReads, HistoryReads, FailureTriage, AuditTrai
                 "target": ", ".join(entrypoints),
                 "reason": reason,
                 "channel": self.names.channel,
+                "work_channel": self.names.work_channel,
                 "message": control_message("resume", entrypoints),
             },
         )
@@ -342,6 +344,7 @@ class ConsoleQueries(Queries, FleetReads, HistoryReads, FailureTriage, AuditTrai
             "target": ALL_ENTRYPOINTS,
             "reason": reason,
             "channel": self.names.channel,
+            "work_channel": self.names.work_channel,
         }
         row = await self._tuple(self.console_sql.resume_all, params)
         return int(row[0])
@@ -353,7 +356,11 @@ class ConsoleQueries(Queries, FleetReads, HistoryReads, FailureTriage, AuditTrai
         running, or asked already, are left alone."""
         row = await self._tuple(
             self.console_sql.cancel,
-            {"ids": [int(i) for i in job_ids], "channel": self.names.channel},
+            {
+                "ids": [int(i) for i in job_ids],
+                "channel": self.names.channel,
+                "work_channel": self.names.work_channel,
+            },
         )
         return int(row[0])
 

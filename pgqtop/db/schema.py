@@ -347,6 +347,9 @@ NOTIFY_FUNCTION_BODY = """
 DECLARE
   changes jsonb;
   message text;
+  -- Workers hear only of jobs that became queued (added, retried, requeued): a take or a
+  -- completion, the bulk of the traffic, would wake every listening worker for nothing.
+  for_workers boolean := TG_OP IN ('INSERT', 'TRUNCATE');
 BEGIN
   IF TG_OP = 'INSERT' THEN
     SELECT jsonb_object_agg(entrypoint, counts) INTO changes FROM (
@@ -359,6 +362,7 @@ BEGIN
         SELECT entrypoint, status::text AS status, count(*) AS n
         FROM old_rows GROUP BY 1, 2) AS s GROUP BY entrypoint) AS e;
   ELSIF TG_OP = 'UPDATE' THEN
+    for_workers := EXISTS (SELECT 1 FROM new_rows WHERE status = 'queued');
     SELECT jsonb_object_agg(entrypoint, counts) INTO changes FROM (
       SELECT entrypoint, jsonb_object_agg(status, n) AS counts FROM (
         SELECT entrypoint, status, sum(n) AS n FROM (
@@ -375,6 +379,9 @@ BEGIN
     message := json_build_object('op', lower(TG_OP), 'overflow', true)::text;
   END IF;
   PERFORM pg_notify(TG_ARGV[0], message);
+  IF for_workers AND TG_NARGS > 1 THEN
+    PERFORM pg_notify(TG_ARGV[1], message);
+  END IF;
   RETURN NULL;
 END
 """
@@ -605,7 +612,7 @@ def _create_triggers(names: ObjectNames) -> list[sql.Composed]:
                 table,
                 trusted(clause),
                 sql.Identifier(names.notify_function),
-                sql.Literal(names.channel),
+                sql.SQL(", ").join([sql.Literal(names.channel), sql.Literal(names.work_channel)]),
             )
         )
     return statements
@@ -771,7 +778,8 @@ def verify(conn: psycopg.Connection[Any], names: ObjectNames) -> list[str]:
         if not present or not present[0]:
             problems.append(f"index {names.index(index.suffix)!r} is missing")
     triggers = conn.execute(
-        "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND tgname = ANY(%s)",
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND tgname = ANY(%s)"
+        " AND tgnargs = 2",
         (_qualified(names.jobs), [_trigger_name(names, op) for op in _TRIGGER_OPS]),
     ).fetchone()
     if not triggers or triggers[0] != len(_TRIGGER_OPS):

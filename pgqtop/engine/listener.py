@@ -50,8 +50,11 @@ class Listener:
         on_event: Callable[[Event], None],
         on_connected: Callable[[bool], None] | None = None,
         purpose: str = "listen",
+        channel: str | None = None,
     ) -> None:
         self.settings = settings
+        self.channel = settings.names.channel if channel is None else channel
+        """The events channel (consoles), or the work channel (workers: ObjectNames)."""
         self.on_event = on_event
         self.on_connected = on_connected
         self.purpose = purpose
@@ -86,7 +89,7 @@ class Listener:
 
     async def _listen(self, stop: asyncio.Event) -> None:
         conn = await self.connection.connection()
-        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.settings.names.channel)))
+        await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
         self._set_connected(True)
         stopper = asyncio.create_task(stop.wait())
         reader = asyncio.create_task(self._read(conn))

@@ -414,7 +414,13 @@ class QueueManager:
         )
         self._heartbeat = heartbeat
         listener = (
-            Listener(self.settings, self._on_event, self._on_listener, purpose=f"listen {suffix}")
+            Listener(
+                self.settings,
+                self._on_event,
+                self._on_listener,
+                purpose=f"listen {suffix}",
+                channel=self.settings.names.work_channel,
+            )
             if self.settings.listen
             else None
         )

@@ -120,7 +120,8 @@ async def test_a_forged_notify_cancels_nothing_and_the_console_roles_request_doe
 
     for who in ("nobody", "producer", "worker", "read-only"):
         conn = sessions[who]
-        await conn.execute("SELECT pg_notify(%s, %s)", (names.channel, forged))
+        for channel in (names.channel, names.work_channel):  # the consoles' and the workers'
+            await conn.execute("SELECT pg_notify(%s, %s)", (channel, forged))
         # Nor can they write the request the console writes.
         with pytest.raises(
             (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction)

@@ -109,7 +109,8 @@ async def test_running_worker_ignores_garbage_on_its_channel_and_keeps_working(
                 database=None,
             )
             def send(payload: str) -> None:
-                conn.execute("SELECT pg_notify(%s, %s)", (names.channel, payload))
+                # The channel a worker listens on (the consoles' carries the same shapes).
+                conn.execute("SELECT pg_notify(%s, %s)", (names.work_channel, payload))
                 sent.append(payload)
 
             send()

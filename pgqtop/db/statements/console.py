@@ -229,6 +229,18 @@ COUNT_RUNNING: LiteralString = (
     "SELECT count(*) FROM {jobs} WHERE id = ANY(%(ids)s::bigint[]) AND status = 'picked'"
 )
 
+# A control change goes to both channels: consoles show it, workers act on it.
+NOTIFY_BOTH: LiteralString = (
+    "pg_notify(%(channel)s, %(message)s)::text || pg_notify(%(work_channel)s, %(message)s)::text"
+)
+_RESUMED_ALL: LiteralString = (
+    "json_build_object('op', 'resume', 'entrypoints',"
+    " coalesce(json_agg(entrypoint ORDER BY entrypoint), '[]'))::text"
+)
+_CANCELED: LiteralString = (
+    "jsonb_build_object('op', 'cancel', 'job_ids', jsonb_agg(id ORDER BY id))::text"
+)
+
 PAUSE: LiteralString = (
     "WITH paused AS ("
     " INSERT INTO {control} AS c (entrypoint, paused_at, paused_until, paused_by, reason)"
@@ -240,7 +252,9 @@ PAUSE: LiteralString = (
     " reason = EXCLUDED.reason RETURNING entrypoint"
     "), "
     + audit_cte("pause", "(SELECT count(*) FROM paused)")
-    + " SELECT (SELECT count(*) FROM paused), pg_notify(%(channel)s, %(message)s)::text,"
+    + " SELECT (SELECT count(*) FROM paused), "
+    + NOTIFY_BOTH
+    + ","
     " (SELECT id FROM audited)"
 )
 RESUME: LiteralString = (
@@ -252,7 +266,9 @@ RESUME: LiteralString = (
     " AND paused_until <= now() RETURNING entrypoint"
     "), "
     + audit_cte("resume", "(SELECT count(*) FROM resumed)")
-    + " SELECT (SELECT count(*) FROM resumed), pg_notify(%(channel)s, %(message)s)::text,"
+    + " SELECT (SELECT count(*) FROM resumed), "
+    + NOTIFY_BOTH
+    + ","
     " (SELECT id FROM audited)"
 )
 # `resume --all`: every pause row goes, the all-entrypoints key and expired rows included;
@@ -264,8 +280,8 @@ RESUME_ALL: LiteralString = (
     "), "
     + audit_cte("resume", "(SELECT count(*) FROM gone WHERE active)")
     + " SELECT count(*) FILTER (WHERE active),"
-    " pg_notify(%(channel)s, json_build_object('op', 'resume', 'entrypoints',"
-    " coalesce(json_agg(entrypoint ORDER BY entrypoint), '[]'))::text)::text,"
+    " pg_notify(%(channel)s, " + _RESUMED_ALL + ")::text"
+    " || pg_notify(%(work_channel)s, " + _RESUMED_ALL + ")::text,"
     " (SELECT id FROM audited) FROM gone"
 )
 # A cancel is a request written on the running job, by a role allowed to write that column;
@@ -275,8 +291,9 @@ CANCEL: LiteralString = (
     "WITH asked AS ("
     " UPDATE {jobs} SET cancel_requested_at = now() WHERE id = ANY(%(ids)s::bigint[])"
     " AND status = 'picked' AND cancel_requested_at IS NULL RETURNING id"
-    ") SELECT count(*), CASE WHEN count(*) > 0 THEN pg_notify(%(channel)s,"
-    " jsonb_build_object('op', 'cancel', 'job_ids', jsonb_agg(id ORDER BY id))::text)::text"
+    ") SELECT count(*), CASE WHEN count(*) > 0 THEN"
+    " pg_notify(%(channel)s, " + _CANCELED + ")::text"
+    " || pg_notify(%(work_channel)s, " + _CANCELED + ")::text"
     " END FROM asked"
 )
 SERVER_VERSION: LiteralString = "SELECT current_setting('server_version')"
