@@ -270,7 +270,7 @@ def _cells(row: QueueRow, state: ConsoleState, now: float, ink: TextColours) -> 
         "scheduled": _right(format.count(row.scheduled) if row.scheduled else ""),
         "picked": _right(format.count(row.picked)),
         "failed": _right(format.count(row.failed_recent), ink.error if row.failed_recent else ""),
-        "oldest": _right(format.duration(age)),
+        "oldest": _right(format.age(age)),
         "rate": _right(format.rate(row.completed_per_second)),
         "forecast": Text(forecast, style=forecast_style),
         "schedule": _next_run_cell(state, row.entrypoint, ink),
