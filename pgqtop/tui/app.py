@@ -102,6 +102,17 @@ BACKGROUND = "background"
 """Worker group of the loops that run as long as the app: watcher, engine, extra feeders."""
 
 
+PANE_KINDS: tuple[tuple[str, type[Any]], ...] = (
+    ("header", StatusHeader),
+    ("queues", QueuesPane),
+    ("chart", ThroughputPane),
+    ("events", EventsPane),
+    ("workers", WorkersPane),
+    ("failures", FailuresPane),
+)
+"""The parts of the main screen that repaint on their own, by their names in the state."""
+
+
 class NotConnected(PgqtopError):
     """An action needs the database and the console is between connections."""
 
@@ -172,6 +183,8 @@ class PgqtopApp(App[int]):
         self._pane_drawn: dict[str, int] = {}
         """Per pane, the state version it last drew."""
         self._pane_at: dict[str, float] = {}
+        self._panes: dict[str, Any] = {}
+        """The panes by name, found once (a DOM query on every tick costs more than the tick)."""
         """Per pane, when it last drew (monotonic seconds)."""
         self._prompt_until = 0.0
         """Until when (monotonic) the panes skip PANE_SOONEST: an action's result is awaited."""
@@ -281,24 +294,14 @@ class PgqtopApp(App[int]):
     def repaint(self, *, force: bool = False) -> None:
         if not force and self.state.version == self._drawn:
             return
-        # The panes live on the default screen, whatever dialog is on top; while the app shuts
-        # down they are already gone and a last timer tick has nothing to paint.
-        main = self.screen_stack[0] if self.screen_stack else None
-        if main is None or not main.query(StatusHeader):
+        panes = self._main_panes()
+        if panes is None:
             return
         versions = self.state.versions
-        panes: list[tuple[str, type[Any]]] = [
-            ("header", StatusHeader),
-            ("queues", QueuesPane),
-            ("chart", ThroughputPane),
-            ("events", EventsPane),
-            ("workers", WorkersPane),
-            ("failures", FailuresPane),
-        ]
         now = time.monotonic()
         prompt = force or now < self._prompt_until
         waiting = False
-        for name, pane in panes:
+        for name, pane in panes.items():
             if not force and versions[name] == self._pane_drawn.get(name):
                 continue
             if self.state.frozen and not force and name != "header":
@@ -308,15 +311,29 @@ class PgqtopApp(App[int]):
                 continue
             self._pane_drawn[name] = versions[name]
             self._pane_at[name] = now
-            main.query_one(pane).render_state(self.state)
+            pane.render_state(self.state)
         if not waiting:
             self._drawn = self.state.version
-        self._mark_stale(main)
+        self._mark_stale(panes)
 
-    def _mark_stale(self, main: Screen[Any]) -> None:
+    def _main_panes(self) -> dict[str, Any] | None:
+        """The panes by name. They live on the default screen, whatever dialog is on top;
+        None while the app starts or shuts down and they are not there to paint."""
+        if not self._panes:
+            main = self.screen_stack[0] if self.screen_stack else None
+            if main is None or not main.query(StatusHeader):
+                return None
+            self._panes = {name: main.query_one(kind) for name, kind in PANE_KINDS}
+        if not self._panes["header"].is_attached:
+            return None
+        return self._panes
+
+    def _mark_stale(self, panes: dict[str, Any]) -> None:
         """A pane whose data has not come from the database since the connection dropped
         says since when, after whatever its own subtitle says."""
-        for pane in main.query("#queues, #throughput, #events, #workers, #failures"):
+        for name, pane in panes.items():
+            if name == "header":
+                continue
             since = self.state.stale_since(str(pane.id))
             own = str(pane.border_subtitle or "").split(STALE_MARK)[0].rstrip()
             wanted = own
