@@ -22,6 +22,18 @@ def duration(seconds: float | None) -> str:
     return f"{days}d{hours:02d}h"
 
 
+def age(seconds: float | None) -> str:
+    """A time that moves with the clock, as a pane shows it: `42s` under a minute, whole
+    minutes (`3m`) under an hour, then as `duration`. Past a minute a cell changes once a
+    minute rather than every second, so an open console redraws few rows; `-` for unknown."""
+    if seconds is None:
+        return "-"
+    whole = max(0, int(seconds))
+    if 60 <= whole < 3600:
+        return f"{whole // 60}m"
+    return duration(whole)
+
+
 def elapsed(seconds: float | None) -> str:
     """A time that may be short, to the precision it deserves: `850µs`, `12ms`, `1.25s`,
     `14.2s`, then as `duration` from a minute on; `-` for unknown. For run times and

@@ -81,6 +81,13 @@ T = TypeVar("T")
 Feeder = Callable[[asyncio.Event], Awaitable[None]]
 REPAINT_INTERVAL = 0.25
 EVENT_FLUSH_TICKS = 4
+PANE_SOONEST = 0.9
+"""Seconds a pane waits after a redraw before news from the database redraws it again. With
+jobs flowing the counts change many times a second; a pane then redraws about once a second,
+with the clock's tick, and its rows only once for all that changed meanwhile."""
+PROMPT_AFTER_ACTION = 3.0
+"""Seconds after an operator's action (a write, a new chart window or failures view) in which
+the panes show what the polls bring at once: the operator is waiting to see it."""
 PAUSE_CHOICES = [("5 minutes", 300.0), ("15 minutes", 900.0), ("1 hour", 3600.0)]
 MAX_CONCURRENCY = 256
 """The most `+` raises the embedded worker to: one console process, one event loop."""
@@ -93,6 +100,17 @@ STALE_MARK = "⚠ stale since "
 """Between a pane's own subtitle and when its data went stale."""
 BACKGROUND = "background"
 """Worker group of the loops that run as long as the app: watcher, engine, extra feeders."""
+
+
+PANE_KINDS: tuple[tuple[str, type[Any]], ...] = (
+    ("header", StatusHeader),
+    ("queues", QueuesPane),
+    ("chart", ThroughputPane),
+    ("events", EventsPane),
+    ("workers", WorkersPane),
+    ("failures", FailuresPane),
+)
+"""The parts of the main screen that repaint on their own, by their names in the state."""
 
 
 class NotConnected(PgqtopError):
@@ -164,6 +182,12 @@ class PgqtopApp(App[int]):
         self._drawn = -1
         self._pane_drawn: dict[str, int] = {}
         """Per pane, the state version it last drew."""
+        self._pane_at: dict[str, float] = {}
+        self._panes: dict[str, Any] = {}
+        """The panes by name, found once (a DOM query on every tick costs more than the tick)."""
+        """Per pane, when it last drew (monotonic seconds)."""
+        self._prompt_until = 0.0
+        """Until when (monotonic) the panes skip PANE_SOONEST: an action's result is awaited."""
         self._ticks = 0
         self._toasts: dict[tuple[str, str], tuple[Notification, int]] = {}
         self._ui_thread = threading.get_ident()
@@ -270,34 +294,46 @@ class PgqtopApp(App[int]):
     def repaint(self, *, force: bool = False) -> None:
         if not force and self.state.version == self._drawn:
             return
-        # The panes live on the default screen, whatever dialog is on top; while the app shuts
-        # down they are already gone and a last timer tick has nothing to paint.
-        main = self.screen_stack[0] if self.screen_stack else None
-        if main is None or not main.query(StatusHeader):
+        panes = self._main_panes()
+        if panes is None:
             return
-        self._drawn = self.state.version
         versions = self.state.versions
-        panes: list[tuple[str, type[Any]]] = [
-            ("header", StatusHeader),
-            ("queues", QueuesPane),
-            ("chart", ThroughputPane),
-            ("events", EventsPane),
-            ("workers", WorkersPane),
-            ("failures", FailuresPane),
-        ]
-        for name, pane in panes:
+        now = time.monotonic()
+        prompt = force or now < self._prompt_until
+        waiting = False
+        for name, pane in panes.items():
             if not force and versions[name] == self._pane_drawn.get(name):
                 continue
             if self.state.frozen and not force and name != "header":
                 continue
+            if not prompt and now - self._pane_at.get(name, -PANE_SOONEST) < PANE_SOONEST:
+                waiting = True  # drawn moments ago: a later tick draws this and what follows
+                continue
             self._pane_drawn[name] = versions[name]
-            main.query_one(pane).render_state(self.state)
-        self._mark_stale(main)
+            self._pane_at[name] = now
+            pane.render_state(self.state)
+        if not waiting:
+            self._drawn = self.state.version
+        self._mark_stale(panes)
 
-    def _mark_stale(self, main: Screen[Any]) -> None:
+    def _main_panes(self) -> dict[str, Any] | None:
+        """The panes by name. They live on the default screen, whatever dialog is on top;
+        None while the app starts or shuts down and they are not there to paint."""
+        if not self._panes:
+            main = self.screen_stack[0] if self.screen_stack else None
+            if main is None or not main.query(StatusHeader):
+                return None
+            self._panes = {name: main.query_one(kind) for name, kind in PANE_KINDS}
+        if not self._panes["header"].is_attached:
+            return None
+        return self._panes
+
+    def _mark_stale(self, panes: dict[str, Any]) -> None:
         """A pane whose data has not come from the database since the connection dropped
         says since when, after whatever its own subtitle says."""
-        for pane in main.query("#queues, #throughput, #events, #workers, #failures"):
+        for name, pane in panes.items():
+            if name == "header":
+                continue
             since = self.state.stale_since(str(pane.id))
             own = str(pane.border_subtitle or "").split(STALE_MARK)[0].rstrip()
             wanted = own
@@ -322,7 +358,12 @@ class PgqtopApp(App[int]):
         except (PgqtopError, psycopg.Error) as exc:
             self.notify(first_line(exc, self.settings.dsn), severity="error", timeout=6)
         else:
-            self.watcher.poke()
+            self._poll_now()
+
+    def _poll_now(self) -> None:
+        """Poll at once for what an operator's action changed, and show it when it comes."""
+        self._prompt_until = time.monotonic() + PROMPT_AFTER_ACTION
+        self.watcher.poke()
 
     async def _confirmed(self, question: str, yes: str) -> bool:
         """Ask on a dialog; only `y` goes ahead."""
@@ -759,7 +800,7 @@ class PgqtopApp(App[int]):
         self.state.series = []
         self.state.series_at = 0.0
         self.state.touch()
-        self.watcher.poke()
+        self._poll_now()
         self.repaint(force=True)
         if self.remember_state:
             remember(chart_window=self.state.chart_window.label)
@@ -768,7 +809,7 @@ class PgqtopApp(App[int]):
         self.state.failures_grouped = not self.state.failures_grouped
         self.query_one(FailuresPane).following = True
         self.state.touch()
-        self.watcher.poke()
+        self._poll_now()
         self.repaint(force=True)
 
     def action_filter(self) -> None:

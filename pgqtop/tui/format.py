@@ -9,7 +9,8 @@ from rich.style import StyleType
 from rich.text import Text
 
 from pgqtop import humanize
-from pgqtop.humanize import duration as duration  # the panes call these as format.<name>
+from pgqtop.humanize import age as age  # the panes call these as format.<name>
+from pgqtop.humanize import duration as duration
 from pgqtop.humanize import rate as rate
 from pgqtop.humanize import relative as relative
 from pgqtop.humanize import rough_duration as rough_duration

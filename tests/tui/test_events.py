@@ -15,6 +15,7 @@ from pgqtop.db.console import ConsoleQueries
 from pgqtop.db.rows import WorkerIdentity
 from pgqtop.db.worker import WorkerQueries
 from pgqtop.tui.app import PgqtopApp
+from pgqtop.tui.panes.events import EventsPane
 from pgqtop.tui.panes.queues import QueuesPane
 from pgqtop.tui.screens.detail import DetailScreen
 from pgqtop.tui.screens.jobs import JobsScreen
@@ -151,3 +152,26 @@ async def test_a_delayed_job_counts_as_scheduled_soon_and_as_due_when_its_time_c
         # Nothing is sent when a job comes due: the count the watcher sets for then shows it.
         await until(pilot, lambda: cell_text(app, "queues", "charge", "queued") == "1", 25)
         assert cell_text(app, "queues", "charge", "scheduled") == "1"
+
+
+async def test_the_events_pane_draws_the_lines_that_fit_and_more_when_taller(
+    make_app: Callable[..., PgqtopApp],
+) -> None:
+    """With jobs flowing a line arrives every second; the pane redraws only what fits,
+    without laying the screen out again."""
+    app = make_app(watch=False)
+    async with app.run_test(size=(160, 30)) as pilot:
+        for n in range(50):
+            app.state.add_event(f"line {n:02d}", at=1_750_000_000.0 + n)
+        app.repaint(force=True)
+        await pilot.pause()
+        pane = app.query_one(EventsPane)
+        fits = pane.size.height
+        shown = re.findall(r"line \d\d", screen_text(app))
+        assert shown == [f"line {n:02d}" for n in range(49, 49 - fits, -1)]
+        assert len(re.findall(r"line \d\d", str(pane.content))) == fits, "nothing hidden"
+        await pilot.resize_terminal(160, 48)
+        await until(pilot, lambda: pane.size.height > fits)
+        await until(
+            pilot, lambda: len(re.findall(r"line \d\d", screen_text(app))) == pane.size.height
+        )

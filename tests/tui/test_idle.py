@@ -9,6 +9,7 @@ from typing import Any
 from textual.widgets import DataTable
 
 from pgqtop.db.console import ConsoleQueries
+from pgqtop.model import Event
 from pgqtop.tui.app import PgqtopApp
 from pgqtop.tui.panes.events import EventsPane
 from pgqtop.tui.panes.failures import FailuresPane
@@ -78,3 +79,20 @@ async def test_an_idle_console_redraws_only_its_ticking_ages(
         assert calls["queue lines"] <= 6 * (WATCHED + 2), calls
         # What the operator sees is the new age.
         assert later[0] in str(failures.render_line(failures.header_height).text)
+
+
+async def test_a_busy_queue_redraws_its_pane_about_once_a_second(make_app: Factory) -> None:
+    """Jobs flowing change the counts many times a second: the pane draws them all at once,
+    about once a second, and shows the latest."""
+    app = make_app(watch=False)
+    async with app.run_test(size=(200, 50)) as pilot:
+        queues = app.query_one(QueuesPane)
+        app.state.apply_event(Event("insert", {"busy": {"queued": 1}}))
+        await until(pilot, lambda: cell_text(app, "queues", "busy", "queued") == "1")
+        calls = {"queues": 0}
+        queues.render_state = counting(calls, "queues", queues.render_state)  # type: ignore[method-assign]
+        for _ in range(60):  # three seconds of news every 50 ms
+            app.state.apply_event(Event("insert", {"busy": {"queued": 1}}))
+            await pilot.pause(0.05)
+        assert calls["queues"] <= 5, calls
+        await until(pilot, lambda: cell_text(app, "queues", "busy", "queued") == "61")

@@ -81,3 +81,32 @@ async def test_the_essential_columns_stay_at_every_size(
         context = cell_text(app, "queues", "sync_crm_contacts", "forecast") or ""
         assert context.startswith(pause) and context.endswith("…"), "whole on Enter"
         assert cell_text(app, "queues", "charge", "forecast") == "no worker"
+
+
+async def test_columns_stay_put_while_their_cells_still_fit(
+    make_app: Callable[..., PgqtopApp],
+) -> None:
+    """A count that gets shorter leaves the columns as they are (laying them out again draws
+    the whole table); one that outgrows its column lays them out again."""
+    app = make_app(watch=False, clock=lambda: NOW)
+    async with app.run_test(size=(200, 50)) as pilot:
+        seed(app)
+        pane = app.query_one(QueuesPane)
+        await until(pilot, lambda: pane.row_count == 3)
+        widths = {str(key.value): column.width for key, column in pane.columns.items()}
+        updates = pane._update_count
+
+        def count(due: int) -> None:
+            app.state.apply_counts([QueueDepth("send_email", due, 3, 10, 95.0, 3240.0, at(0))])
+            app.repaint(force=True)
+
+        count(7)
+        await pilot.pause()
+        assert cell_text(app, "queues", "send_email", "queued") == "7"
+        assert {str(key.value): column.width for key, column in pane.columns.items()} == widths
+        assert pane._update_count == updates, "no row was added again"
+
+        count(123_456_789)
+        await pilot.pause()
+        assert cell_text(app, "queues", "send_email", "queued") == "123,456,789"
+        assert pane.columns["queued"].width == len("123,456,789") > widths["queued"]

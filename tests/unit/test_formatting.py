@@ -7,7 +7,7 @@ import pytest
 
 from pgqtop.commands.common import parse_duration
 from pgqtop.errors import UsageError
-from pgqtop.humanize import duration
+from pgqtop.humanize import age, duration
 from pgqtop.tui import format
 from pgqtop.tui.state import QueueRow
 
@@ -44,6 +44,27 @@ def test_malformed_durations_are_refused(text: str) -> None:
 )
 def test_durations_print_in_two_units_at_most(seconds: float | None, shown: str) -> None:
     assert duration(seconds) == shown
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (None, "-"),
+        (-4.0, "0s"),
+        (59.99, "59s"),
+        (60, "1m"),
+        (185, "3m"),
+        (239.9, "3m"),
+        (3599, "59m"),
+        (3600, "1h00m"),
+        (7440, "2h04m"),
+        (266400, "3d02h"),
+    ],
+)
+def test_a_panes_age_drops_its_seconds_past_a_minute(seconds: float | None, shown: str) -> None:
+    """Seconds tick below a minute; past it the text changes once a minute, not every
+    second, so an idle console has few rows to redraw."""
+    assert age(seconds) == shown
 
 
 @pytest.mark.parametrize(

@@ -224,7 +224,7 @@ class FailuresPane(DataTable[Cell]):
                     clip(printable(failure.entrypoint), widths.get("entrypoint", 12))
                 ),
                 "tries": Text(str(failure.attempts), justify="right"),
-                "age": Text(format.duration(now - failure.failed_at.timestamp()), justify="right"),
+                "age": Text(format.age(now - failure.failed_at.timestamp()), justify="right"),
                 "error": Text.assemble(
                     (mark, "dim"), format.literal(error, ink.error if failure.final else "")
                 ),
@@ -250,8 +250,8 @@ class FailuresPane(DataTable[Cell]):
                 "entrypoint": format.literal(
                     clip(printable(group.entrypoint), widths.get("entrypoint", 12))
                 ),
-                "first": Text(format.duration(now - group.first_seen.timestamp()), justify="right"),
-                "last": Text(format.duration(now - group.last_seen.timestamp()), justify="right"),
+                "first": Text(format.age(now - group.first_seen.timestamp()), justify="right"),
+                "last": Text(format.age(now - group.last_seen.timestamp()), justify="right"),
                 "error": format.literal(clip(error_text(group.error_pattern), room), ink.error),
             }
             rows.append((GROUP_KEY + group.fingerprint, cells))

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -60,6 +61,10 @@ PADDING = 1
 OVERDUE_AFTER = 5.0
 """A scheduled run this late means no running worker declares the schedule."""
 SORTS = ("entrypoint", "queued", "scheduled", "picked", "failed", "oldest", "rate")
+WIDTHS_HELD = 60.0
+"""Seconds a column keeps the width of the widest cell it held. Laying the columns out again
+draws the whole table, and with jobs flowing the counts and forecasts change length several
+times a second; held widths change the layout at most once a minute when cells shrink."""
 
 
 class QueuesPane(DataTable[Cell]):
@@ -73,6 +78,9 @@ class QueuesPane(DataTable[Cell]):
         self.sort_by = "entrypoint"
         self._state: ConsoleState | None = None
         self._layout: tuple[tuple[str, int], ...] = ()
+        self._held: dict[str, int] = {}
+        """The widest cell of each column since `_held_since` (monotonic seconds)."""
+        self._held_since = -WIDTHS_HELD
 
     def _mark_sort(self) -> None:
         """Relabel the headers when the sort changes: ▲ (a-z) or ▼ (largest first) on the
@@ -135,7 +143,7 @@ class QueuesPane(DataTable[Cell]):
         self._mark_sort()
         ink = text_colours(self.app)
         cells = [(row.entrypoint, _cells(row, state, now, ink)) for row in rows]
-        layout = choose_columns(cells, self._room(len(cells)), self.sort_by)
+        layout = choose_columns(cells, self._room(len(cells)), self._widths(cells))
         if layout != self._layout:
             selected = self.selected_entrypoint
             self.clear(columns=True)
@@ -148,6 +156,15 @@ class QueuesPane(DataTable[Cell]):
                 self.move_cursor(row=keys.index(selected), animate=False)
             return
         self._fill(cells)
+
+    def _widths(self, cells: Sequence[tuple[str, dict[str, Text]]]) -> dict[str, int]:
+        """What each column wants: its widest cell now or within the last WIDTHS_HELD."""
+        now = time.monotonic()
+        if now - self._held_since >= WIDTHS_HELD:
+            self._held, self._held_since = {}, now
+        fresh = wanted_widths(cells, self.sort_by)
+        self._held = {key: max(width, self._held.get(key, 0)) for key, width in fresh.items()}
+        return self._held
 
     def _room(self, rows: int) -> int:
         """Cells across for columns (less the vertical scrollbar's, when rows will need it)."""
@@ -182,15 +199,11 @@ def _label(key: str, sort_by: str = "") -> Text:
     return Text(f"{label} {'▲' if key == 'entrypoint' else '▼'}", style="bold")
 
 
-def choose_columns(
-    cells: Sequence[tuple[str, dict[str, Text]]], room: int, sort_by: str = ""
-) -> tuple[tuple[str, int], ...]:
-    """The columns to show and their widths. Every column wants its widest cell, a column
-    with a fair width claims no more than that at first. The essentials are always in (when
-    they do not fit, SQUEEZE_FIRST give way down to their least); the others join, most
-    important first, while they fit (unless they are blank); the room left goes to what was
-    cut, in display order."""
-    wanted = {
+def wanted_widths(
+    cells: Sequence[tuple[str, dict[str, Text]]], sort_by: str = ""
+) -> dict[str, int]:
+    """Each column's widest cell, its header (with the sort mark) included."""
+    return {
         column.key: max(
             [
                 len(column.label) + (SORT_MARK_CELLS if column.key == sort_by else 0),
@@ -200,6 +213,16 @@ def choose_columns(
         )
         for column in COLUMNS
     }
+
+
+def choose_columns(
+    cells: Sequence[tuple[str, dict[str, Text]]], room: int, wanted: Mapping[str, int]
+) -> tuple[tuple[str, int], ...]:
+    """The columns to show and their widths. Every column wants its widest cell (`wanted`),
+    a column with a fair width claims no more than that at first. The essentials are always
+    in (when they do not fit, SQUEEZE_FIRST give way down to their least); the others join,
+    most important first, while they fit (unless they are blank); the room left goes to
+    what was cut, in display order."""
     widths = {
         column.key: min(wanted[column.key], column.fair or wanted[column.key]) for column in COLUMNS
     }
@@ -270,7 +293,7 @@ def _cells(row: QueueRow, state: ConsoleState, now: float, ink: TextColours) -> 
         "scheduled": _right(format.count(row.scheduled) if row.scheduled else ""),
         "picked": _right(format.count(row.picked)),
         "failed": _right(format.count(row.failed_recent), ink.error if row.failed_recent else ""),
-        "oldest": _right(format.duration(age)),
+        "oldest": _right(format.age(age)),
         "rate": _right(format.rate(row.completed_per_second)),
         "forecast": Text(forecast, style=forecast_style),
         "schedule": _next_run_cell(state, row.entrypoint, ink),

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual.app import RenderResult
 from textual.color import Color
 from textual_plotext import PlotextPlot
 
 from pgqtop.model.messages import printable
 from pgqtop.tui import charts
+from pgqtop.tui.ansi import AnsiCanvas, ansi_lines
 from pgqtop.tui.panes.tables import clip
 from pgqtop.tui.state import ConsoleState
 from pgqtop.tui.themes import text_colours
@@ -44,6 +46,22 @@ class ThroughputPane(PlotextPlot):
         """What the last draw handed to plotext, line by line: x (window units ago) and y."""
         self.marked: list[charts.Mark] = []
         """The pauses and resumes the last draw marked."""
+
+    def render(self) -> RenderResult:
+        """What PlotextPlot.render draws, plotext's ANSI turned into lines directly
+        (`pgqtop.tui.ansi`) rather than through rich's `Text.from_ansi`: most of the cost of a
+        chart that slides."""
+        width, height = self.size
+        plot = self.plt
+        try:
+            set_size = plot._set_size
+            theme = self._get_plotext_theme_name(self.app.theme)
+        except AttributeError:  # a textual-plotext without these hooks: its own way
+            return super().render()
+        plot.plotsize(width, height)
+        set_size(width, height)  # as PlotextPlot.render does: resizing needs both
+        plot.theme(theme)
+        return AnsiCanvas(ansi_lines(plot.build()))
 
     def render_state(self, state: ConsoleState) -> None:
         window = state.chart_window

@@ -112,12 +112,10 @@ class WorkersPane(DataTable[Cell]):
                     (format.count(info.failed), ink.error if info.failed else ""),
                     justify="right",
                 ),
-                "beat": Text(
-                    format.duration(age), style=ink.error if stale else "", justify="right"
-                ),
+                "beat": Text(format.age(age), style=ink.error if stale else "", justify="right"),
                 "jobs": Text(str(len(held)), justify="right"),
                 "longest": Text(
-                    format.duration(longest) if longest is not None else "-", justify="right"
+                    format.age(longest) if longest is not None else "-", justify="right"
                 ),
                 "rss": Text(memory(info.rss_bytes), justify="right"),
                 "pool": Text(pool(info), justify="right"),
