@@ -66,8 +66,6 @@ class Lane:
         self._absorbed: list[int] = []
         self._timer: asyncio.TimerHandle | None = None
         self._ending: asyncio.Task[None] | None = None
-        self.batches = 0
-        self.written = 0
 
     async def take(
         self, rooms: dict[str, int], limit: int, max_attempts: Mapping[str, int]
@@ -92,7 +90,6 @@ class Lane:
             await self._give_back(queries)
             raise
         self.busy = True
-        self.batches += 1
         run: list[Job] = []
         for job, lost in taken:
             self._attempts[job.id] = job.attempts
@@ -164,7 +161,6 @@ class Lane:
                 self._worker,
                 self.index,
             )
-            self.written += len(outcomes)
         except DATABASE_ERRORS as exc:
             # The transaction is gone with its locks: every job of the batch is due again and
             # runs again somewhere (at least once); outcomes of the marked ones match nothing.

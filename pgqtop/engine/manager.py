@@ -857,10 +857,11 @@ class QueueManager:
         tally, totals = entry.tally, self.counters
         tally.in_flight -= 1
         totals.in_flight -= 1
-        if outcome is None and self._lanes is not None:
-            lane = self._lanes.holder.pop(job.id, None)
-            if lane is not None:
-                lane.ended(job.id, None)  # stopped: back to the queue with the batch's commit
+        # A job inside a lock-held batch ends into its lane (without an outcome: stopped, it
+        # goes back to the queue with the batch's commit); any other into the buffer.
+        lane = self._lanes.holder.pop(job.id, None) if self._lanes is not None else None
+        if outcome is None and lane is not None:
+            lane.ended(job.id, None)
         if outcome is not None:
             tally.run_seconds += outcome.run_seconds
             totals.run_seconds += outcome.run_seconds
@@ -876,7 +877,6 @@ class QueueManager:
             else:
                 tally.failed += 1
                 totals.failed += 1
-            lane = self._lanes.holder.pop(job.id, None) if self._lanes is not None else None
             if lane is not None:
                 lane.ended(job.id, outcome)
             else:
