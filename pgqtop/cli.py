@@ -111,7 +111,8 @@ def _notification_options(parser: argparse.ArgumentParser) -> None:
         "--poll-interval",
         type=float,
         metavar="SECONDS",
-        help="with --no-listen (or on a hot standby): seconds between looks (default 1)",
+        help="with --no-listen, on standby (--listen-seats) or on a hot standby: seconds "
+        "between looks (default 1)",
     )
 
 
@@ -146,6 +147,14 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="with the lock claim: jobs still running this long after the take are marked "
         "picked and the batch's transaction commits (default 0.2)",
+    )
+    group.add_argument(
+        "--listen-seats",
+        type=int,
+        metavar="N",
+        help="at most N workers serving the same entrypoints hold a LISTEN connection; the "
+        "others stand by, looking every --poll-interval, and take a seat when one frees "
+        "(default 4; 0: every worker listens)",
     )
     group.add_argument(
         "--entrypoint",

@@ -1,4 +1,4 @@
-"""The current schema from real older installs (the SQL versions 2 and 3 printed, frozen
+"""The current schema from real older installs (the SQL versions 2, 3 and 4 printed, frozen
 under tests/fixtures): jobs and failures survive the upgrade, the new tables and columns
 appear, verify is clean; and an older pgqtop refuses a newer schema with one line."""
 
@@ -20,7 +20,11 @@ from tests.test_cli_admin import cli, pgqtop, target
 from tests.test_schema import sq
 
 FIXTURES = Path(__file__).parent / "fixtures"
-FROZEN = {2: ("schema_v2.sql", "frozenvtwo"), 3: ("schema_v3.sql", "frozenvthree")}
+FROZEN = {
+    2: ("schema_v2.sql", "frozenvtwo"),
+    3: ("schema_v3.sql", "frozenvthree"),
+    4: ("schema_v4.sql", "frozenvfour"),
+}
 NOW = schema.SCHEMA_VERSION
 
 
@@ -215,3 +219,23 @@ async def test_upgrade_from_version_3_keeps_waiting_and_running_jobs_and_lanes_w
     taken = await worker.claim_held({"old": 5}, 5, uuid.uuid4())
     assert [(job.text(), lost) for job, lost in taken] == [("waiting", 0)]
     await worker.rollback()
+
+
+def test_upgrade_from_version_4_keeps_registered_workers_and_says_how_they_wake(
+    sync_conn: psycopg.Connection[Any], dsn: str
+) -> None:
+    """Version 5 adds how new work reaches each worker (engine/seats.py); a worker registered
+    before the upgrade keeps its row and reads as listening, which is what it did."""
+    names = frozen_install(dsn, 4)
+    try:
+        assert schema.installed_version(sync_conn, names) == 4
+        sync_conn.execute(
+            sq("INSERT INTO {workers} (id, host, pid) VALUES (%s, 'old-host', 7)", names),
+            (uuid.uuid4(),),
+        )
+        assert schema.upgrade(sync_conn, names) == 4
+        assert schema.verify(sync_conn, names) == []
+        rows = sync_conn.execute(sq("SELECT host, pid, wake FROM {workers}", names)).fetchall()
+        assert rows == [("old-host", 7, "listen")]
+    finally:
+        schema.uninstall(sync_conn, names)

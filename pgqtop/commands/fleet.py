@@ -146,6 +146,7 @@ def workers(args: argparse.Namespace) -> int:
             "STARTED",
             "HEARTBEAT",
             "LONGEST",
+            "WAKE",
             "STATE",
         ),
         [
@@ -162,6 +163,7 @@ def workers(args: argparse.Namespace) -> int:
                 format_time(r["started"]),
                 f"{duration(r['heartbeat_age'])} ago",
                 duration(r["longest_running_seconds"]),
+                r["wake"],
                 "stale" if r["stale"] else r["state"],
             )
             for r in records

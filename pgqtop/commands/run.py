@@ -28,12 +28,15 @@ ENGINE_OPTIONS = (
     "shutdown_grace",
     "lanes",
     "claim_deadline",
+    "listen_seats",
 )
 """Engine settings the command line may change, each named as its EngineSettings field."""
 MAX_JOBS_AT_ONCE = 100_000
 """The most --batch-size and --concurrency may be: more is a typo, not a plan."""
 MAX_LANES = 16
 """The most --lanes may be: each lane is a connection."""
+MAX_SEATS = 10_000
+"""The most --listen-seats may be."""
 MAX_SECONDS = 7 * 86400.0
 """The longest --retry-timer, --dequeue-timeout, --shutdown-grace and --refresh: a week."""
 
@@ -44,6 +47,10 @@ def checked_option(option: str, value: float) -> float:
     if option == "lanes":
         if not 1 <= value <= MAX_LANES:
             raise UsageError(f"{flag} must be from 1 to {MAX_LANES}, not {value}")
+        return value
+    if option == "listen_seats":
+        if not 0 <= value <= MAX_SEATS:
+            raise UsageError(f"{flag} must be from 0 (every worker listens) to {MAX_SEATS}")
         return value
     if option == "claim_deadline" and not (math.isfinite(value) and 0 < value <= 60):
         raise UsageError(f"{flag} must be more than 0 and at most 60 seconds, not {value}")

@@ -95,6 +95,9 @@ class WorkerIdentity:
     version: str
     entrypoints: list[str]
     concurrency: int
+    alive_window: float = 15.0
+    """Seconds since its last heartbeat within which another worker counts as alive when this
+    one works out its place for a LISTEN seat (engine/seats.py)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -109,6 +112,8 @@ class WorkerReport:
     state: str = "running"
     rss_bytes: int | None = None
     hung_threads: int = 0
+    wake: str = "listen"
+    """How new work reaches it: "listen", "standby" or "poll" (engine/seats.py)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -119,6 +124,8 @@ class Beat:
     """Held jobs whose heartbeat moved on."""
     cancel_requested: list[int]
     """Held jobs a console asked to cancel."""
+    ahead: int = 0
+    """Live workers ahead of this one for a LISTEN seat (engine/seats.py)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -197,6 +204,9 @@ class WorkerInfo:
     """Resident memory at the last heartbeat; None from a worker that does not report it."""
     hung_threads: int = 0
     """Threads of its pool still running sync handlers whose jobs already ended."""
+    wake: str = "listen"
+    """How new work reaches it: "listen" (a LISTEN seat), "standby" or "poll"
+    (engine/seats.py)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

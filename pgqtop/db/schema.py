@@ -18,7 +18,7 @@ from pgqtop.errors import SchemaMissing, SchemaOutdated
 from pgqtop.model import ALL_STATUSES
 from pgqtop.model.fingerprint import NORMALISATIONS
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def trusted(text: str) -> sql.SQL:
@@ -180,6 +180,10 @@ WORKERS = Table(
         # Threads still running sync handlers whose jobs already ended (timed out, canceled):
         # they hold a place in the pool until they return.
         Column("hung_threads", "integer", "NOT NULL DEFAULT 0"),
+        # How new work reaches it: 'listen' (it holds one of the fleet's LISTEN seats),
+        # 'standby' (it may listen, but enough workers ahead of it do: it polls), 'poll' (told
+        # not to listen). engine/seats.py.
+        Column("wake", "text", "NOT NULL DEFAULT 'listen'"),
     ),
 )
 

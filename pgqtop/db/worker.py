@@ -128,6 +128,8 @@ def heartbeat_parameters(identity: WorkerIdentity, report: WorkerReport) -> dict
         "state": report.state,
         "rss_bytes": report.rss_bytes,
         "hung_threads": report.hung_threads,
+        "wake": report.wake,
+        "alive": identity.alive_window,
     }
 
 
@@ -142,7 +144,7 @@ def beat_from_thread(
     statement = worker_statements(names).heartbeat
     row = conn.execute(statement, heartbeat_parameters(identity, report)).fetchone()
     assert row is not None
-    return Beat(int(row[0]), list(row[1]))
+    return Beat(int(row[0]), list(row[1]), int(row[2]))
 
 
 class WorkerQueries(FleetReads):
@@ -298,7 +300,7 @@ class WorkerQueries(FleetReads):
     async def beat(self, identity: WorkerIdentity, report: WorkerReport) -> Beat:
         """One heartbeat: the held jobs and the registry row; returns the cancel requests."""
         row = await self._tuple(self.worker_sql.heartbeat, heartbeat_parameters(identity, report))
-        return Beat(int(row[0]), list(row[1]))
+        return Beat(int(row[0]), list(row[1]), int(row[2]))
 
     async def give_up_lost(
         self,

@@ -48,6 +48,7 @@ from pgqtop.engine.memory import describe_size, resident_bytes
 from pgqtop.engine.payloads import typed_handler
 from pgqtop.engine.retry import RetryPolicy, wait_for_any, wait_for_event
 from pgqtop.engine.schedule import Schedule, Scheduler, parse_schedule
+from pgqtop.engine.seats import Seat, alive_window
 from pgqtop.engine.timing import check_timing, stall_scan_interval
 from pgqtop.engine.watchdog import LoopWatchdog
 from pgqtop.errors import UsageError
@@ -174,6 +175,9 @@ class QueueManager:
         self._outcome_listeners: list[Callable[[Job, Outcome], None]] = []
         self._burst: BurstWatch | None = None
         self._lanes: Lanes | None = None
+        self._seat = Seat(0, False, self._seat_changed)
+        self._listen_task: asyncio.Task[None] | None = None
+        self._listen_stop = asyncio.Event()
 
     # --- registry -----------------------------------------------------------------------------
 
@@ -413,16 +417,9 @@ class QueueManager:
             held=self._held,
         )
         self._heartbeat = heartbeat
-        listener = (
-            Listener(
-                self.settings,
-                self._on_event,
-                self._on_listener,
-                purpose=f"listen {suffix}",
-                channel=self.settings.names.work_channel,
-            )
-            if self.settings.listen
-            else None
+        # The first heartbeat tells whether this worker holds a LISTEN seat (seats.py).
+        self._seat = Seat(
+            self.settings.engine.listen_seats, self.settings.listen, self._seat_changed
         )
         watchdog = LoopWatchdog(
             self.settings,
@@ -438,10 +435,6 @@ class QueueManager:
             await link.queries()
             await heartbeat.beat()
             watchdog.start()
-            if listener is not None:
-                background.append(
-                    asyncio.create_task(listener.run(self._halt), name="pgqtop listen")
-                )
             background.append(
                 asyncio.create_task(heartbeat.run(self._halt), name="pgqtop heartbeat")
             )
@@ -505,6 +498,7 @@ class QueueManager:
             version=__version__,
             entrypoints=list(self._registry),
             concurrency=self._concurrency,
+            alive_window=alive_window(self.settings.engine),
         )
 
     def _report(self) -> WorkerReport:
@@ -517,6 +511,7 @@ class QueueManager:
             state=self._state,
             rss_bytes=resident_bytes(),
             hung_threads=len(self._hung),
+            wake=self._seat.wake,
         )
 
     def _held(self) -> list[int]:
@@ -531,6 +526,8 @@ class QueueManager:
         """Cancel what a console asked to cancel; drain once memory passes max_memory."""
         for job_id in beat.cancel_requested:
             self._interrupt(job_id, _CANCEL)
+        if not self._halt.is_set():
+            self._seat.placed(beat.ahead)
         limit = self.settings.engine.max_memory
         rss = report.rss_bytes
         if limit is not None and rss is not None and rss > limit and not self._stop.is_set():
@@ -684,7 +681,7 @@ class QueueManager:
             await self._burst_idle(global_room=global_room, entrypoints=entrypoints)
             return
         timeout = self.settings.engine.dequeue_timeout
-        if not self.settings.listen:
+        if not self._seat.held:
             # Nothing announces new work: look every poll interval, and read the pauses again
             # now and then since no event says they changed.
             timeout = min(timeout, self.settings.poll_interval)
@@ -919,7 +916,41 @@ class QueueManager:
             elif self._gate.deferred and not deferred:
                 self._deferral.set()  # an idle loop waits for the deferred look's time
 
+    def _seat_changed(self, held: bool) -> None:
+        """Take up a LISTEN seat (a connection that listens) or give it up (back to polling)."""
+        if held:
+            self._listen_stop = asyncio.Event()
+            listener = Listener(
+                self.settings,
+                self._on_event,
+                self._on_listener,
+                purpose=f"listen {self._short_id}",
+                channel=self.settings.names.work_channel,
+            )
+            self._listen_task = asyncio.create_task(
+                listener.run(self._listen_stop), name="pgqtop listen"
+            )
+            log.info("holding a LISTEN seat: new work arrives by notification")
+        else:
+            self._listen_stop.set()
+            self._listen_task = None
+            self._healthy("listen")  # a channel given up is not a channel in trouble
+            log.info(
+                "on standby: %d workers ahead of this one listen; looking every %gs",
+                self._seat.seats,
+                self.settings.poll_interval,
+            )
+        self._wake.set()  # the idle wait's timeout changes either way
+
+    async def _stop_listening(self) -> None:
+        self._listen_stop.set()
+        task, self._listen_task = self._listen_task, None
+        if task is not None:
+            await task
+
     def _on_listener(self, connected: bool) -> None:
+        if not self._seat.held:
+            return  # the seat was given up: this is its connection closing
         if connected:
             self._healthy("listen")
             # Notifications sent while we were away are lost: look once, and re-read pauses.
@@ -1074,7 +1105,7 @@ class QueueManager:
                 await self._buffer.close(_FLUSH_ON_STOP_TIMEOUT)
             self._halt.set()
             heartbeat.poke()
-            await asyncio.gather(*background, return_exceptions=True)
+            await asyncio.gather(*background, self._stop_listening(), return_exceptions=True)
             if heartbeat.beats:
                 await heartbeat.deregister()
         finally:

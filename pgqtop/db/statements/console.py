@@ -56,8 +56,8 @@ STATISTICS_SERIES: LiteralString = (
 WORKERS: LiteralString = (
     "SELECT id, host, pid, version, entrypoints, concurrency, started, heartbeat,"
     " in_flight, processed, failed, state,"
-    " extract(epoch FROM now() - heartbeat)::float8 AS heartbeat_age, rss_bytes, hung_threads"
-    " FROM {workers} ORDER BY host, pid, started"
+    " extract(epoch FROM now() - heartbeat)::float8 AS heartbeat_age, rss_bytes, hung_threads,"
+    " wake FROM {workers} ORDER BY host, pid, started"
 )
 RECENT_FAILURES: LiteralString = (
     "SELECT id, job_id, entrypoint, priority, attempts, status::text AS status, final, error,"

@@ -295,17 +295,23 @@ HEARTBEAT: LiteralString = (
     " RETURNING id, cancel_requested_at IS NOT NULL AS cancel"
     "), registered AS ("
     " INSERT INTO {workers} AS w (id, host, pid, version, entrypoints, concurrency,"
-    " in_flight, processed, failed, state, rss_bytes, hung_threads) VALUES (%(worker)s,"
+    " in_flight, processed, failed, state, rss_bytes, hung_threads, wake) VALUES (%(worker)s,"
     " %(host)s, %(pid)s, %(version)s, %(entrypoints)s, %(concurrency)s, %(in_flight)s,"
-    " %(processed)s, %(failed)s, %(state)s, %(rss_bytes)s, %(hung_threads)s)"
+    " %(processed)s, %(failed)s, %(state)s, %(rss_bytes)s, %(hung_threads)s, %(wake)s)"
     " ON CONFLICT (id) DO UPDATE SET heartbeat = now(), in_flight = EXCLUDED.in_flight,"
     " processed = EXCLUDED.processed, failed = EXCLUDED.failed,"
     " concurrency = EXCLUDED.concurrency, entrypoints = EXCLUDED.entrypoints,"
     " state = EXCLUDED.state, rss_bytes = EXCLUDED.rss_bytes,"
-    " hung_threads = EXCLUDED.hung_threads"
+    " hung_threads = EXCLUDED.hung_threads, wake = EXCLUDED.wake"
     " RETURNING 1"
     ") SELECT (SELECT count(*) FROM beat),"
-    " ARRAY(SELECT id FROM beat WHERE cancel ORDER BY id)"
+    " ARRAY(SELECT id FROM beat WHERE cancel ORDER BY id),"
+    # The workers ahead of this one for a LISTEN seat (engine/seats.py): alive, running, willing
+    # to listen, lower id, and serving every entrypoint this one serves, so that any of them
+    # listening covers its jobs. The snapshot predates this statement's own upsert.
+    " (SELECT count(*) FROM {workers} o WHERE o.id < %(worker)s AND o.wake <> 'poll'"
+    " AND o.state = 'running' AND o.entrypoints @> %(entrypoints)s::text[]"
+    " AND o.heartbeat > now() - make_interval(secs => %(alive)s::float8))"
 )
 
 # A job whose holder stopped beating once too often (killed, crashed, or blocked past the retry

@@ -1,6 +1,7 @@
 """Every registered worker on any host: its short id (as job details show it), host and pid,
 done and failed counts, last heartbeat, the jobs it holds and how long the oldest has run,
-memory and how full its pool is. A heartbeat older than the stale limit is flagged. Columns
+memory and how full its pool is; the title says how many listen and how many stand by when not
+all of them listen. A heartbeat older than the stale limit is flagged. Columns
 give way by priority on a narrow terminal; Enter opens the worker's running jobs."""
 
 from __future__ import annotations
@@ -64,6 +65,18 @@ def host_pid(info: WorkerInfo, width: int) -> str:
     return clip(printable(info.host), max(1, width - len(pid))) + pid
 
 
+def wakes(state: ConsoleState) -> str:
+    """How new work reaches the fleet, when not every worker listens: `· 4 listen, 92 standby`
+    (engine/seats.py); each worker's screen says it for that worker."""
+    counts: dict[str, int] = {}
+    for seen in state.workers:
+        counts[seen.info.wake] = counts.get(seen.info.wake, 0) + 1
+    if set(counts) <= {"listen"}:
+        return ""
+    order = ("listen", "standby", "poll")
+    return " · " + ", ".join(f"{counts[w]} {w}" for w in order if w in counts)
+
+
 class WorkersPane(DataTable[Cell]):
     BORDER_TITLE = "Workers"
     DEFAULT_CSS = (
@@ -124,5 +137,5 @@ class WorkersPane(DataTable[Cell]):
                 ),
             }
             rows.append((str(info.id), tuple(cells[key] for key in widths)))
-        set_title(self, subtitle=f"{len(rows)} registered · Enter: running jobs")
+        set_title(self, subtitle=f"{len(rows)} registered{wakes(state)} · Enter: running jobs")
         sync_rows(self, rows)

@@ -22,6 +22,13 @@ from pgqtop.tui.panes.tables import Cell, selected_key, sync_rows
 from pgqtop.tui.screens.dialogs import ConfirmScreen
 from pgqtop.tui.state import Clock
 
+WAKES = {
+    "listen": "new work by LISTEN",
+    "standby": "on standby, polling (enough workers ahead of it listen)",
+    "poll": "polling (told not to listen)",
+}
+"""How new work reaches a worker (engine/seats.py), as its screen says it."""
+
 REFRESH = 2.0
 JobsLoader = Callable[[], Awaitable[list[InFlightJob]]]
 Canceller = Callable[[int], Awaitable[int]]
@@ -68,6 +75,7 @@ class WorkerScreen(Screen[None]):
         w = self.worker
         return (
             f"worker {short_id(w.id)} on {printable(w.host)} pid {w.pid} · {printable(w.state)} · "
+            f"{WAKES.get(w.wake, printable(w.wake))} · "
             f"{w.in_flight}/{w.concurrency} running · {w.processed:,} done, {w.failed:,} failed"
         )
 
