@@ -99,9 +99,12 @@ async def run_fleet(
     chunk: int,
     poll: float,
     logs: Path,
+    seats: int | None = None,
 ) -> dict[str, float]:
     common.fresh_tables(dsn)
     options = ["--batch-size", "100", "--concurrency", "200"]
+    if seats is not None:
+        options += ["--listen-seats", str(seats)]
     if listen == "none":
         options += ["--no-listen", "--poll-interval", str(poll)]
     elif listen == "direct":
@@ -214,6 +217,12 @@ async def main() -> None:
     how.add_argument("--no-listen", action="store_true", help="workers poll, no LISTEN")
     how.add_argument("--listen-direct", action="store_true", help="LISTEN straight to the server")
     p.add_argument("--poll-interval", type=float, default=1.0)
+    p.add_argument(
+        "--listen-seats",
+        type=int,
+        metavar="N",
+        help="the workers' --listen-seats (default: theirs); 0 makes every worker listen",
+    )
     p.add_argument("--stream", action="store_true", help="enqueue while the fleet runs")
     p.add_argument("--chunk", type=int, default=50, help="jobs per enqueue with --stream")
     p.add_argument(
@@ -231,6 +240,7 @@ async def sweep(args: argparse.Namespace, dsn: str) -> None:
     logs = Path(tempfile.mkdtemp(prefix="pgqtop-fleet-"))
     print(
         f"{'pooler' if args.pooler else 'direct'}, listen {listen}, "
+        f"listen seats {'default' if args.listen_seats is None else args.listen_seats}, "
         f"{'streamed' if args.stream else 'pre-enqueued'} jobs, logs in {logs}"
     )
     print(
@@ -249,6 +259,7 @@ async def sweep(args: argparse.Namespace, dsn: str) -> None:
                 chunk=args.chunk,
                 poll=args.poll_interval,
                 logs=logs,
+                seats=args.listen_seats,
             )
             logged = problems(logs, processes)
             print(

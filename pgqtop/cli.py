@@ -154,7 +154,7 @@ def _engine_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="at most N workers serving the same entrypoints hold a LISTEN connection; the "
         "others stand by, looking every --poll-interval, and take a seat when one frees "
-        "(default 4; 0: every worker listens)",
+        "(default 2; 0: every worker listens)",
     )
     group.add_argument(
         "--entrypoint",

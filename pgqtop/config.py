@@ -188,7 +188,7 @@ class EngineSettings:
     are marked picked and it commits, so no transaction stays open long."""
     lanes: int = 2
     """Lock-claimed batches held at once, each on a connection of its own."""
-    listen_seats: int = 4
+    listen_seats: int = 2
     """At most this many workers serving the same entrypoints hold a LISTEN connection; the
     others poll every `poll_interval` until a seat frees (engine/seats.py); 0: all listen."""
 
