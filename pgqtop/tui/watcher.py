@@ -33,6 +33,9 @@ from pgqtop.tui.state import EVENT_LIMIT, HISTORY_VIEWS, ConsoleState
 T = TypeVar("T")
 
 STATS_INTERVAL = 1.5
+NOTIFY_COALESCE = 0.2
+"""Seconds the console gathers notifications before applying them (engine/listener.py): the
+panes redraw once a second, so a busy fleet's hundreds a second cost a few wake-ups."""
 SLOW_POLL_INTERVAL = 4.0
 DEFAULT_RECONCILE = 5.0
 # NOTIFY deltas keep the counts live between reconciliations, so the full count only corrects
@@ -72,7 +75,11 @@ class Watcher:
         self.state = state
         self.refresh = refresh
         self._listener = Listener(
-            settings, self._on_event, self._on_listening, purpose="console listen"
+            settings,
+            self._on_event,
+            self._on_listening,
+            purpose="console listen",
+            coalesce=NOTIFY_COALESCE,
         )
         self._reconciling = ReconnectingConnection(
             settings, "console reconcile", ConsoleQueries, on_change=self._show_connection
