@@ -417,10 +417,10 @@ class QueueManager:
             held=self._held,
         )
         self._heartbeat = heartbeat
-        # The first heartbeat tells whether this worker holds a LISTEN seat (seats.py).
-        self._seat = Seat(
-            self.settings.engine.listen_seats, self.settings.listen, self._seat_changed
-        )
+        # The first heartbeat tells whether this worker holds a LISTEN seat (seats.py). A
+        # burst drains what is there and stops: it takes no seat from the long-lived workers.
+        willing = self.settings.listen and self._burst is None
+        self._seat = Seat(self.settings.engine.listen_seats, willing, self._seat_changed)
         watchdog = LoopWatchdog(
             self.settings,
             self._identity,

@@ -164,3 +164,29 @@ async def test_every_worker_listens_with_no_seat_limit_and_a_polling_worker_take
 
 async def _equals(found: Any, expected: object) -> bool:
     return bool(await found == expected)
+
+
+async def test_a_burst_takes_no_seat(
+    fast: Settings, queries: ConsoleQueries, aconn: psycopg.AsyncConnection[Any]
+) -> None:
+    """A burst drains what is there and stops: it holds no LISTEN, so it keeps no long-lived
+    worker from a seat."""
+    release = asyncio.Event()
+    burst = QueueManager(seated(fast, 1))
+    burst.worker_id = numbered(1)
+
+    @burst.entrypoint("seated")
+    async def held(job: Job) -> None:
+        await release.wait()
+
+    await queries.enqueue_bulk([NewJob("seated")])
+    task = asyncio.create_task(burst.run_burst())
+    try:
+        await eventually(
+            lambda: _equals(wakes(aconn, fast), {1: "poll"}), 15, "the burst to say it polls"
+        )
+        assert await listening(aconn, [burst]) == set()
+    finally:
+        release.set()
+    result = await task
+    assert result.succeeded == 1

@@ -5,6 +5,7 @@ reconnected, and a stream of single notifications wakes it a few times rather th
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from typing import Any
@@ -36,7 +37,7 @@ class Heard:
     def bursts(self) -> int:
         """Groups of events handed on together (less than a millisecond apart)."""
         times = [t for t, _ in self.events]
-        return 1 + sum(1 for a, b in zip(times, times[1:], strict=False) if b - a > 0.001)
+        return 1 + sum(1 for a, b in itertools.pairwise(times) if b - a > 0.001)
 
 
 async def notify(conn: psycopg.AsyncConnection[Any], channel: str, numbers: range) -> None:
