@@ -178,6 +178,8 @@ class QueueManager:
         self._seat = Seat(0, False, self._seat_changed)
         self._listen_task: asyncio.Task[None] | None = None
         self._listen_stop = asyncio.Event()
+        self._listen_closing: set[asyncio.Task[None]] = set()
+        """LISTEN connections of seats given up, still closing; a stop waits for them."""
 
     # --- registry -----------------------------------------------------------------------------
 
@@ -933,10 +935,13 @@ class QueueManager:
             log.info("holding a LISTEN seat: new work arrives by notification")
         else:
             self._listen_stop.set()
+            if self._listen_task is not None:
+                self._listen_closing.add(self._listen_task)
+                self._listen_task.add_done_callback(self._listen_closing.discard)
             self._listen_task = None
             self._healthy("listen")  # a channel given up is not a channel in trouble
             log.info(
-                "on standby: %d workers ahead of this one listen; looking every %gs",
+                "on standby: %d workers ahead of this one hold the listen seats; looking every %gs",
                 self._seat.seats,
                 self.settings.poll_interval,
             )
@@ -945,8 +950,8 @@ class QueueManager:
     async def _stop_listening(self) -> None:
         self._listen_stop.set()
         task, self._listen_task = self._listen_task, None
-        if task is not None:
-            await task
+        closing = [*self._listen_closing, *([task] if task is not None else [])]
+        await asyncio.gather(*closing, return_exceptions=True)
 
     def _on_listener(self, connected: bool) -> None:
         if not self._seat.held:
