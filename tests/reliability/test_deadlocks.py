@@ -8,6 +8,7 @@ several seconds, on the throwaway server so that `pg_stat_database.deadlocks` co
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import random
@@ -67,7 +68,11 @@ def worker(settings: Settings, rng: random.Random) -> QueueManager:
 async def test_eight_workers_on_the_same_statistics_keys_never_deadlock(
     cluster_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings, names = cluster_settings, cluster_settings.names
+    # Every worker listens (no listen seats), so all eight take and complete side by side
+    # however quickly the first ones drain each enqueue.
+    engine = dataclasses.replace(cluster_settings.engine, listen_seats=0)
+    settings = dataclasses.replace(cluster_settings, engine=engine)
+    names = settings.names
     rng = random.Random(8)
     managers = [worker(settings, rng) for _ in range(WORKERS)]
     before = deadlocks(settings.dsn)
