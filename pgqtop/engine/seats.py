@@ -8,8 +8,8 @@ fan-out, not the dequeues, sets the pace of the whole fleet.
 So at most `seats` workers hold a LISTEN: those with the lowest ids among the live, running
 workers that are willing to listen and serve every entrypoint this one serves (any of them
 covers its jobs). A worker learns how many are ahead of it from each heartbeat. The others are
-on standby: they look every poll interval, and a look that finds jobs keeps them taking until
-the queue is empty, so under load the whole fleet works while only a few workers listen. When a
+on standby: they look every poll interval, and look again at once while their looks fill whole
+batches, so under load the whole fleet works while only a few workers listen. When a
 seat holder stops (its row goes) or falls silent past the alive window, the next worker takes
 the seat at its next heartbeat. `seats = 0` lets every willing worker listen.
 """
