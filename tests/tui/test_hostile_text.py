@@ -29,6 +29,7 @@ from pgqtop.tui.screens.detail import DetailScreen
 from pgqtop.tui.screens.dialogs import ChoiceScreen, ConfirmScreen, EnqueueScreen
 from pgqtop.tui.screens.help import HelpScreen
 from pgqtop.tui.screens.jobs import JobsScreen
+from tests.test_schema import sq
 from tests.tui.conftest import cell_text, notifications, screen_text, until
 
 Factory = Callable[..., PgqtopApp]
@@ -66,6 +67,11 @@ async def arrange(queries: ConsoleQueries, worker_queries: WorkerQueries) -> dic
     await queries.pause(["[/]"], by="[reverse]op[/reverse]\x1b", reason="[/]\x07 reason")
     identity = WorkerIdentity(uuid.uuid4(), HOST, 4242, "1", list(HOSTILE[:2]), 4)
     await worker_queries.heartbeat(identity, [], in_flight=0, processed=0, failed=0)
+    # How it says new work reaches it goes into the workers pane's title, which is markup.
+    await queries.conn.execute(
+        sq("UPDATE {workers} SET wake = %s WHERE id = %s", queries.names),
+        ("[reverse]wake[/reverse]", identity.id),
+    )
     return ids
 
 
@@ -99,6 +105,8 @@ async def test_hostile_names_payloads_errors_and_hosts_are_literal_on_every_scre
             cell = app.query_one("#queues", DataTable).get_cell(name, "entrypoint")
             assert isinstance(cell, Text) and cell.spans == [] and not cell.style
         assert "[reverse]host" in text  # literal (cut to the column), never a style
+        workers_title = str(app.query_one("#workers", DataTable).border_subtitle)
+        assert "1 other" in workers_title and "reverse" not in workers_title
         failures = app.query_one("#failures", DataTable)
         error = failures.get_cell(str(app.state.failures[0].id), "error")
         assert isinstance(error, Text)

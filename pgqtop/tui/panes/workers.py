@@ -68,12 +68,14 @@ def host_pid(info: WorkerInfo, width: int) -> str:
 def wakes(state: ConsoleState) -> str:
     """How new work reaches the fleet, when not every worker listens: `· 4 listen, 92 standby`
     (engine/seats.py); each worker's screen says it for that worker."""
+    order = ("listen", "standby", "poll", "other")
     counts: dict[str, int] = {}
     for seen in state.workers:
-        counts[seen.info.wake] = counts.get(seen.info.wake, 0) + 1
+        # The title is markup: only the known words go in it, anything else is "other".
+        wake = seen.info.wake if seen.info.wake in order else "other"
+        counts[wake] = counts.get(wake, 0) + 1
     if set(counts) <= {"listen"}:
         return ""
-    order = ("listen", "standby", "poll")
     return " · " + ", ".join(f"{counts[w]} {w}" for w in order if w in counts)
 
 
