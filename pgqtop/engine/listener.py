@@ -129,6 +129,10 @@ class Listener:
         encoding = conn.info.encoding
         socket = conn.fileno()
         readable = asyncio.Event()
+        # What libpq already holds (read along with LISTEN's reply) would not make the socket
+        # readable again: hand it on first. The console counts afresh on each new LISTEN
+        # anyway, so nothing sent before it matters.
+        self._drain(pgconn, encoding)
         while True:
             readable.clear()
             loop.add_reader(socket, readable.set)
@@ -138,8 +142,11 @@ class Listener:
                 loop.remove_reader(socket)
             await asyncio.sleep(self.coalesce)
             pgconn.consume_input()  # OperationalError when the connection is gone
-            while (notify := pgconn.notifies()) is not None:
-                self._deliver(notify.extra.decode(encoding, "replace"))
+            self._drain(pgconn, encoding)
+
+    def _drain(self, pgconn: psycopg.pq.abc.PGconn, encoding: str) -> None:
+        while (notify := pgconn.notifies()) is not None:
+            self._deliver(notify.extra.decode(encoding, "replace"))
 
     def _deliver(self, payload: str) -> None:
         try:
