@@ -183,9 +183,9 @@ class PgqtopApp(App[int]):
         self._pane_drawn: dict[str, int] = {}
         """Per pane, the state version it last drew."""
         self._pane_at: dict[str, float] = {}
+        """Per pane, when it last drew (monotonic seconds)."""
         self._panes: dict[str, Any] = {}
         """The panes by name, found once (a DOM query on every tick costs more than the tick)."""
-        """Per pane, when it last drew (monotonic seconds)."""
         self._prompt_until = 0.0
         """Until when (monotonic) the panes skip PANE_SOONEST: an action's result is awaited."""
         self._ticks = 0
