@@ -176,10 +176,10 @@ class QueueManager:
         self._burst: BurstWatch | None = None
         self._lanes: Lanes | None = None
         self._seat = Seat(0, False, self._seat_changed)
-        self._listen_task: asyncio.Task[None] | None = None
         self._listen_stop = asyncio.Event()
-        self._listen_closing: set[asyncio.Task[None]] = set()
-        """LISTEN connections of seats given up, still closing; a stop waits for them."""
+        """Set when the LISTEN seat is given up or the worker stops."""
+        self._listen_tasks: set[asyncio.Task[None]] = set()
+        """The seat's listener and those of seats given up that are still closing."""
 
     # --- registry -----------------------------------------------------------------------------
 
@@ -374,7 +374,7 @@ class QueueManager:
         # its own, and the loop's rarer statements (pauses, the stalled scan, the next due
         # time) share the completion connection.
         direct = not self.settings.pooled
-        held = self.settings.engine.claim == "lock" and self._burst is None
+        held = self._lock_claim
         complete_link = ReconnectingConnection(
             self.settings,
             f"complete {suffix}" if direct or held else f"worker {suffix}",
@@ -475,8 +475,13 @@ class QueueManager:
             f"batch {self.settings.engine.batch_size}, {self._claim_text()}"
         )
 
+    @property
+    def _lock_claim(self) -> bool:
+        """Batches are taken by row locks (lanes.py); a burst always takes by UPDATE."""
+        return self.settings.engine.claim == "lock" and self._burst is None
+
     def _claim_text(self) -> str:
-        if self.settings.engine.claim == "lock" and self._burst is None:
+        if self._lock_claim:
             lanes = self.settings.engine.lanes
             return f"lock claim ({lanes} lane{'s' if lanes != 1 else ''})"
         return "update claim"
@@ -929,16 +934,12 @@ class QueueManager:
                 purpose=f"listen {self._short_id}",
                 channel=self.settings.names.work_channel,
             )
-            self._listen_task = asyncio.create_task(
-                listener.run(self._listen_stop), name="pgqtop listen"
-            )
+            task = asyncio.create_task(listener.run(self._listen_stop), name="pgqtop listen")
+            self._listen_tasks.add(task)
+            task.add_done_callback(self._listen_tasks.discard)
             log.info("holding a LISTEN seat: new work arrives by notification")
         else:
             self._listen_stop.set()
-            if self._listen_task is not None:
-                self._listen_closing.add(self._listen_task)
-                self._listen_task.add_done_callback(self._listen_closing.discard)
-            self._listen_task = None
             self._healthy("listen")  # a channel given up is not a channel in trouble
             log.info(
                 "on standby: %d workers ahead of this one hold the listen seats; looking every %gs",
@@ -949,9 +950,7 @@ class QueueManager:
 
     async def _stop_listening(self) -> None:
         self._listen_stop.set()
-        task, self._listen_task = self._listen_task, None
-        closing = [*self._listen_closing, *([task] if task is not None else [])]
-        await asyncio.gather(*closing, return_exceptions=True)
+        await asyncio.gather(*self._listen_tasks, return_exceptions=True)
 
     def _on_listener(self, connected: bool) -> None:
         if not self._seat.held:
