@@ -61,14 +61,27 @@ def _plain(outcomes: Sequence[Outcome]) -> bool:
     return all(o.status is Status.SUCCESSFUL and not o.error and not o.traceback for o in outcomes)
 
 
+def _split(outcomes: Sequence[Outcome]) -> tuple[list[Outcome], list[Outcome]]:
+    """One outcome per job, split into the finished and the retried."""
+    outcomes = once_per_job(outcomes)
+    return (
+        [o for o in outcomes if o.retry_in is None],
+        [o for o in outcomes if o.retry_in is not None],
+    )
+
+
 def complete_parameters(
     outcomes: Sequence[Outcome], worker: uuid.UUID, *, keep_finished: bool = True
 ) -> dict[str, Any]:
     """Finished and retried outcomes as separate column arrays, one unnest each; a batch of
     plain successes sends only its ids and run times (see complete_statement)."""
-    outcomes = once_per_job(outcomes)
-    done = [o for o in outcomes if o.retry_in is None]
-    retry = [o for o in outcomes if o.retry_in is not None]
+    return _columns(*_split(outcomes), worker, keep_finished)
+
+
+def _columns(
+    done: Sequence[Outcome], retry: Sequence[Outcome], worker: uuid.UUID, keep_finished: bool
+) -> dict[str, Any]:
+    """The completion's parameters from outcomes already split (_split), for both forms."""
     plain = _plain(done)
     return {
         "done_ids": int_array(o.job_id for o in done),
@@ -98,12 +111,13 @@ def complete_held_parameters(
     """A lock-held batch's end: its outcomes, the jobs still running to mark picked, and the
     lost attempts it counted. `attempts` (job id -> attempt) is needed only when the take
     counted lost attempts; otherwise every job's attempt is its stored count plus one."""
-    outcomes = once_per_job(outcomes)
-    params = complete_parameters(outcomes, worker, keep_finished=keep_finished)
-    done = [o.job_id for o in outcomes if o.retry_in is None]
-    retry = [o.job_id for o in outcomes if o.retry_in is not None]
-    params["done_attempts"] = None if attempts is None else int_array(attempts[i] for i in done)
-    params["retry_attempts"] = None if attempts is None else int_array(attempts[i] for i in retry)
+    done, retry = _split(outcomes)
+    params = _columns(done, retry, worker, keep_finished)
+    if attempts is None:
+        params["done_attempts"] = params["retry_attempts"] = None
+    else:
+        params["done_attempts"] = int_array(attempts[o.job_id] for o in done)
+        params["retry_attempts"] = int_array(attempts[o.job_id] for o in retry)
     params["running_ids"] = int_array(running)
     params["running_attempts"] = (
         None if attempts is None else int_array(attempts[i] for i in running)
@@ -144,6 +158,11 @@ def beat_from_thread(
     statement = worker_statements(names).heartbeat
     row = conn.execute(statement, heartbeat_parameters(identity, report)).fetchone()
     assert row is not None
+    return beat_from_row(row)
+
+
+def beat_from_row(row: Sequence[Any]) -> Beat:
+    """The heartbeat statement's one row: jobs beaten, cancel requests, workers ahead."""
     return Beat(int(row[0]), list(row[1]), int(row[2]))
 
 
@@ -205,9 +224,13 @@ class WorkerQueries(FleetReads):
     async def _positional(self, statement: Positional, params: Mapping[str, Any]) -> Any:
         """The one row of a long statement in numbered form (statements.Positional)."""
         async with pipeline_lock(self.conn):
-            cur = psycopg.AsyncRawCursor(self.conn)
-            await cur.execute(statement.query, statement.params(params))
-            return await cur.fetchone()
+            return await self._positional_row(statement, params)
+
+    async def _positional_row(self, statement: Positional, params: Mapping[str, Any]) -> Any:
+        """As _positional, for a caller that already holds the pipeline lock."""
+        cur = psycopg.AsyncRawCursor(self.conn)
+        await cur.execute(statement.query, statement.params(params))
+        return await cur.fetchone()
 
     # --- the lock claim (engine/lanes.py) ---------------------------------------------------------
 
@@ -266,9 +289,7 @@ class WorkerQueries(FleetReads):
         )
         sql_ = self.worker_sql
         async with pipeline_lock(self.conn):
-            cur = psycopg.AsyncRawCursor(self.conn)
-            await cur.execute(sql_.complete_held.query, sql_.complete_held.params(params))
-            row = await cur.fetchone()
+            row = await self._positional_row(sql_.complete_held, params)
             await self.conn.execute(sql_.commit)
         assert row is not None
         return CompletionResult(row[0], row[1], row[2])
@@ -300,7 +321,7 @@ class WorkerQueries(FleetReads):
     async def beat(self, identity: WorkerIdentity, report: WorkerReport) -> Beat:
         """One heartbeat: the held jobs and the registry row; returns the cancel requests."""
         row = await self._tuple(self.worker_sql.heartbeat, heartbeat_parameters(identity, report))
-        return Beat(int(row[0]), list(row[1]), int(row[2]))
+        return beat_from_row(row)
 
     async def give_up_lost(
         self,

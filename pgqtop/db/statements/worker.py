@@ -133,9 +133,8 @@ def complete_statement(held: bool) -> LiteralString:
     come as lists only when some job did not simply succeed; NULL means "successful, no
     error" for the whole batch."""
     done_attempts: LiteralString = ", %(done_attempts)s::int[]" if held else ""
-    done_attempt_column: LiteralString = ", attempts" if held else ""
     retry_attempts: LiteralString = ", %(retry_attempts)s::int[]" if held else ""
-    retry_attempt_column: LiteralString = ", attempts" if held else ""
+    attempt_column: LiteralString = ", attempts" if held else ""
     retry_sets: LiteralString = ", attempts = coalesce(o.attempts, j.attempts + 1)" if held else ""
     text: LiteralString = (
         "WITH deleted AS ("
@@ -157,14 +156,14 @@ def complete_statement(held: bool) -> LiteralString:
         " FROM deleted d JOIN unnest(%(done_ids)s::bigint[], %(done_statuses)b::text[],"
         " %(done_run_seconds)s::float8[], %(done_errors)b::text[],"
         " %(done_tracebacks)b::text[]" + done_attempts + ")"
-        " AS o(id, status, run_seconds, error, traceback" + done_attempt_column + ")"
+        " AS o(id, status, run_seconds, error, traceback" + attempt_column + ")"
         " ON o.id = d.id"
         "), retried AS ("
         " UPDATE {jobs} j SET status = 'queued', updated = now(), worker_id = NULL,"
         " execute_after = now() + make_interval(secs => o.retry_in)" + retry_sets + ""
         " FROM unnest(%(retry_ids)s::bigint[], %(retry_in)s::float8[],"
         " %(retry_errors)b::text[], %(retry_tracebacks)b::text[]" + retry_attempts + ")"
-        " AS o(id, retry_in, error, traceback" + retry_attempt_column + ")"
+        " AS o(id, retry_in, error, traceback" + attempt_column + ")"
         " WHERE j.id = ANY(%(retry_ids)s::bigint[]) AND j.id = o.id"
         + _HELD_BY_US[held]
         # Without retries this is a one-time filter that skips the UPDATE's scan; otherwise
