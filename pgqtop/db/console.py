@@ -274,6 +274,11 @@ class ConsoleQueries(Queries, FleetReads, HistoryReads, FailureTriage, AuditTrai
         *columns, read_at = found[0]
         return rows.job_from_row(columns), read_at
 
+    def _both_channels(self) -> dict[str, str]:
+        """The channels a control change notifies (statements.console NOTIFY_BOTH): the
+        consoles' and the workers'."""
+        return {"channel": self.names.channel, "work_channel": self.names.work_channel}
+
     async def finished_job(self, job_id: int) -> FinishedJob | None:
         """How a job ended, while the finished table still keeps it. A hot standby has none:
         the table is unlogged (schema.FINISHED), and PostgreSQL refuses to read one there."""
@@ -314,8 +319,7 @@ class ConsoleQueries(Queries, FleetReads, HistoryReads, FailureTriage, AuditTrai
                 "actor": by,
                 "target": ", ".join(entrypoints),
                 "reason": reason,
-                "channel": self.names.channel,
-                "work_channel": self.names.work_channel,
+                **self._both_channels(),
                 "message": control_message("pause", entrypoints),
             },
         )
@@ -330,8 +334,7 @@ class ConsoleQueries(Queries, FleetReads, HistoryReads, FailureTriage, AuditTrai
                 "actor": by,
                 "target": ", ".join(entrypoints),
                 "reason": reason,
-                "channel": self.names.channel,
-                "work_channel": self.names.work_channel,
+                **self._both_channels(),
                 "message": control_message("resume", entrypoints),
             },
         )
@@ -343,8 +346,7 @@ class ConsoleQueries(Queries, FleetReads, HistoryReads, FailureTriage, AuditTrai
             "actor": by,
             "target": ALL_ENTRYPOINTS,
             "reason": reason,
-            "channel": self.names.channel,
-            "work_channel": self.names.work_channel,
+            **self._both_channels(),
         }
         row = await self._tuple(self.console_sql.resume_all, params)
         return int(row[0])
@@ -358,8 +360,7 @@ class ConsoleQueries(Queries, FleetReads, HistoryReads, FailureTriage, AuditTrai
             self.console_sql.cancel,
             {
                 "ids": [int(i) for i in job_ids],
-                "channel": self.names.channel,
-                "work_channel": self.names.work_channel,
+                **self._both_channels(),
             },
         )
         return int(row[0])
