@@ -13,6 +13,7 @@ from textual import events
 from textual.widgets import DataTable
 
 from pgqtop.db.rows import WorkerInfo
+from pgqtop.engine.seats import LISTEN, POLL, STANDBY
 from pgqtop.model.identity import short_id
 from pgqtop.model.messages import printable
 from pgqtop.tui import format
@@ -68,13 +69,13 @@ def host_pid(info: WorkerInfo, width: int) -> str:
 def wakes(state: ConsoleState) -> str:
     """How new work reaches the fleet, when not every worker listens: `· 4 listen, 92 standby`
     (engine/seats.py); each worker's screen says it for that worker."""
-    order = ("listen", "standby", "poll", "other")
+    order = (LISTEN, STANDBY, POLL, "other")
     counts: dict[str, int] = {}
     for seen in state.workers:
         # The title is markup: only the known words go in it, anything else is "other".
         wake = seen.info.wake if seen.info.wake in order else "other"
         counts[wake] = counts.get(wake, 0) + 1
-    if set(counts) <= {"listen"}:
+    if set(counts) <= {LISTEN}:
         return ""
     return " · " + ", ".join(f"{counts[w]} {w}" for w in order if w in counts)
 

@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 
 from pgqtop.db.rows import InFlightJob, WorkerInfo
+from pgqtop.engine.seats import LISTEN, POLL, STANDBY
 from pgqtop.model import first_line
 from pgqtop.model.identity import short_id
 from pgqtop.model.messages import printable
@@ -23,9 +24,9 @@ from pgqtop.tui.screens.dialogs import ConfirmScreen
 from pgqtop.tui.state import Clock
 
 WAKES = {
-    "listen": "new work by LISTEN",
-    "standby": "on standby, polling (enough workers ahead of it listen)",
-    "poll": "polling (told not to listen)",
+    LISTEN: "new work by LISTEN",
+    STANDBY: "on standby, polling (enough workers ahead of it listen)",
+    POLL: "polling (told not to listen)",
 }
 """How new work reaches a worker (engine/seats.py), as its screen says it."""
 
