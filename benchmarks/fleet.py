@@ -139,7 +139,9 @@ async def run_fleet(
         peak = 0
         try:
             await wait_for_workers(conn, processes)
-            await asyncio.sleep(1.0)  # let every worker settle into its idle wait
+            # Every worker settles into its idle wait, and the server's counters catch up.
+            await asyncio.sleep(COUNTERS_FLUSH)
+            committed = await commits(conn)
             before = backend_cpu(await backends(conn))
             total = sql.SQL(
                 "SELECT coalesce(sum(count), 0) FROM {} WHERE status = 'successful'"
@@ -164,6 +166,8 @@ async def run_fleet(
                 await producer
             after = backend_cpu(await backends(conn))
             cpu = sum(used - before.get(pid, 0.0) for pid, used in after.items())
+            await asyncio.sleep(COUNTERS_FLUSH)
+            committed = await commits(conn) - committed
         finally:
             for worker in workers:
                 with contextlib.suppress(ProcessLookupError):
@@ -172,7 +176,29 @@ async def run_fleet(
                 await asyncio.wait_for(worker.wait(), timeout=120)
             for log in files:
                 log.close()
-    return {"rate": jobs / elapsed, "peak": peak, "cpu_ms_per_job": 1000 * cpu / jobs}
+    return {
+        "rate": jobs / elapsed,
+        "peak": peak,
+        "cpu_ms_per_job": 1000 * cpu / jobs,
+        "commits_per_job": committed / jobs,
+    }
+
+
+async def commits(conn: psycopg.AsyncConnection[Any]) -> int:
+    """Transactions committed in the benchmark database so far (every take, completion,
+    heartbeat, look and enqueue), as the server's statistics have them."""
+    cur = await conn.execute(
+        "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+    )
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+COUNTERS_FLUSH = 1.2
+"""Seconds for the server's backends to report their counters (PostgreSQL sends them at most
+once a second while a session is busy). The commits counted include the benchmark's own
+progress reads and the fleet's heartbeats and idle looks, a few hundredths of a commit per
+job at most."""
 
 
 async def wait_for_workers(conn: psycopg.AsyncConnection[Any], expected: int) -> None:
@@ -245,7 +271,7 @@ async def sweep(args: argparse.Namespace, dsn: str) -> None:
     )
     print(
         f"{'processes':>9} {'jobs':>8} {'jobs/s':>8} {'server conns':>12} "
-        f"{'PG CPU ms/job':>13} {'log lines':>9}"
+        f"{'PG CPU ms/job':>13} {'commits/job':>11} {'log lines':>9}"
     )
     with maybe_pooler(dsn, args.pooler, args.pool_size) as pooled:
         for processes in args.processes:
@@ -264,7 +290,8 @@ async def sweep(args: argparse.Namespace, dsn: str) -> None:
             logged = problems(logs, processes)
             print(
                 f"{processes:>9} {args.jobs:>8} {result['rate']:>8.0f} {result['peak']:>12.0f} "
-                f"{result['cpu_ms_per_job']:>13.3f} {len(logged):>9}",
+                f"{result['cpu_ms_per_job']:>13.3f} {result['commits_per_job']:>11.3f} "
+                f"{len(logged):>9}",
                 flush=True,
             )
             for line in logged[:10]:
