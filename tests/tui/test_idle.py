@@ -96,3 +96,25 @@ async def test_a_busy_queue_redraws_its_pane_about_once_a_second(make_app: Facto
             await pilot.pause(0.05)
         assert calls["queues"] <= 5, calls
         await until(pilot, lambda: cell_text(app, "queues", "busy", "queued") == "61")
+
+
+async def test_a_quiet_chart_is_not_drawn_again_while_its_window_slides(
+    make_app: Factory, queries: ConsoleQueries
+) -> None:
+    """A minute's window of 1-second buckets moves every second, but with no completions in it
+    the chart shows the same thing: the figure is worked out again, and not drawn again (not
+    even by setting the same title)."""
+    await queries.enqueue(["quiet"])
+    app = make_app()
+    async with app.run_test(size=(200, 50)) as pilot:
+        chart = app.query_one(ThroughputPane)
+        await until(pilot, lambda: cell_text(app, "queues", "quiet", "queued") == "1")
+        await pilot.pause(3.0)  # the first of every poll has landed
+        assert app.state.chart_window.label == "1m"
+        assert not any(any(ys) for _, ys in chart.plotted.values()), "nothing completed"
+        calls = {"chart": 0, "drawn": 0}
+        chart.render = counting(calls, "chart", chart.render)  # type: ignore[method-assign]
+        chart._draw = counting(calls, "drawn", chart._draw)  # type: ignore[method-assign]
+        await until(pilot, lambda: calls["drawn"] >= 1, 15.0)
+        await pilot.pause(0.5)  # a refresh would have been rendered by now
+        assert calls["chart"] == 0, calls

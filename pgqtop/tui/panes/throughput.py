@@ -19,7 +19,7 @@ from textual_plotext import PlotextPlot
 from pgqtop.model.messages import printable
 from pgqtop.tui import charts
 from pgqtop.tui.ansi import AnsiCanvas, ansi_lines
-from pgqtop.tui.panes.tables import clip
+from pgqtop.tui.panes.tables import clip, set_title
 from pgqtop.tui.state import ConsoleState
 from pgqtop.tui.themes import text_colours
 
@@ -103,7 +103,8 @@ class ThroughputPane(PlotextPlot):
         left = -window.seconds / unit
         since = now - window.seconds
         view = state.chart_view
-        self.border_title = f"Throughput · {TITLES[view]} · {window.label}"
+        # Assigned only when it changes: any assignment draws the whole chart again.
+        set_title(self, f"Throughput · {TITLES[view]} · {window.label}")
         if view != "latency":
             plt.xlabel(f"{window.unit} ago")
             plt.xlim(left, 0)

@@ -19,7 +19,7 @@ from pgqtop.model import first_line
 from pgqtop.model.identity import short_id
 from pgqtop.model.messages import printable
 from pgqtop.tui import format
-from pgqtop.tui.panes.tables import Cell, selected_key, sync_rows
+from pgqtop.tui.panes.tables import Cell, selected_key, set_title, sync_rows
 from pgqtop.tui.screens.dialogs import ConfirmScreen
 from pgqtop.tui.state import Clock
 
@@ -122,7 +122,7 @@ class WorkerScreen(Screen[None]):
             for job in self.jobs
         ]
         sync_rows(table, rows)
-        table.border_subtitle = f"{len(rows)} running"
+        set_title(table, subtitle=f"{len(rows)} running")
 
     def action_cancel_selected(self) -> None:
         if self.read_only:
