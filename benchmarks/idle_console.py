@@ -6,6 +6,11 @@ a separate headless worker drains jobs a producer sends at a steady rate.
 
     python benchmarks/idle_console.py --seconds 30 --rate 2000
 
+`--quiet` measures the idle state most consoles spend their time in instead: the same jobs,
+failures and entrypoints, but the jobs have waited for hours, the failures are an hour old and
+nothing completed in the chart's window, so no age ticks each second and the chart has nothing
+to move.
+
 `--hold SECONDS` leaves the idle console running that long after its window, its pid printed,
 for a profiler (py-spy record -d 20 -p PID).
 """
@@ -53,18 +58,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def seed(dsn: str) -> None:
+def seed(dsn: str, *, quiet: bool = False) -> None:
     """Jobs waiting on every entrypoint, final failures with tracebacks, and per-second
-    statistics for the last minutes: the rows the engine would have written."""
+    statistics for the last minutes: the rows the engine would have written. Quiet: the jobs
+    and failures are hours old and there are no recent statistics."""
     names = common.NAMES
+    ago = "2 hours" if quiet else "0 seconds"
+    failed_ago = "1 hour" if quiet else "0 seconds"
+    chart_seconds = 0 if quiet else CHART_MINUTES * 60
     with psycopg.connect(dsn, autocommit=True) as conn:
         waiting = [name for name in ENTRYPOINTS for _ in range(40)]
         with conn.cursor() as cur:
             cur.execute(
-                sql.SQL("INSERT INTO {} (entrypoint) SELECT unnest(%s::text[])").format(
-                    sql.Identifier(names.jobs)
-                ),
-                (waiting,),
+                sql.SQL(
+                    "INSERT INTO {} (entrypoint, created, execute_after)"
+                    " SELECT unnest(%s::text[]), now() - %s::interval, now() - %s::interval"
+                ).format(sql.Identifier(names.jobs)),
+                (waiting, ago, ago),
             )
             failing = [ENTRYPOINTS[1 + i % 3] for i in range(FAILURES)]
             cur.execute(
@@ -73,10 +83,10 @@ def seed(dsn: str) -> None:
                     " failed_at) SELECT 1000000 + n, e, 3, 'ConnectionError: host ' || n ||"
                     " ' refused', 'Traceback (most recent call last):' || chr(10) || '  File x'"
                     " || chr(10) || 'ConnectionError', now() - interval '20 minutes',"
-                    " now() - n * interval '40 seconds'"
+                    " now() - %s::interval - n * interval '40 seconds'"
                     " FROM unnest(%s::text[]) WITH ORDINALITY AS f(e, n)"
                 ).format(sql.Identifier(names.failures)),
-                (failing,),
+                (failed_ago, failing),
             )
             cur.execute(
                 sql.SQL(
@@ -86,7 +96,7 @@ def seed(dsn: str) -> None:
                     " 'successful', 0, 1 + (s + length(e)) %% 20, 0.01, 0.01, 0.02, 0.01"
                     " FROM unnest(%s::text[]) e, generate_series(1, %s) s"
                 ).format(sql.Identifier(names.statistics)),
-                (list(ENTRYPOINTS), CHART_MINUTES * 60),
+                (list(ENTRYPOINTS), chart_seconds),
             )
         conn.execute("VACUUM ANALYZE")
 
@@ -222,6 +232,11 @@ def main() -> None:
     p.add_argument("--size", default="200x50", help="terminal size, COLUMNSxLINES")
     p.add_argument("--settle", type=float, default=5.0, help="seconds after first paint")
     p.add_argument("--no-flow", action="store_true", help="measure the idle console only")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="hours-old jobs and failures, nothing in the chart: no age ticks each second",
+    )
     p.add_argument("--tmux-socket", default=TMUX_SOCKET, help="tmux server name (-L)")
     p.add_argument(
         "--hold", type=float, default=0.0, help="seconds to leave the idle console up after"
@@ -236,7 +251,7 @@ def main() -> None:
         raise SystemExit(f"--size must look like 200x50, not {args.size!r}") from None
     dsn = common.bench_dsn(args.admin_dsn, args.database)
     common.fresh_tables(dsn)
-    seed(dsn)
+    seed(dsn, quiet=args.quiet)
     with tempfile.TemporaryDirectory() as config:
         console = start_console(socket, dsn, config, width, height)
         try:
@@ -248,7 +263,7 @@ def main() -> None:
                 f" backends {backends}; load {os.getloadavg()[0]:.2f}"
             )
             wall, used = window([console, *backends], args.seconds)
-            report("idle", wall, used, console, backends)
+            report("quiet" if args.quiet else "idle", wall, used, console, backends)
             if args.hold:
                 print(f"console pid {console} held for {args.hold:g} s", flush=True)
                 time.sleep(args.hold)
