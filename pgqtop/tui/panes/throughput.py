@@ -17,7 +17,7 @@ from textual.color import Color
 from textual_plotext import PlotextPlot
 
 from pgqtop.model.messages import printable
-from pgqtop.tui import charts
+from pgqtop.tui import braille, charts
 from pgqtop.tui.ansi import AnsiCanvas, ansi_lines
 from pgqtop.tui.panes.tables import clip, set_title
 from pgqtop.tui.state import ConsoleState
@@ -39,6 +39,7 @@ class ThroughputPane(PlotextPlot):
 
     def __init__(self) -> None:
         super().__init__(id="throughput")
+        braille.install()  # most of drawing the chart is plotext grouping dots into characters
         self._drawn: tuple[object, ...] = ()
         self._figure: object = None
         """What the last drawn figure showed: lines, marks, titles and scale."""
