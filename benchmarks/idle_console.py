@@ -11,6 +11,10 @@ failures and entrypoints, but the jobs have waited for hours, the failures are a
 nothing completed in the chart's window, so no age ticks each second and the chart has nothing
 to move.
 
+`--workers N` first starts N idle `pgqtop --headless` workers on the same tables (they serve the
+flowing variant's entrypoint too, so they share its jobs): the workers pane then shows N live
+rows whose heartbeat ages tick.
+
 `--hold SECONDS` leaves the idle console running that long after its window, its pid printed,
 for a profiler (py-spy record -d 20 -p PID).
 """
@@ -99,6 +103,33 @@ def seed(dsn: str, *, quiet: bool = False) -> None:
                 (list(ENTRYPOINTS), chart_seconds),
             )
         conn.execute("VACUUM ANALYZE")
+
+
+def start_fleet(dsn: str, count: int) -> list[subprocess.Popen[bytes]]:
+    """`count` headless workers, registered (and so on the console's first poll) on return."""
+    env = {**os.environ, "PYTHONPATH": str(common.ROOT)}
+    command = common.headless_command(
+        dsn, "--factory", "benchmarks.noop:register", "--log-level", "warning"
+    )
+    fleet = [subprocess.Popen(command, cwd=common.ROOT, env=env) for _ in range(count)]
+    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(common.NAMES.workers))
+    deadline = time.monotonic() + 120
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while True:
+            row = conn.execute(query).fetchone()
+            if row is not None and row[0] >= count:
+                return fleet
+            if time.monotonic() > deadline:
+                stop_fleet(fleet)
+                raise SystemExit(f"{count} workers did not register within 120 s")
+            time.sleep(0.2)
+
+
+def stop_fleet(fleet: list[subprocess.Popen[bytes]]) -> None:
+    for worker in fleet:
+        worker.terminate()
+    for worker in fleet:
+        worker.wait(timeout=60)
 
 
 def tmux(socket: str, *args: str) -> str:
@@ -237,6 +268,9 @@ def main() -> None:
         action="store_true",
         help="hours-old jobs and failures, nothing in the chart: no age ticks each second",
     )
+    p.add_argument(
+        "--workers", type=int, default=0, metavar="N", help="idle headless workers to show"
+    )
     p.add_argument("--tmux-socket", default=TMUX_SOCKET, help="tmux server name (-L)")
     p.add_argument(
         "--hold", type=float, default=0.0, help="seconds to leave the idle console up after"
@@ -252,6 +286,7 @@ def main() -> None:
     dsn = common.bench_dsn(args.admin_dsn, args.database)
     common.fresh_tables(dsn)
     seed(dsn, quiet=args.quiet)
+    fleet = start_fleet(dsn, args.workers)
     with tempfile.TemporaryDirectory() as config:
         console = start_console(socket, dsn, config, width, height)
         try:
@@ -263,7 +298,10 @@ def main() -> None:
                 f" backends {backends}; load {os.getloadavg()[0]:.2f}"
             )
             wall, used = window([console, *backends], args.seconds)
-            report("quiet" if args.quiet else "idle", wall, used, console, backends)
+            label = "quiet" if args.quiet else "idle"
+            if args.workers:
+                label += f", {args.workers} workers"
+            report(label, wall, used, console, backends)
             if args.hold:
                 print(f"console pid {console} held for {args.hold:g} s", flush=True)
                 time.sleep(args.hold)
@@ -271,6 +309,7 @@ def main() -> None:
                 asyncio.run(flowing(dsn, console, backends, args.rate, args.seconds))
         finally:
             subprocess.run(["tmux", "-L", socket, "kill-server"], check=False)
+            stop_fleet(fleet)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
