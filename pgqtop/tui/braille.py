@@ -1,7 +1,7 @@
 """A faster way for plotext to group a line's points into braille characters.
 
-Drawing the throughput chart is most of what the console spends while jobs flow, and most of
-a plotext build is `plotext._utility.hd_group`: for every point of every line it builds a
+Drawing the throughput chart is a large part of what the console spends while jobs flow, and
+most of a plotext build is `plotext._utility.hd_group`: for every point of every line it builds a
 fresh grid, flattens it through a recursive join and tests each value twice. `group` returns
 exactly what that function returns, with one pass and no recursion. `install` puts it in
 plotext's place only after checking, on a sample with shared cells and missing values, that
@@ -25,6 +25,8 @@ def _numerical(value: Number) -> bool:
     return not (value is None or math.isnan(value))
 
 
+MOST_DOTS = 8
+"""A braille character's dots (2 x 4): larger markers take the general way."""
 Cell = tuple[Number, Number]
 Grouped = tuple[list[Number], list[Number], list[tuple[int, ...]]]
 
@@ -37,7 +39,7 @@ def group(x: Sequence[Number], y: Sequence[Number], xf: list[int], yf: list[int]
     same size, as the chart's lines are) takes the quick way: each cell's dots as the bits of
     one integer."""
     width, height = xf[-1], yf[-1]
-    if xf.count(width) != len(xf) or yf.count(height) != len(yf):
+    if xf.count(width) != len(xf) or yf.count(height) != len(yf) or width * height > MOST_DOTS:
         return _mixed(x, y, xf, yf)
     cells: dict[Cell, int] = {}
     for xi, yi in zip(x, y, strict=True):
