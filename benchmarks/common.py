@@ -132,17 +132,28 @@ def headless_command(dsn: str, *args: str) -> list[str]:
     ]
 
 
+NOOP_FACTORY = "benchmarks.noop:register"
+
+
+def worker_command(dsn: str, *options: str, factory: str = NOOP_FACTORY) -> list[str]:
+    """A `pgqtop --headless` worker on the benchmark tables, logging warnings only."""
+    return headless_command(dsn, "--factory", factory, "--log-level", "warning", *options)
+
+
+def worker_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a worker needs to import the benchmarks' handlers."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+
+
 async def start_worker(
     dsn: str,
     *options: str,
-    factory: str = "benchmarks.noop:register",
+    factory: str = NOOP_FACTORY,
     env: Mapping[str, str] | None = None,
 ) -> asyncio.subprocess.Process:
     """One `pgqtop --headless` process on the benchmark tables, logging warnings only."""
     return await asyncio.create_subprocess_exec(
-        *headless_command(dsn, "--factory", factory, "--log-level", "warning", *options),
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        *worker_command(dsn, *options, factory=factory), cwd=ROOT, env=worker_env(env)
     )
 
 

@@ -122,16 +122,9 @@ async def run_fleet(
             files.append(log)
             workers.append(
                 await asyncio.create_subprocess_exec(
-                    *common.headless_command(
-                        work_dsn,
-                        "--factory",
-                        "benchmarks.noop:register",
-                        "--log-level",
-                        "warning",
-                        *options,
-                    ),
+                    *common.worker_command(work_dsn, *options),
                     cwd=common.ROOT,
-                    env={**os.environ, "PYTHONPATH": str(common.ROOT)},
+                    env=common.worker_env(),
                     stdout=log,
                     stderr=log,
                 )

@@ -107,22 +107,19 @@ def seed(dsn: str, *, quiet: bool = False) -> None:
 
 def start_fleet(dsn: str, count: int) -> list[subprocess.Popen[bytes]]:
     """`count` headless workers, registered (and so on the console's first poll) on return."""
-    env = {**os.environ, "PYTHONPATH": str(common.ROOT)}
-    command = common.headless_command(
-        dsn, "--factory", "benchmarks.noop:register", "--log-level", "warning"
-    )
+    command, env = common.worker_command(dsn), common.worker_env()
     fleet = [subprocess.Popen(command, cwd=common.ROOT, env=env) for _ in range(count)]
-    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(common.NAMES.workers))
-    deadline = time.monotonic() + 120
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        while True:
-            row = conn.execute(query).fetchone()
-            if row is not None and row[0] >= count:
-                return fleet
-            if time.monotonic() > deadline:
-                stop_fleet(fleet)
-                raise SystemExit(f"{count} workers did not register within 120 s")
-            time.sleep(0.2)
+    try:
+        asyncio.run(registered(dsn, count))
+    except BaseException:
+        stop_fleet(fleet)
+        raise
+    return fleet
+
+
+async def registered(dsn: str, count: int) -> None:
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        await common.wait_for_workers(conn, count)
 
 
 def stop_fleet(fleet: list[subprocess.Popen[bytes]]) -> None:
