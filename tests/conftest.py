@@ -26,17 +26,6 @@ from pgqtop.server import LOCAL_TEST_DSN, embedded_server, port_answers
 # The testing kit's fixtures (pgqtop_queue, ...), as an application's suite enables them.
 pytest_plugins = ["pgqtop.testing"]
 
-WORKERS_PER_CORE = 2
-"""Most tests wait on PostgreSQL or on processes they started, so one xdist worker per core
-leaves the cores half idle: on this project's 2-core machine two workers per core took the
-suite from about 350 s to about 300 s. `--maxprocesses` (pyproject) still caps them at four."""
-
-
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """How many workers `-n auto` starts."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return WORKERS_PER_CORE * (cores or 1)
-
 
 @pytest.fixture(autouse=True)
 def pgqtop_logs_reach_caplog() -> Iterator[None]:
